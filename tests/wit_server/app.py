@@ -1,0 +1,32 @@
+"""WSGI application: PyWPS at ``/wps`` and the stored status documents at ``/outputs/``.
+
+Run it with gunicorn's sync workers (single-threaded, as DEA does): PyWPS forks a
+process per job, and forking from a threaded server can deadlock jobs.
+"""
+
+import os
+from pathlib import Path
+
+from pywps import Service
+
+from .process import STATE_DIR, WitProcess
+
+_service = Service([WitProcess()], [str(STATE_DIR / "pywps.cfg")])
+_outputs = Path(os.environ.get("WIT_SERVER_OUTPUTS", STATE_DIR / "outputs")).resolve()
+
+
+def _static(environ, start_response):
+    name = environ["PATH_INFO"][len("/outputs/"):]
+    path = (_outputs / name).resolve()
+    if _outputs not in path.parents or not path.is_file():
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found"]
+    body = path.read_bytes()
+    start_response("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def application(environ, start_response):
+    if environ.get("PATH_INFO", "").startswith("/outputs/"):
+        return _static(environ, start_response)
+    return _service(environ, start_response)

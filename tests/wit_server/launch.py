@@ -1,0 +1,105 @@
+"""Start and stop the WIT test server as a gunicorn subprocess on 127.0.0.1."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+_CONFIG = """\
+[server]
+url = {url}/wps
+outputurl = {url}/outputs/
+outputpath = {dir}/outputs
+workdir = {dir}/work
+parallelprocesses = {parallel}
+maxprocesses = {queue}
+maxrequestsize = 3mb
+maxsingleinputsize = 3mb
+[processing]
+mode = default
+[logging]
+level = WARNING
+file = {dir}/pywps.log
+database = sqlite:///{dir}/pywps.sqlite
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class WitServer:
+    """A running server: its Execute URL, its folder, and what it received."""
+
+    directory: Path
+    port: int
+    process: subprocess.Popen = field(repr=False)
+
+    @property
+    def base_url(self) -> str:
+        return "http://127.0.0.1:%d" % self.port
+
+    @property
+    def wps_url(self) -> str:
+        return self.base_url + "/wps?service=WPS&request=Execute"
+
+    def set_behaviour(self, **behaviour) -> None:
+        """job_seconds, fail_boxes and hang_boxes (lists of lon/lat boxes)."""
+        path = self.directory / "behaviour.json"
+        path.with_suffix(".tmp").write_text(json.dumps(behaviour))
+        path.with_suffix(".tmp").replace(path)
+
+    def received(self) -> list:
+        log = self.directory / "received.jsonl"
+        if not log.exists():
+            return []
+        return [json.loads(line) for line in log.read_text().splitlines() if line]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start(directory: Path, parallel: int = 64, queue: int = 1000, workers: int = 4,
+          **behaviour) -> WitServer:
+    """Start the server in ``directory`` and return once it answers GetCapabilities."""
+    directory = Path(directory).resolve()
+    for sub in ("outputs", "work"):
+        (directory / sub).mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    url = "http://127.0.0.1:%d" % port
+    (directory / "pywps.cfg").write_text(
+        _CONFIG.format(url=url, dir=directory, parallel=parallel, queue=queue))
+    env = dict(os.environ, WIT_SERVER_DIR=str(directory), PYTHONPATH=str(Path(__file__).parents[1]))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", "127.0.0.1:%d" % port,
+         "--log-level", "warning", "--timeout", "120", "wit_server.app:application"],
+        env=env, cwd=directory, stdout=open(directory / "gunicorn.log", "ab"), stderr=subprocess.STDOUT)
+    server = WitServer(directory, port, process)
+    server.set_behaviour(**behaviour)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("WIT test server exited: see %s" % (directory / "gunicorn.log"))
+        try:
+            reply = requests.get(server.base_url + "/wps?service=WPS&request=GetCapabilities", timeout=2)
+            if reply.status_code == 200:
+                return server
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError("WIT test server did not answer within 60 s")
