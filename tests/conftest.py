@@ -1,0 +1,74 @@
+"""Shared fixtures: the plugin as the package ``wit_dispatcher``, QGIS, and WIT servers on loopback."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("WIT_SHARED_DATA", ROOT.parent / "shared" / "data"))
+CANBERRA_ZIP = SHARED_DATA / "waterbodies_canberra.zip"
+RECORDED = Path(__file__).parent / "recorded"
+
+# The repository is the plugin folder; import it under its installed name.
+_PACKAGE_PARENT = Path(tempfile.mkdtemp(prefix="wit-pkg-"))
+(_PACKAGE_PARENT / "wit_dispatcher").symlink_to(ROOT, target_is_directory=True)
+sys.path.insert(0, str(_PACKAGE_PARENT))
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).parent))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp/runtime-%d" % os.getuid())
+
+from wit_server import launch  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def qgis_app():
+    """A headless QgsApplication with Processing and the plugin's provider registered."""
+    from qgis.core import QgsApplication
+
+    app = QgsApplication([], False)
+    app.initQgis()
+    from processing.core.Processing import Processing
+
+    Processing.initialize()
+    from wit_dispatcher.plugin import WitDispatcherPlugin
+
+    plugin = WitDispatcherPlugin()
+    plugin.initProcessing()
+    yield app
+    plugin.unload()
+
+
+@pytest.fixture(scope="session")
+def wit_server(tmp_path_factory):
+    """One server for tests that only read what it received; jobs take 0.2 s."""
+    server = launch.start(tmp_path_factory.mktemp("wit-server"), job_seconds=0.2)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fresh_server(tmp_path):
+    """A server of this test's own, for tests that change its behaviour or count its jobs."""
+    servers = []
+
+    def start(**options):
+        server = launch.start(tmp_path / ("server%d" % len(servers)), **options)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def canberra_zip() -> Path:
+    if not CANBERRA_ZIP.exists():
+        pytest.fail("test data missing: %s (the shared/ folder belongs beside the repository)" % CANBERRA_ZIP)
+    return CANBERRA_ZIP

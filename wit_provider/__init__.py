@@ -1,0 +1,1 @@
+"""WIT Dispatcher engine: Processing provider, WPS protocol, HTTP client and dispatcher."""

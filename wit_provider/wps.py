@@ -1,0 +1,212 @@
+"""The WPS 1.0.0 dialect DEA's WIT process speaks: Execute documents out, status objects in.
+
+No HTTP and no QGIS here, so the wire format can be tested byte for byte. Replies are
+parsed by namespace URI (prefixes are the server's choice) with xmltodict.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Optional
+
+import xmltodict
+from xml.parsers.expat import ExpatError
+
+WPS_NS = "http://www.opengis.net/wps/1.0.0"
+OWS_NS = "http://www.opengis.net/ows/1.1"
+_PREFIXES = {WPS_NS: "wps", OWS_NS: "ows"}
+_INPUTS = ("geometry", "start", "end")
+_XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
+ET.register_namespace("wps", WPS_NS)
+ET.register_namespace("ows", OWS_NS)
+
+
+class JobState(enum.Enum):
+    ACCEPTED = "accepted"
+    STARTED = "started"
+    PAUSED = "paused"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.SUCCEEDED, JobState.FAILED)
+
+
+_STATE_ELEMENTS = {
+    "wps:ProcessAccepted": JobState.ACCEPTED,
+    "wps:ProcessStarted": JobState.STARTED,
+    "wps:ProcessPaused": JobState.PAUSED,
+    "wps:ProcessSucceeded": JobState.SUCCEEDED,
+    "wps:ProcessFailed": JobState.FAILED,
+}
+
+# Exception codes that say nothing about the request itself: asking again may work.
+TRANSIENT_CODES = frozenset({"ServerBusy"})
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """One reading of a job: its state and, once finished, its result or reason."""
+
+    state: JobState
+    status_location: Optional[str] = None
+    url: Optional[str] = None
+    error: Optional[str] = None
+
+
+class WpsParseError(ValueError):
+    """The reply is not a WPS document we understand (HTML page, truncated XML, ...)."""
+
+
+class WpsException(Exception):
+    """An OWS exception report: the server refused the request."""
+
+    def __init__(self, code: str, text: str, locator: str = ""):
+        super().__init__("%s: %s" % (code, text) if text else code)
+        self.code = code
+        self.text = text
+        self.locator = locator
+
+    @property
+    def transient(self) -> bool:
+        return self.code in TRANSIENT_CODES
+
+
+def date_object(moment: datetime) -> str:
+    """The TerriaJS date-time object DEA's WIT reads for ``start`` and ``end``."""
+    return json.dumps(
+        {"type": "object", "properties": {"timestamp": {
+            "type": "string", "format": "date-time", "date-time": moment.strftime("%Y-%m-%dT%H:%M")}}},
+        separators=(",", ":"))
+
+
+def feature_collection(geometry: dict) -> str:
+    """One-line GeoJSON FeatureCollection with exactly one feature, as the server's readline() needs."""
+    return json.dumps(
+        {"type": "FeatureCollection",
+         "features": [{"type": "Feature", "geometry": geometry, "properties": {}}]},
+        separators=(",", ":"), allow_nan=False)
+
+
+def build_execute(process: str, geometry_collection: str, start: datetime, end: datetime) -> bytes:
+    """An asynchronous Execute request; values go in as element text, escaped by ElementTree."""
+    root = ET.Element("{%s}Execute" % WPS_NS, {"service": "WPS", "version": "1.0.0"})
+    ET.SubElement(root, "{%s}Identifier" % OWS_NS).text = process
+    inputs = ET.SubElement(root, "{%s}DataInputs" % WPS_NS)
+    for name, value in zip(_INPUTS, (geometry_collection, date_object(start), date_object(end))):
+        item = ET.SubElement(inputs, "{%s}Input" % WPS_NS)
+        ET.SubElement(item, "{%s}Identifier" % OWS_NS).text = name
+        data = ET.SubElement(item, "{%s}Data" % WPS_NS)
+        ET.SubElement(data, "{%s}ComplexData" % WPS_NS).text = value
+    form = ET.SubElement(root, "{%s}ResponseForm" % WPS_NS)
+    ET.SubElement(form, "{%s}ResponseDocument" % WPS_NS,
+                  {"storeExecuteResponse": "true", "status": "true"})
+    return (_XML_DECLARATION + ET.tostring(root, encoding="unicode")).encode("utf-8")
+
+
+def _parse(body: bytes) -> dict:
+    try:
+        return xmltodict.parse(body, process_namespaces=True, namespaces=_PREFIXES)
+    except (ExpatError, ValueError) as error:
+        snippet = body[:80].decode("utf-8", "replace").replace("\n", " ")
+        raise WpsParseError("not a WPS XML document (%s): %r" % (error, snippet)) from None
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _text(value) -> str:
+    if isinstance(value, dict):
+        value = value.get("#text")
+    return (value or "").strip()
+
+
+def _exception(report: dict) -> WpsException:
+    first = (_as_list(report.get("ows:Exception")) or [{}])[0]
+    texts = [_text(t) for t in _as_list(first.get("ows:ExceptionText"))]
+    return WpsException(first.get("@exceptionCode", "NoApplicableCode"), "; ".join(t for t in texts if t),
+                        first.get("@locator", "") or "")
+
+
+def exception_from(body: bytes) -> Optional[WpsException]:
+    """The exception in an ``ows:ExceptionReport`` reply, or None if the body is something else."""
+    try:
+        document = _parse(body)
+    except WpsParseError:
+        return None
+    report = document.get("ows:ExceptionReport")
+    return _exception(report) if isinstance(report, dict) else None
+
+
+def parse_status(body: bytes) -> JobStatus:
+    """An ExecuteResponse (the Execute reply or a status document) as a JobStatus.
+
+    Raises WpsException for an exception report and WpsParseError for anything unreadable.
+    """
+    document = _parse(body)
+    if "ows:ExceptionReport" in document:
+        raise _exception(document["ows:ExceptionReport"] or {})
+    response = document.get("wps:ExecuteResponse")
+    if not isinstance(response, dict):
+        raise WpsParseError("expected wps:ExecuteResponse, got %s" % ", ".join(document) or "nothing")
+    status = response.get("wps:Status") or {}
+    found = [(element, state) for element, state in _STATE_ELEMENTS.items() if element in status]
+    if not found:
+        raise WpsParseError("wps:Status has no known process state")
+    element, state = found[0]
+    location = response.get("@statusLocation")
+    if state is JobState.FAILED:
+        report = (status[element] or {}).get("wps:ExceptionReport") or {}
+        return JobStatus(state, location, error=str(_exception(report)))
+    if state is JobState.SUCCEEDED:
+        url = _output(response, "url")
+        if not url:
+            raise WpsParseError("ProcessSucceeded without an output 'url'")
+        return JobStatus(state, location, url=url)
+    return JobStatus(state, location)
+
+
+def _output(response: dict, identifier: str) -> Optional[str]:
+    outputs = (response.get("wps:ProcessOutputs") or {}).get("wps:Output")
+    for output in _as_list(outputs):
+        if _text(output.get("ows:Identifier")) == identifier:
+            data = output.get("wps:Data") or {}
+            return _text(data.get("wps:LiteralData")) or None
+    return None
+
+
+def process_identifiers(capabilities: bytes) -> list[str]:
+    """The process identifiers a GetCapabilities reply offers."""
+    document = _parse(capabilities)
+    root = document.get("wps:Capabilities")
+    if not isinstance(root, dict):
+        raise WpsParseError("expected wps:Capabilities, got %s" % (", ".join(document) or "nothing"))
+    offerings = (root.get("wps:ProcessOfferings") or {}).get("wps:Process")
+    return [_text(p.get("ows:Identifier")) for p in _as_list(offerings)]
+
+
+def input_identifiers(description: bytes) -> list[str]:
+    """The input identifiers of the first process in a DescribeProcess reply."""
+    document = _parse(description)
+    if "ows:ExceptionReport" in document:
+        raise _exception(document["ows:ExceptionReport"] or {})
+    root = document.get("wps:ProcessDescriptions")
+    if not isinstance(root, dict):
+        raise WpsParseError("expected wps:ProcessDescriptions, got %s" % (", ".join(document) or "nothing"))
+    process = (_as_list(root.get("ProcessDescription")) or [{}])[0]
+    inputs = (process.get("DataInputs") or {}).get("Input")
+    return [_text(i.get("ows:Identifier")) for i in _as_list(inputs)]
+
+
+def missing_inputs(description: bytes) -> list[str]:
+    """Which of WIT's three inputs a DescribeProcess reply lacks."""
+    offered = set(input_identifiers(description))
+    return [name for name in _INPUTS if name not in offered]
