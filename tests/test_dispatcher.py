@@ -1,0 +1,176 @@
+"""The bounded pool, without QGIS or HTTP: a scripted client stands in for the server.
+
+The scripted client is a double of our own client interface (submit/poll); the
+real server is exercised in test_client.py and test_algorithm.py.
+"""
+
+import threading
+
+import pytest
+
+from wit_dispatcher.wit_provider.client import TransientError
+from wit_dispatcher.wit_provider.dispatcher import (
+    CANCELLED, FAILED, SKIPPED, SUCCEEDED, TIMEOUT, Dispatcher, Job, PollSchedule, RetryPolicy, Tally,
+)
+from wit_dispatcher.wit_provider.wps import JobState, JobStatus, WpsException
+
+FAST = PollSchedule(first=0.01, fraction=0.1, cap=0.05)
+NO_WAIT = RetryPolicy(attempts=3, base=0.001, cap=0.002, poll_failures=2)
+
+
+class ScriptedClient:
+    """Each job is named by its Execute body; ``plans`` say how many polls it takes and how it ends."""
+
+    def __init__(self, polls=2, plans=None):
+        self.polls = polls
+        self.plans = plans or {}
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.submitted = []
+        self.poll_count = {}
+        self.submit_errors = {}
+
+    def submit(self, execute):
+        with self.lock:
+            errors = self.submit_errors.get(execute, [])
+            if errors:
+                raise errors.pop(0)
+            plan = self.plans.get(execute, {})
+            if "refuse" in plan:
+                raise WpsException("InvalidParameterValue", plan["refuse"])
+            self.submitted.append(execute)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self.poll_count[execute] = 0
+        return JobStatus(JobState.ACCEPTED, status_location=execute.decode())
+
+    def poll(self, location):
+        key = location.encode()
+        plan = self.plans.get(key, {})
+        with self.lock:
+            self.poll_count[key] += 1
+            count = self.poll_count[key]
+        if plan.get("poll_errors", 0) >= count:
+            raise TransientError("HTTP 502")
+        if plan.get("hang") or count < self.polls:
+            return JobStatus(JobState.STARTED, location)
+        with self.lock:
+            self.in_flight -= 1
+        if "fail" in plan:
+            return JobStatus(JobState.FAILED, location, error=plan["fail"])
+        return JobStatus(JobState.SUCCEEDED, location, url="s3://b/wit/%s" % location)
+
+
+def jobs(n, skip=()):
+    for i in range(n):
+        yield Job(i, skip_reason="no geometry") if i in skip else Job(i, execute=b"job%d" % i)
+
+
+def run(client, n, max_concurrent=3, timeout=30, **kwargs):
+    dispatcher = Dispatcher(client, max_concurrent, timeout, FAST, NO_WAIT, seed=1)
+    return list(dispatcher.run(jobs(n, kwargs.pop("skip", ())), **kwargs))
+
+
+def test_every_job_once_in_input_order():
+    client = ScriptedClient()
+    outcomes = run(client, 40, skip={0, 7})
+    assert [o.index for o in outcomes] == list(range(40))
+    assert [o.status for o in outcomes].count(SUCCEEDED) == 38
+    assert outcomes[7].status == SKIPPED and outcomes[7].error == "no geometry"
+    assert outcomes[5].url == "s3://b/wit/job5"
+    assert sorted(client.submitted) == sorted(b"job%d" % i for i in range(40) if i not in (0, 7))
+
+
+@pytest.mark.parametrize("limit", [1, 4])
+def test_never_more_in_flight_than_the_limit(limit):
+    client = ScriptedClient(polls=4)
+    run(client, 30, max_concurrent=limit)
+    assert client.max_in_flight == limit
+
+
+def test_jobs_are_read_lazily():
+    client = ScriptedClient()
+    read = []
+
+    def source():
+        for job in jobs(50):
+            read.append(job.index)
+            yield job
+
+    dispatcher = Dispatcher(client, 2, 30, FAST, NO_WAIT)
+    outcomes = dispatcher.run(source())
+    next(outcomes)
+    assert len(read) <= 2 + 2  # the limit in flight, plus what was emitted and the look-ahead
+    assert len(list(outcomes)) == 49
+
+
+def test_failures_carry_the_server_reason_and_do_not_stop_the_run():
+    client = ScriptedClient(plans={b"job1": {"fail": "Process error: no data"},
+                                   b"job2": {"refuse": "bad geometry"}})
+    outcomes = run(client, 5)
+    assert outcomes[1].status == FAILED and outcomes[1].error == "Process error: no data"
+    assert outcomes[2].status == FAILED and "InvalidParameterValue: bad geometry" in outcomes[2].error
+    assert [o.status for o in outcomes].count(SUCCEEDED) == 3
+
+
+def test_timeout_after_the_deadline_and_others_go_on():
+    client = ScriptedClient(plans={b"job0": {"hang": True}})
+    outcomes = run(client, 4, timeout=0.3)
+    assert outcomes[0].status == TIMEOUT and "last state: started" in outcomes[0].error
+    assert [o.status for o in outcomes[1:]] == [SUCCEEDED] * 3
+
+
+def test_transient_poll_failures_are_tolerated_up_to_a_bound():
+    client = ScriptedClient(plans={b"job0": {"poll_errors": 2}, b"job1": {"poll_errors": 3}})
+    outcomes = run(client, 2)
+    assert outcomes[0].status == SUCCEEDED
+    assert outcomes[1].status == FAILED and "gave up polling after 3 failures" in outcomes[1].error
+
+
+def test_submission_retried_only_when_the_server_cannot_have_accepted():
+    client = ScriptedClient()
+    client.submit_errors[b"job0"] = [TransientError("ServerBusy", unsent=True)] * 2
+    client.submit_errors[b"job1"] = [TransientError("read timeout", unsent=False)]
+    outcomes = run(client, 2)
+    assert outcomes[0].status == SUCCEEDED
+    assert outcomes[1].status == FAILED and "read timeout" in outcomes[1].error
+    assert client.submitted.count(b"job1") == 0
+
+
+def test_cancel_stops_quickly_and_accounts_for_every_job_read():
+    client = ScriptedClient(plans={b"job%d" % i: {"hang": True} for i in range(100)})
+    cancel = threading.Event()
+    tallies = []
+
+    def progress(tally: Tally):
+        tallies.append(tally.running)
+        if tally.running == 3:
+            cancel.set()
+
+    dispatcher = Dispatcher(client, 3, 3600, PollSchedule(first=30, cap=30), NO_WAIT)
+    outcomes = list(dispatcher.run(jobs(100), cancel.is_set, progress))
+    assert [o.status for o in outcomes] == [CANCELLED] * len(outcomes)
+    assert len(outcomes) == 3 and len(client.submitted) == 3
+    assert all(o.error for o in outcomes)
+    workers = [t for t in threading.enumerate() if t.name.startswith("wit-worker")]
+    for worker in workers:  # they wake from their 30 s waits on the stop event
+        worker.join(timeout=5)
+    assert not any(worker.is_alive() for worker in workers)
+
+
+def test_monitor_line_counts_like_the_notebook():
+    tally = Tally(running=2)
+    tally.counts[SUCCEEDED] = 5
+    tally.counts[FAILED] = 1
+    assert tally.monitor_line() == "2 running, 5 completed, 1 failed"
+    tally.counts[TIMEOUT] = 1
+    assert tally.monitor_line().endswith(", 1 timeout")
+
+
+def test_poll_schedule_backs_off_and_is_capped():
+    schedule = PollSchedule(first=0.5, fraction=0.25, cap=30)
+    delays = [schedule.delay(age) for age in (0, 1, 10, 60, 600, 6000)]
+    assert delays == sorted(delays)
+    assert delays[0] == 0.5 and delays[-1] == 30
+    assert all(schedule.delay(age) >= 1 for age in range(10, 1000, 7))

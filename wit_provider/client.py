@@ -1,0 +1,152 @@
+"""HTTP for the WPS: service checks, Execute submission and status polls with requests.
+
+No QGIS here. Errors come out in three kinds the dispatcher can act on:
+ServiceError (the run cannot start), TransientError (asking again may work) and
+WpsException (the server refused this request; asking again will not help).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import requests
+
+from . import wps
+from .wps import JobStatus, WpsException, WpsParseError
+
+# The WPS key-value parameters we set ourselves; whatever else the URL carries is kept.
+_KVP_KEYS = {"service", "request", "version", "identifier", "acceptversions"}
+RETRYABLE_HTTP = frozenset({429, 502, 503, 504})
+
+
+class ServiceError(Exception):
+    """The WPS cannot be used for this run; the message is for the user."""
+
+
+class TransientError(Exception):
+    """A failure that may pass: asking again later can succeed.
+
+    ``unsent`` is True when the server cannot have acted on the request (the
+    connection was never made, or it answered ServerBusy / 502 / 503 / 504), so a
+    POST may be repeated without risking a duplicate job.
+    """
+
+    def __init__(self, message: str, unsent: bool = False, retry_after: Optional[float] = None):
+        super().__init__(message)
+        self.unsent = unsent
+        self.retry_after = retry_after
+
+
+def kvp_url(wps_url: str, **params: str) -> str:
+    """``wps_url`` with its WPS key-value parameters replaced by ``params``."""
+    parts = urlsplit(wps_url)
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() not in _KVP_KEYS]
+    return urlunsplit(parts._replace(query=urlencode(kept + list(params.items()))))
+
+
+def host_of(url: str) -> str:
+    return urlsplit(url).netloc or url
+
+
+def _retry_after(reply: requests.Response) -> Optional[float]:
+    try:
+        return max(0.0, float(reply.headers.get("Retry-After", "")))
+    except ValueError:
+        return None
+
+
+class WpsClient:
+    """One WPS endpoint. Thread-safe for use from the dispatcher's workers."""
+
+    def __init__(self, wps_url: str, session: Optional[requests.Session] = None,
+                 connect_timeout: float = 10.0, read_timeout: float = 60.0):
+        self.wps_url = wps_url
+        self.session = session or requests.Session()
+        self.session.headers.update({"Accept": "text/xml"})
+        self.timeout = (connect_timeout, read_timeout)
+
+    def check_process(self, process: str) -> None:
+        """Fail fast, before any job is sent, if the URL is not a WPS offering a WIT-like ``process``."""
+        host = host_of(self.wps_url)
+        capabilities = self._get_document(kvp_url(self.wps_url, service="WPS", request="GetCapabilities"))
+        try:
+            offered = wps.process_identifiers(capabilities)
+        except WpsParseError:
+            raise ServiceError("%s did not answer as an OGC WPS 1.0.0 server (GetCapabilities): "
+                               "check the WPS URL" % host) from None
+        if process not in offered:
+            raise ServiceError("the WPS at %s does not offer a process '%s' (it offers: %s)"
+                               % (host, process, ", ".join(offered) or "none"))
+        description = self._get_document(kvp_url(
+            self.wps_url, service="WPS", version="1.0.0", request="DescribeProcess", identifier=process))
+        try:
+            missing = wps.missing_inputs(description)
+        except (WpsParseError, WpsException) as error:
+            raise ServiceError("the WPS at %s could not describe process '%s': %s" % (host, process, error)) from None
+        if missing:
+            raise ServiceError("process '%s' at %s is not a WIT process: it has no input %s"
+                               % (process, host, ", ".join(missing)))
+
+    def _get_document(self, url: str) -> bytes:
+        host = host_of(url)
+        try:
+            reply = self.session.get(url, timeout=self.timeout)
+        except requests.exceptions.SSLError as error:
+            raise ServiceError("the TLS certificate of %s could not be verified: %s" % (host, error)) from None
+        except requests.RequestException as error:
+            raise ServiceError("cannot reach the WPS server at %s: %s" % (host, type(error).__name__)) from None
+        if reply.status_code >= 500 or reply.status_code in (401, 403, 404):
+            raise ServiceError("the WPS at %s answered HTTP %d %s" % (host, reply.status_code, reply.reason))
+        return reply.content
+
+    def submit(self, execute: bytes) -> JobStatus:
+        """POST an Execute document; the reply's status carries the job's status location."""
+        try:
+            reply = self.session.post(self.wps_url, data=execute, timeout=self.timeout,
+                                      headers={"Content-Type": "text/xml; charset=utf-8"})
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
+            unsent = isinstance(error, requests.exceptions.ConnectTimeout) or _never_connected(error)
+            raise TransientError("submission failed: %s" % type(error).__name__, unsent=unsent) from None
+        status = self._status_from(reply)
+        if not status.state.finished and not status.status_location:
+            raise WpsException("NoStatusLocation", "the server accepted the job without a status location "
+                               "(is asynchronous execution supported?)")
+        return status
+
+    def poll(self, status_location: str) -> JobStatus:
+        """GET a job's status document. Unreadable or missing documents are transient."""
+        try:
+            reply = self.session.get(status_location, timeout=self.timeout)
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
+            raise TransientError("status poll failed: %s" % type(error).__name__) from None
+        if reply.status_code == 404:
+            raise TransientError("status document not found (HTTP 404)")
+        try:
+            return self._status_from(reply)
+        except WpsParseError as error:
+            raise TransientError("unreadable status document: %s" % error) from None
+
+    def _status_from(self, reply: requests.Response) -> JobStatus:
+        if reply.status_code in RETRYABLE_HTTP:
+            raise TransientError("HTTP %d %s" % (reply.status_code, reply.reason), unsent=True,
+                                 retry_after=_retry_after(reply))
+        if reply.status_code != 200:
+            exception = wps.exception_from(reply.content)
+            if exception is None:
+                raise TransientError("HTTP %d %s" % (reply.status_code, reply.reason))
+            if exception.transient:
+                raise TransientError(str(exception), unsent=True, retry_after=_retry_after(reply))
+            raise exception
+        try:
+            return wps.parse_status(reply.content)
+        except WpsException as exception:
+            if exception.transient:
+                raise TransientError(str(exception), unsent=True) from None
+            raise
+
+
+def _never_connected(error: Exception) -> bool:
+    """True when the TCP connection was never made (refused, DNS), so nothing reached the server."""
+    text = repr(error)
+    return "NewConnectionError" in text or "Connection refused" in text or "NameResolutionError" in text
