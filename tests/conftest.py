@@ -33,6 +33,7 @@ def qgis_app():
 
     app = QgsApplication([], False)
     app.initQgis()
+    sys.path.append(str(Path(QgsApplication.pkgDataPath()) / "python" / "plugins"))
     from processing.core.Processing import Processing
 
     Processing.initialize()

@@ -7,10 +7,18 @@ real server is exercised in test_client.py and test_algorithm.py.
 import threading
 
 import pytest
-
 from wit_dispatcher.wit_provider.client import TransientError
 from wit_dispatcher.wit_provider.dispatcher import (
-    CANCELLED, FAILED, SKIPPED, SUCCEEDED, TIMEOUT, Dispatcher, Job, PollSchedule, RetryPolicy, Tally,
+    CANCELLED,
+    FAILED,
+    SKIPPED,
+    SUCCEEDED,
+    TIMEOUT,
+    Dispatcher,
+    Job,
+    PollSchedule,
+    RetryPolicy,
+    Tally,
 )
 from wit_dispatcher.wit_provider.wps import JobState, JobStatus, WpsException
 

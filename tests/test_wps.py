@@ -1,11 +1,10 @@
 """The WPS dialect: Execute documents byte for byte, and replies recorded from a real PyWPS."""
 
-from datetime import datetime
 import json
 import re
+from datetime import datetime
 
 import pytest
-
 from conftest import RECORDED
 from wit_dispatcher.wit_provider import wps
 from wit_dispatcher.wit_provider.wps import JobState, WpsException, WpsParseError
@@ -15,22 +14,22 @@ SQUARE = {"type": "Polygon", "coordinates": [[[149.1, -35.3], [149.2, -35.3], [1
 # The DEA dialect, written out by hand from design.md: one-line GeoJSON right after
 # <wps:ComplexData>, no mimeType, TerriaJS date objects, asynchronous ResponseDocument.
 EXPECTED = (
-    '<?xml version="1.0" encoding="UTF-8"?>'
-    '<wps:Execute xmlns:ows="http://www.opengis.net/ows/1.1" xmlns:wps="http://www.opengis.net/wps/1.0.0" '
-    'service="WPS" version="1.0.0"><ows:Identifier>WIT</ows:Identifier><wps:DataInputs>'
-    '<wps:Input><ows:Identifier>geometry</ows:Identifier><wps:Data><wps:ComplexData>'
-    '{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Polygon",'
-    '"coordinates":[[[149.1,-35.3],[149.2,-35.3],[149.2,-35.2],[149.1,-35.3]]]},"properties":{}}]}'
-    '</wps:ComplexData></wps:Data></wps:Input>'
-    '<wps:Input><ows:Identifier>start</ows:Identifier><wps:Data><wps:ComplexData>'
-    '{"type":"object","properties":{"timestamp":{"type":"string","format":"date-time",'
-    '"date-time":"2010-01-01T00:00"}}}</wps:ComplexData></wps:Data></wps:Input>'
-    '<wps:Input><ows:Identifier>end</ows:Identifier><wps:Data><wps:ComplexData>'
-    '{"type":"object","properties":{"timestamp":{"type":"string","format":"date-time",'
-    '"date-time":"2020-06-30T12:30"}}}</wps:ComplexData></wps:Data></wps:Input>'
-    '</wps:DataInputs><wps:ResponseForm>'
-    '<wps:ResponseDocument storeExecuteResponse="true" status="true" /></wps:ResponseForm></wps:Execute>'
-).encode()
+    b'<?xml version="1.0" encoding="UTF-8"?>'
+    b'<wps:Execute xmlns:ows="http://www.opengis.net/ows/1.1" xmlns:wps="http://www.opengis.net/wps/1.0.0" '
+    b'service="WPS" version="1.0.0"><ows:Identifier>WIT</ows:Identifier><wps:DataInputs>'
+    b'<wps:Input><ows:Identifier>geometry</ows:Identifier><wps:Data><wps:ComplexData>'
+    b'{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Polygon",'
+    b'"coordinates":[[[149.1,-35.3],[149.2,-35.3],[149.2,-35.2],[149.1,-35.3]]]},"properties":{}}]}'
+    b'</wps:ComplexData></wps:Data></wps:Input>'
+    b'<wps:Input><ows:Identifier>start</ows:Identifier><wps:Data><wps:ComplexData>'
+    b'{"type":"object","properties":{"timestamp":{"type":"string","format":"date-time",'
+    b'"date-time":"2010-01-01T00:00"}}}</wps:ComplexData></wps:Data></wps:Input>'
+    b'<wps:Input><ows:Identifier>end</ows:Identifier><wps:Data><wps:ComplexData>'
+    b'{"type":"object","properties":{"timestamp":{"type":"string","format":"date-time",'
+    b'"date-time":"2020-06-30T12:30"}}}</wps:ComplexData></wps:Data></wps:Input>'
+    b'</wps:DataInputs><wps:ResponseForm>'
+    b'<wps:ResponseDocument storeExecuteResponse="true" status="true" /></wps:ResponseForm></wps:Execute>'
+)
 
 
 def execute(process="WIT", geometry=SQUARE):

@@ -7,7 +7,6 @@ WpsException (the server refused this request; asking again will not help).
 
 from __future__ import annotations
 
-from typing import Optional
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
@@ -32,7 +31,7 @@ class TransientError(Exception):
     POST may be repeated without risking a duplicate job.
     """
 
-    def __init__(self, message: str, unsent: bool = False, retry_after: Optional[float] = None):
+    def __init__(self, message: str, unsent: bool = False, retry_after: float | None = None):
         super().__init__(message)
         self.unsent = unsent
         self.retry_after = retry_after
@@ -49,7 +48,7 @@ def host_of(url: str) -> str:
     return urlsplit(url).netloc or url
 
 
-def _retry_after(reply: requests.Response) -> Optional[float]:
+def _retry_after(reply: requests.Response) -> float | None:
     try:
         return max(0.0, float(reply.headers.get("Retry-After", "")))
     except ValueError:
@@ -59,7 +58,7 @@ def _retry_after(reply: requests.Response) -> Optional[float]:
 class WpsClient:
     """One WPS endpoint. Thread-safe for use from the dispatcher's workers."""
 
-    def __init__(self, wps_url: str, session: Optional[requests.Session] = None,
+    def __init__(self, wps_url: str, session: requests.Session | None = None,
                  connect_timeout: float = 10.0, read_timeout: float = 60.0):
         self.wps_url = wps_url
         self.session = session or requests.Session()

@@ -12,11 +12,12 @@ import queue
 import random
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Optional
+from typing import Callable
 
 from .client import TransientError
-from .wps import JobStatus, JobState, WpsException
+from .wps import JobState, JobStatus, WpsException
 
 SUCCEEDED = "succeeded"
 FAILED = "failed"
@@ -33,7 +34,7 @@ class Job:
     """One feature's work: the Execute document to send, or the reason it is skipped."""
 
     index: int
-    execute: Optional[bytes] = None
+    execute: bytes | None = None
     skip_reason: str = ""
 
 
@@ -75,7 +76,7 @@ class RetryPolicy:
 class Tally:
     """Counts of the run so far, for the progress bar and the monitor line."""
 
-    total: Optional[int] = None
+    total: int | None = None
     running: int = 0
     counts: dict = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
 
@@ -97,7 +98,7 @@ class Dispatcher:
 
     def __init__(self, client, max_concurrent: int, timeout: float,
                  schedule: PollSchedule = PollSchedule(), retry: RetryPolicy = RetryPolicy(),
-                 seed: Optional[int] = None):
+                 seed: int | None = None):
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")
         self.client = client
@@ -110,7 +111,7 @@ class Dispatcher:
 
     def run(self, jobs: Iterable[Job], is_cancelled: Callable[[], bool] = lambda: False,
             on_progress: Callable[[Tally], None] = lambda tally: None,
-            total: Optional[int] = None) -> Iterator[Outcome]:
+            total: int | None = None) -> Iterator[Outcome]:
         """Yield one Outcome per job read, in input order.
 
         On cancel, in-flight jobs end ``cancelled`` and the iterator stops after the

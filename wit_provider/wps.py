@@ -11,10 +11,9 @@ import json
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Optional
+from xml.parsers.expat import ExpatError
 
 import xmltodict
-from xml.parsers.expat import ExpatError
 
 WPS_NS = "http://www.opengis.net/wps/1.0.0"
 OWS_NS = "http://www.opengis.net/ows/1.1"
@@ -54,9 +53,9 @@ class JobStatus:
     """One reading of a job: its state and, once finished, its result or reason."""
 
     state: JobState
-    status_location: Optional[str] = None
-    url: Optional[str] = None
-    error: Optional[str] = None
+    status_location: str | None = None
+    url: str | None = None
+    error: str | None = None
 
 
 class WpsParseError(ValueError):
@@ -136,7 +135,7 @@ def _exception(report: dict) -> WpsException:
                         first.get("@locator", "") or "")
 
 
-def exception_from(body: bytes) -> Optional[WpsException]:
+def exception_from(body: bytes) -> WpsException | None:
     """The exception in an ``ows:ExceptionReport`` reply, or None if the body is something else."""
     try:
         document = _parse(body)
@@ -174,7 +173,7 @@ def parse_status(body: bytes) -> JobStatus:
     return JobStatus(state, location)
 
 
-def _output(response: dict, identifier: str) -> Optional[str]:
+def _output(response: dict, identifier: str) -> str | None:
     outputs = (response.get("wps:ProcessOutputs") or {}).get("wps:Output")
     for output in _as_list(outputs):
         if _text(output.get("ows:Identifier")) == identifier:

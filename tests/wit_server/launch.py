@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -65,12 +66,12 @@ class WitServer:
         return [json.loads(line) for line in log.read_text().splitlines() if line]
 
     def stop(self) -> None:
-        self.process.terminate()
+        """Kill gunicorn and every job process it forked (they share its process group)."""
         try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait()
 
 
 def start(directory: Path, parallel: int = 64, queue: int = 1000, workers: int = 4,
@@ -84,10 +85,11 @@ def start(directory: Path, parallel: int = 64, queue: int = 1000, workers: int =
     (directory / "pywps.cfg").write_text(
         _CONFIG.format(url=url, dir=directory, parallel=parallel, queue=queue))
     env = dict(os.environ, WIT_SERVER_DIR=str(directory), PYTHONPATH=str(Path(__file__).parents[1]))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", "127.0.0.1:%d" % port,
-         "--log-level", "warning", "--timeout", "120", "wit_server.app:application"],
-        env=env, cwd=directory, stdout=open(directory / "gunicorn.log", "ab"), stderr=subprocess.STDOUT)
+    with open(directory / "gunicorn.log", "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", "127.0.0.1:%d" % port,
+             "--log-level", "warning", "--timeout", "120", "wit_server.app:application"],
+            env=env, cwd=directory, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     server = WitServer(directory, port, process)
     server.set_behaviour(**behaviour)
     deadline = time.monotonic() + 60

@@ -1,0 +1,46 @@
+# WIT Dispatcher. `make demo` and `make test` install what is missing first.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SYSTEM_PYTHON := /usr/bin/python3
+DEBIAN_PACKAGES := qgis python3-qgis qgis-providers python3-venv xvfb
+VERSION := $(shell sed -n 's/^version=//p' metadata.txt)
+QGIS_PROFILE ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/default
+# Leave empty for the embedded local WIT server; set to use a real one, e.g. DEA's:
+#   make demo WPS_URL='https://ows.dev.dea.ga.gov.au/wps/?service=WPS&request=Execute'
+WPS_URL ?=
+
+.PHONY: deps demo test lint deploy package clean
+
+deps: $(VENV)/.installed
+
+$(VENV)/.installed: requirements-dev.txt
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages:" $$missing; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	@[ -x $(PY) ] || $(SYSTEM_PYTHON) -m venv --system-site-packages $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@$(PY) -c "import qgis.core, requests, xmltodict, pywps" || { echo "The venv cannot import QGIS: is $(SYSTEM_PYTHON) Debian's Python?"; exit 1; }
+	@touch $@
+
+demo: deps
+	$(PY) -m tools.demo $(if $(WPS_URL),--wps-url '$(WPS_URL)')
+
+test: deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: deps
+	$(PY) -m ruff check .
+
+deploy:
+	$(SYSTEM_PYTHON) -m tools.plugin_files install "$(QGIS_PROFILE)/python/plugins"
+
+package:
+	$(SYSTEM_PYTHON) -m tools.plugin_files zip dist/wit_dispatcher-$(VERSION).zip
+
+clean:
+	rm -rf build dist demo-output test-artifacts .pytest_cache .ruff_cache

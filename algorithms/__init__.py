@@ -1,0 +1,1 @@
+"""Processing algorithms of the WIT Dispatcher provider."""

@@ -1,0 +1,53 @@
+"""Helpers for tests that run the algorithm inside QGIS."""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsProcessingFeedback,
+    QgsProject,
+    QgsVectorLayer,
+)
+
+
+class RecordingFeedback(QgsProcessingFeedback):
+    """Keeps every message so tests can read what a user would see."""
+
+    def __init__(self, cancel_when=None):
+        super().__init__()
+        self.infos: list[str] = []
+        self.errors: list[str] = []
+        self.cancel_when = cancel_when
+
+    def pushInfo(self, info):
+        self.infos.append(info)
+        if self.cancel_when and self.cancel_when(info):
+            self.cancel()
+        super().pushInfo(info)
+
+    def reportError(self, error, fatalError=False):
+        self.errors.append(error)
+        super().reportError(error, fatalError)
+
+
+def lonlat_rings(layer: QgsVectorLayer, feature) -> list:
+    """The feature's rings in lon/lat, computed here independently of the plugin's encoder."""
+    transform = QgsCoordinateTransform(layer.crs(), QgsCoordinateReferenceSystem("EPSG:4326"),
+                                       QgsProject.instance())
+    geometry = feature.geometry()
+    polygons = geometry.asMultiPolygon() if geometry.isMultipart() else [geometry.asPolygon()]
+    return [[[(p.x(), p.y()) for p in (transform.transform(q) for q in ring)] for ring in polygon]
+            for polygon in polygons]
+
+
+def received_rings(geometry: dict) -> list:
+    polygons = geometry["coordinates"] if geometry["type"] == "MultiPolygon" else [geometry["coordinates"]]
+    return [[[tuple(point) for point in ring] for ring in polygon] for polygon in polygons]
+
+
+def same_rings(a: list, b: list, tolerance: float = 1e-6) -> bool:
+    flat_a = [p for polygon in a for ring in polygon for p in ring]
+    flat_b = [p for polygon in b for ring in polygon for p in ring]
+    return len(flat_a) == len(flat_b) and all(
+        abs(x1 - x2) <= tolerance and abs(y1 - y2) <= tolerance for (x1, y1), (x2, y2) in zip(flat_a, flat_b))

@@ -1,0 +1,78 @@
+"""Headless: the plugin installed into a fresh profile and run by the real qgis_process binary."""
+
+import sqlite3
+import subprocess
+
+import pytest
+
+pytest.importorskip("qgis.core")
+
+from qgis.core import QgsVectorLayer  # noqa: E402
+from qgis_helpers import lonlat_rings, received_rings, same_rings  # noqa: E402
+
+from tools.qgis import prepare_profile, qgis_process_command  # noqa: E402
+
+START, END = "2012-03-01T00:00:00", "2019-12-31T00:00:00"
+
+
+@pytest.fixture(scope="module")
+def profile(tmp_path_factory):
+    return prepare_profile(tmp_path_factory.mktemp("qgis-config"))
+
+
+def qgis_process(env, *arguments):
+    return subprocess.run(qgis_process_command() + list(arguments), env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+def read_gpkg(path):
+    with sqlite3.connect(path) as db:
+        table = db.execute("SELECT table_name FROM gpkg_contents").fetchone()[0]
+        return db.execute('SELECT UID, wit_url, wit_status, wit_error FROM "%s" ORDER BY fid' % table).fetchall()
+
+
+def test_plugin_is_listed(profile):
+    listing = qgis_process(profile, "list")
+    assert "wit:dispatchwit" in listing.stdout
+
+
+def test_canberra_run(qgis_app, profile, fresh_server, canberra_zip, tmp_path):
+    server = fresh_server(job_seconds=0.1)
+    output = tmp_path / "canberra_wit.gpkg"
+    run = qgis_process(profile, "run", "wit:dispatchwit", "--", "INPUT=%s" % canberra_zip,
+                       "WPS_URL=%s" % server.wps_url, "START=%s" % START, "END=%s" % END,
+                       "MAX_CONCURRENT=6", "OUTPUT=%s" % output)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "0 running, 86 completed, 0 failed" in run.stdout
+    rows = read_gpkg(output)
+    assert len(rows) == 86 and {r[2] for r in rows} == {"succeeded"}
+    received = {job["url"]: job for job in server.received()}
+    assert len(received) == 86
+    assert {received[r[1]]["start"] for r in rows} == {START}
+    assert {received[r[1]]["end"] for r in rows} == {END}
+    source = QgsVectorLayer(str(canberra_zip), "canberra", "ogr")
+    for feature, (uid, url, _, _) in zip(source.getFeatures(), rows):
+        assert uid == feature["UID"]
+        assert same_rings(received_rings(received[url]["geometry"]), lonlat_rings(source, feature))
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["PROCESS=NOPE"], "does not offer a process 'NOPE'"),
+    (["START=2020-01-01T00:00:00", "END=2019-01-01T00:00:00"], "must be after START"),
+])
+def test_run_level_errors_exit_non_zero(profile, wit_server, canberra_zip, tmp_path, arguments, message):
+    run = qgis_process(profile, "run", "wit:dispatchwit", "--", "INPUT=%s" % canberra_zip,
+                       "WPS_URL=%s" % wit_server.wps_url, "OUTPUT=%s" % (tmp_path / "out.gpkg"), *arguments)
+    assert run.returncode != 0
+    assert message in run.stdout + run.stderr
+    assert "Traceback" not in run.stdout + run.stderr
+
+
+def test_line_layer_exits_non_zero(profile, wit_server, tmp_path):
+    lines = tmp_path / "roads.geojson"
+    lines.write_text('{"type":"FeatureCollection","features":[{"type":"Feature","properties":{},'
+                     '"geometry":{"type":"LineString","coordinates":[[149,-35],[149.1,-35.1]]}}]}')
+    run = qgis_process(profile, "run", "wit:dispatchwit", "--", "INPUT=%s" % lines,
+                       "WPS_URL=%s" % wit_server.wps_url, "OUTPUT=%s" % (tmp_path / "out.gpkg"))
+    assert run.returncode != 0
+    assert "has LineString geometries: Dispatch WIT needs a polygon layer" in run.stdout + run.stderr

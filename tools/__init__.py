@@ -1,0 +1,1 @@
+"""Developer tools: plugin packaging, qgis_process helpers and the demo."""

@@ -1,0 +1,70 @@
+"""`make demo`: run wit:dispatchwit with the real qgis_process on the Canberra sample.
+
+Starts the embedded WIT-compatible WPS on 127.0.0.1 unless --wps-url names a real one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from .plugin_files import ROOT
+from .qgis import prepare_profile, qgis_process_command
+
+SHARED_DATA = Path(os.environ.get("WIT_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--wps-url", help="a real WIT WPS Execute URL (default: start the local one)")
+    parser.add_argument("--input", default=str(SHARED_DATA / "waterbodies_canberra.zip"))
+    parser.add_argument("--output", default=str(ROOT / "demo-output" / "canberra_wit.gpkg"))
+    parser.add_argument("--max-concurrent", default="8")
+    parser.add_argument("--job-seconds", type=float, default=1.0, help="job length on the local server")
+    args = parser.parse_args()
+
+    work = ROOT / "demo-output"
+    work.mkdir(exist_ok=True)
+    output = Path(args.output).resolve()
+    output.unlink(missing_ok=True)
+    server = None
+    wps_url = args.wps_url
+    if not wps_url:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from wit_server import launch
+
+        server = launch.start(work / "server", job_seconds=args.job_seconds)
+        wps_url = server.wps_url
+        print("Started the local WIT server at %s (set WPS_URL=... to use a real one)" % server.base_url)
+    try:
+        env = prepare_profile(work / "qgis-config")
+        command = qgis_process_command() + [
+            "run", "wit:dispatchwit", "--",
+            "INPUT=%s" % args.input, "WPS_URL=%s" % wps_url,
+            "START=2010-01-01T00:00:00", "END=2020-01-01T00:00:00",
+            "MAX_CONCURRENT=%s" % args.max_concurrent, "OUTPUT=%s" % output]
+        print("$", " ".join(command))
+        code = subprocess.run(command, env=env).returncode
+    finally:
+        if server is not None:
+            server.stop()
+    if code != 0:
+        print("qgis_process failed with exit code %d" % code)
+        return code
+    with sqlite3.connect(output) as db:
+        table = db.execute("SELECT table_name FROM gpkg_contents WHERE data_type='features'").fetchone()[0]
+        counts = db.execute('SELECT wit_status, count(*) FROM "%s" GROUP BY 1 ORDER BY 1' % table).fetchall()
+        sample = db.execute('SELECT UID, wit_url FROM "%s" LIMIT 3' % table).fetchall()
+    print("\nOutput layer: %s" % output)
+    print("Statuses: " + ", ".join("%s %d" % row for row in counts))
+    for uid, url in sample:
+        print("  %s  %s" % (uid, url))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

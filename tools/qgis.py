@@ -1,0 +1,44 @@
+"""Run the real qgis_process headless in an isolated profile with the plugin enabled."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from .plugin_files import PLUGIN_NAME, install
+
+
+def qgis_process_command() -> list[str]:
+    """The working qgis_process: Debian's wrapper passes --noversioncheck, which 3.22 rejects."""
+    for candidate in ("qgis_process", "qgis_process.bin"):
+        path = shutil.which(candidate)
+        if not path:
+            continue
+        probe = subprocess.run([path, "--version"], capture_output=True, text=True, env=headless_env(),
+                               timeout=120)
+        if probe.returncode == 0 and "not known" not in probe.stdout + probe.stderr:
+            return [path]
+    raise RuntimeError("no working qgis_process found: install Debian's qgis package (make deps)")
+
+
+def headless_env(config_path: Path | None = None) -> dict:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    env.setdefault("XDG_RUNTIME_DIR", "/tmp/runtime-%s" % os.getuid())
+    if config_path is not None:
+        env["QGIS_CUSTOM_CONFIG_PATH"] = str(config_path)
+    return env
+
+
+def prepare_profile(config_path: Path) -> dict:
+    """Install the plugin into ``config_path``'s default profile, enable it, return the environment."""
+    plugins = Path(config_path) / "profiles" / "default" / "python" / "plugins"
+    plugins.mkdir(parents=True, exist_ok=True)
+    install(plugins)
+    env = headless_env(config_path)
+    enabled = subprocess.run(qgis_process_command() + ["plugins", "enable", PLUGIN_NAME],
+                             capture_output=True, text=True, env=env, timeout=120)
+    if enabled.returncode != 0:
+        raise RuntimeError("could not enable the plugin: %s" % (enabled.stdout + enabled.stderr))
+    return env

@@ -1,0 +1,82 @@
+"""QGIS geometries to the lon/lat GeoJSON WIT reads, and the checks that decide what is sendable.
+
+QGIS keeps x = longitude, y = latitude for EPSG:4326 whatever the CRS's official axis
+order, so writing (x, y) after the transform is always (lon, lat).
+"""
+
+from __future__ import annotations
+
+import math
+
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsCoordinateTransformContext,
+    QgsCsException,
+    QgsDistanceArea,
+    QgsGeometry,
+    QgsUnitTypes,
+    QgsWkbTypes,
+)
+
+from .defaults import COORDINATE_DECIMALS
+
+LONLAT = QgsCoordinateReferenceSystem("EPSG:4326")
+DEFAULT_ELLIPSOID = "WGS84"
+
+
+class UnusableGeometry(ValueError):
+    """The feature's geometry cannot be sent; the message says why, for wit_error."""
+
+
+class LonLatEncoder:
+    """Turns one layer's polygons into lon/lat GeoJSON geometry dicts and measures perimeters."""
+
+    def __init__(self, source_crs: QgsCoordinateReferenceSystem, context: QgsCoordinateTransformContext,
+                 ellipsoid: str = ""):
+        self._transform = QgsCoordinateTransform(source_crs, LONLAT, context)
+        self._distance = QgsDistanceArea()
+        self._distance.setSourceCrs(source_crs, context)
+        if not ellipsoid or ellipsoid.upper() == "NONE":
+            ellipsoid = source_crs.ellipsoidAcronym() or DEFAULT_ELLIPSOID
+        if not self._distance.setEllipsoid(ellipsoid):
+            self._distance.setEllipsoid(DEFAULT_ELLIPSOID)
+
+    def perimeter_m(self, geometry: QgsGeometry) -> float:
+        """Length of every ring (outer and holes), in metres on the ellipsoid."""
+        length = self._distance.measurePerimeter(geometry)
+        return self._distance.convertLengthMeasurement(length, QgsUnitTypes.DistanceMeters)
+
+    def geojson(self, geometry: QgsGeometry) -> dict:
+        """A GeoJSON Polygon or MultiPolygon in lon/lat, Z and M dropped, holes kept."""
+        if geometry is None or geometry.isNull() or geometry.isEmpty():
+            raise UnusableGeometry("the feature has no geometry")
+        if geometry.type() != QgsWkbTypes.PolygonGeometry:
+            kind = QgsWkbTypes.displayString(geometry.wkbType())
+            raise UnusableGeometry("the geometry is a %s, not a polygon" % kind)
+        lonlat = QgsGeometry(geometry)
+        if QgsWkbTypes.isCurvedType(lonlat.wkbType()):
+            lonlat.convertToStraightSegment()
+        try:
+            if lonlat.transform(self._transform) != QgsGeometry.Success:
+                raise UnusableGeometry("the geometry could not be transformed to longitude/latitude")
+        except QgsCsException as error:
+            raise UnusableGeometry("the geometry could not be transformed to longitude/latitude: %s"
+                                   % error.args[0] if error.args else error) from None
+        if lonlat.isMultipart():
+            polygons = [_rings(polygon) for polygon in lonlat.asMultiPolygon()]
+            return {"type": "MultiPolygon", "coordinates": polygons}
+        return {"type": "Polygon", "coordinates": _rings(lonlat.asPolygon())}
+
+
+def _rings(polygon) -> list:
+    rings = []
+    for ring in polygon:
+        coords = []
+        for point in ring:
+            x, y = point.x(), point.y()
+            if not (math.isfinite(x) and math.isfinite(y)) or abs(y) > 90 or abs(x) > 360:
+                raise UnusableGeometry("the geometry has coordinates outside longitude/latitude (%r, %r)" % (x, y))
+            coords.append([round(x, COORDINATE_DECIMALS), round(y, COORDINATE_DECIMALS)])
+        rings.append(coords)
+    return rings
