@@ -7,6 +7,7 @@ WpsException (the server refused this request; asking again will not help).
 
 from __future__ import annotations
 
+import time
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
@@ -28,13 +29,16 @@ class TransientError(Exception):
 
     ``unsent`` is True when the server cannot have acted on the request (the
     connection was never made, or it answered ServerBusy / 502 / 503 / 504), so a
-    POST may be repeated without risking a duplicate job.
+    POST may be repeated without risking a duplicate job. ``unreachable`` is True
+    when no HTTP reply came back at all (the server or the network may be down).
     """
 
-    def __init__(self, message: str, unsent: bool = False, retry_after: float | None = None):
+    def __init__(self, message: str, unsent: bool = False, retry_after: float | None = None,
+                 unreachable: bool = False):
         super().__init__(message)
         self.unsent = unsent
         self.retry_after = retry_after
+        self.unreachable = unreachable
 
 
 def kvp_url(wps_url: str, **params: str) -> str:
@@ -66,38 +70,52 @@ class WpsClient:
         self.timeout = (connect_timeout, read_timeout)
 
     def check_process(self, process: str) -> None:
-        """Fail fast, before any job is sent, if the URL is not a WPS offering a WIT-like ``process``."""
+        """Fail fast, before any job is sent, if the URL is not a WPS offering a WIT-like ``process``.
+
+        Each request is tried a few times, so one passing fault does not stop a run, and
+        still fails within seconds for a URL that is wrong.
+        """
         host = host_of(self.wps_url)
-        capabilities = self._get_document(kvp_url(self.wps_url, service="WPS", request="GetCapabilities"))
-        try:
-            offered = wps.process_identifiers(capabilities)
-        except WpsParseError:
-            raise ServiceError("%s did not answer as an OGC WPS 1.0.0 server (GetCapabilities): "
-                               "check the WPS URL" % host) from None
+        offered = self._read(kvp_url(self.wps_url, service="WPS", request="GetCapabilities"),
+                             wps.process_identifiers,
+                             "%s did not answer as an OGC WPS 1.0.0 server (GetCapabilities): check the WPS URL"
+                             % host)
         if process not in offered:
             raise ServiceError("the WPS at %s does not offer a process '%s' (it offers: %s)"
                                % (host, process, ", ".join(offered) or "none"))
-        description = self._get_document(kvp_url(
-            self.wps_url, service="WPS", version="1.0.0", request="DescribeProcess", identifier=process))
+        url = kvp_url(self.wps_url, service="WPS", version="1.0.0", request="DescribeProcess", identifier=process)
         try:
-            missing = wps.missing_inputs(description)
-        except (WpsParseError, WpsException) as error:
+            missing = self._read(url, wps.missing_inputs,
+                                 "the WPS at %s could not describe process '%s'" % (host, process))
+        except WpsException as error:
             raise ServiceError("the WPS at %s could not describe process '%s': %s" % (host, process, error)) from None
         if missing:
             raise ServiceError("process '%s' at %s is not a WIT process: it has no input %s"
                                % (process, host, ", ".join(missing)))
 
-    def _get_document(self, url: str) -> bytes:
+    def _read(self, url: str, parse, unreadable: str, attempts: int = 4):
+        """GET ``url`` and ``parse`` it, retrying transient failures with a short backoff."""
         host = host_of(url)
-        try:
-            reply = self.session.get(url, timeout=self.timeout)
-        except requests.exceptions.SSLError as error:
-            raise ServiceError("the TLS certificate of %s could not be verified: %s" % (host, error)) from None
-        except requests.RequestException as error:
-            raise ServiceError("cannot reach the WPS server at %s: %s" % (host, type(error).__name__)) from None
-        if reply.status_code >= 500 or reply.status_code in (401, 403, 404):
-            raise ServiceError("the WPS at %s answered HTTP %d %s" % (host, reply.status_code, reply.reason))
-        return reply.content
+        for attempt in range(attempts):
+            if attempt:
+                time.sleep(0.5 * 2 ** (attempt - 1))
+            try:
+                reply = self.session.get(url, timeout=self.timeout)
+            except requests.exceptions.SSLError as error:
+                raise ServiceError("the TLS certificate of %s could not be verified: %s" % (host, error)) from None
+            except requests.RequestException as error:
+                problem = "cannot reach the WPS server at %s: %s" % (host, type(error).__name__)
+                continue
+            if reply.status_code in (401, 403, 404):
+                raise ServiceError("the WPS at %s answered HTTP %d %s" % (host, reply.status_code, reply.reason))
+            if reply.status_code >= 500 or reply.status_code in RETRYABLE_HTTP:
+                problem = "the WPS at %s answered HTTP %d %s" % (host, reply.status_code, reply.reason)
+                continue
+            try:
+                return parse(reply.content)
+            except WpsParseError:
+                problem = unreadable
+        raise ServiceError(problem)
 
     def submit(self, execute: bytes) -> JobStatus:
         """POST an Execute document; the reply's status carries the job's status location."""
@@ -106,8 +124,13 @@ class WpsClient:
                                       headers={"Content-Type": "text/xml; charset=utf-8"})
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
             unsent = isinstance(error, requests.exceptions.ConnectTimeout) or _never_connected(error)
-            raise TransientError("submission failed: %s" % type(error).__name__, unsent=unsent) from None
-        status = self._status_from(reply)
+            raise TransientError("submission failed: %s" % type(error).__name__, unsent=unsent,
+                                 unreachable=True) from None
+        try:
+            status = self._status_from(reply)
+        except WpsParseError as error:
+            # Something answered, but not with a WPS document: the job may exist all the same.
+            raise TransientError("unreadable reply to the submission: %s" % error) from None
         if not status.state.finished and not status.status_location:
             raise WpsException("NoStatusLocation", "the server accepted the job without a status location "
                                "(is asynchronous execution supported?)")
@@ -118,7 +141,7 @@ class WpsClient:
         try:
             reply = self.session.get(status_location, timeout=self.timeout)
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
-            raise TransientError("status poll failed: %s" % type(error).__name__) from None
+            raise TransientError("status poll failed: %s" % type(error).__name__, unreachable=True) from None
         if reply.status_code == 404:
             raise TransientError("status document not found (HTTP 404)")
         try:
