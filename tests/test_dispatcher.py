@@ -136,14 +136,35 @@ def test_transient_poll_failures_are_tolerated_up_to_a_bound():
     assert outcomes[1].status == FAILED and "gave up polling after 3 failures" in outcomes[1].error
 
 
-def test_submission_retried_only_when_the_server_cannot_have_accepted():
+def test_submission_retries_count_possible_duplicates():
     client = ScriptedClient()
     client.submit_errors[b"job0"] = [TransientError("ServerBusy", unsent=True)] * 2
     client.submit_errors[b"job1"] = [TransientError("read timeout", unsent=False)]
-    outcomes = run(client, 2)
-    assert outcomes[0].status == SUCCEEDED
-    assert outcomes[1].status == FAILED and "read timeout" in outcomes[1].error
-    assert client.submitted.count(b"job1") == 0
+    dispatcher = Dispatcher(client, 3, 30, FAST, NO_WAIT, seed=1)
+    outcomes = list(dispatcher.run(jobs(2)))
+    assert [o.status for o in outcomes] == [SUCCEEDED, SUCCEEDED]
+    assert dispatcher.tally.retries == 3
+    assert dispatcher.tally.possible_duplicates == 1  # only the POST the server may have seen
+
+
+def test_submission_gives_up_after_the_attempts():
+    client = ScriptedClient()
+    client.submit_errors[b"job0"] = [TransientError("HTTP 503", unsent=True)] * NO_WAIT.attempts
+    outcomes = run(client, 1)
+    assert outcomes[0].status == FAILED and "gave up submitting: HTTP 503" in outcomes[0].error
+
+
+def test_an_outage_stops_the_run_instead_of_failing_every_feature():
+    client = ScriptedClient()
+    down = TransientError("ConnectionError", unsent=True, unreachable=True)
+    for i in range(20):
+        client.submit_errors[b"job%d" % i] = [down] * 1000
+    policy = RetryPolicy(attempts=2, base=0.001, cap=0.002, outage_seconds=0.3)
+    dispatcher = Dispatcher(client, 2, 30, FAST, policy)
+    outcomes = list(dispatcher.run(jobs(20)))
+    assert {o.status for o in outcomes} == {CANCELLED}
+    assert "gave no reply" in dispatcher.stopped_because
+    assert outcomes[0].error == dispatcher.stopped_because
 
 
 def test_cancel_stops_quickly_and_accounts_for_every_job_read():

@@ -1,9 +1,11 @@
 """A bounded pool of WPS jobs: submit, poll to the end, hand back outcomes in input order.
 
-No QGIS here: jobs arrive as plain data (an index and an Execute document) from a lazy
-iterator, and outcomes leave the same way, so the algorithm can stream features in and
-out without holding the layer in memory. At most ``max_concurrent`` jobs are in flight
-(submitted and not finished) at any moment: each worker thread holds one job at a time.
+No QGIS here: jobs arrive as plain data (an index, a job key and an Execute document)
+from a lazy iterator, and outcomes leave the same way, so the algorithm can stream
+features in and out without holding the layer in memory. At most ``max_concurrent``
+jobs are in flight (submitted and not finished) at any moment: each worker thread
+holds one job at a time. With a journal, every state change is recorded as it happens
+and a rerun reuses, resumes or submits each job as its record says.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import random
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
+from . import journal as journal_states
 from .client import TransientError
+from .journal import Journal, Record
 from .wps import JobState, JobStatus, WpsException
 
 SUCCEEDED = "succeeded"
@@ -27,6 +31,7 @@ CANCELLED = "cancelled"
 STATUSES = (SUCCEEDED, FAILED, SKIPPED, TIMEOUT, CANCELLED)
 
 _TICK = 0.2  # how often the dispatching thread looks at cancel and progress, in seconds
+_DRAIN_SECONDS = 1.5  # how long a stopping run waits for requests already on the wire
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class Job:
     index: int
     execute: bytes | None = None
     skip_reason: str = ""
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -61,12 +67,20 @@ class PollSchedule:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Capped exponential backoff with full jitter, for a bounded number of attempts."""
+    """How transient faults are retried.
 
-    attempts: int = 5
-    base: float = 1.0
+    Each request is tried up to ``attempts`` times with capped exponential backoff and
+    full jitter (or the server's Retry-After). A job's status may fail to read
+    ``poll_failures`` times in a row before the job is given up. While the server
+    gives no reply at all, retries go on until it has been silent for
+    ``outage_seconds``; then the run stops, and a rerun with the journal resumes it.
+    """
+
+    attempts: int = 8
+    base: float = 0.5
     cap: float = 30.0
-    poll_failures: int = 10  # consecutive failed polls tolerated before a job is given up
+    poll_failures: int = 10
+    outage_seconds: float = 600.0
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
         return rng.uniform(0, min(self.cap, self.base * 2 ** attempt))
@@ -74,10 +88,13 @@ class RetryPolicy:
 
 @dataclass
 class Tally:
-    """Counts of the run so far, for the progress bar and the monitor line."""
+    """Counts of the run so far, for the progress bar, the monitor line and the summary."""
 
     total: int | None = None
     running: int = 0
+    reused: int = 0
+    retries: int = 0
+    possible_duplicates: int = 0
     counts: dict = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
 
     @property
@@ -90,6 +107,18 @@ class Tally:
         return line + (", " + extra if extra else "")
 
 
+@dataclass(frozen=True)
+class _Finished:
+    key: str
+    outcome: Outcome
+    retries: int
+    possible_duplicates: int
+
+
+class _Cancelled(Exception):
+    """Raised inside a worker when the run stops during a wait."""
+
+
 class Dispatcher:
     """Runs jobs through a client with ``submit(bytes)`` and ``poll(location)`` methods.
 
@@ -98,7 +127,7 @@ class Dispatcher:
 
     def __init__(self, client, max_concurrent: int, timeout: float,
                  schedule: PollSchedule = PollSchedule(), retry: RetryPolicy = RetryPolicy(),
-                 seed: int | None = None):
+                 journal: Journal | None = None, retry_failed: bool = False, seed: int | None = None):
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")
         self.client = client
@@ -106,18 +135,25 @@ class Dispatcher:
         self.timeout = timeout
         self.schedule = schedule
         self.retry = retry
+        self.journal = journal
+        self.retry_failed = retry_failed
+        self.tally = Tally()
+        self.stopped_because = ""
         self._rng = random.Random(seed)
         self._stop = threading.Event()
+        self._last_reply = time.monotonic()
 
     def run(self, jobs: Iterable[Job], is_cancelled: Callable[[], bool] = lambda: False,
             on_progress: Callable[[Tally], None] = lambda tally: None,
             total: int | None = None) -> Iterator[Outcome]:
         """Yield one Outcome per job read, in input order.
 
-        On cancel, in-flight jobs end ``cancelled`` and the iterator stops after the
-        last job it read: jobs it never read are the caller's to mark.
+        If the run is cancelled (or the server stays unreachable too long, see
+        ``stopped_because``), in-flight jobs end ``cancelled`` and the iterator stops
+        after the last job it read: jobs it never read are the caller's to mark.
         """
-        tally = Tally(total=total)
+        tally = self.tally
+        tally.total = total
         todo: queue.Queue = queue.Queue()
         done: queue.Queue = queue.Queue()
         workers = [threading.Thread(target=self._work, args=(todo, done), daemon=True, name="wit-worker-%d" % i)
@@ -125,112 +161,198 @@ class Dispatcher:
         for worker in workers:
             worker.start()
         ready: dict[int, Outcome] = {}
-        read = 0
-        emitted = 0
+        waiting: dict[str, list[int]] = {}  # job key in flight -> the indices sharing its result
+        read = emitted = 0
         source = iter(jobs)
         exhausted = False
+
+        def settle(index: int, outcome: Outcome) -> None:
+            ready[index] = outcome
+            tally.counts[outcome.status] += 1
+
         try:
             while True:
                 if is_cancelled():
                     self._stop.set()
+                if self._stop.is_set():
                     break
                 while not exhausted and tally.running < self.max_concurrent:
                     job = next(source, None)
                     if job is None:
                         exhausted = True
-                    elif job.skip_reason or job.execute is None:
-                        ready[job.index] = Outcome(job.index, SKIPPED, error=job.skip_reason)
-                        tally.counts[SKIPPED] += 1
-                        read += 1
+                        break
+                    read += 1
+                    if job.skip_reason or job.execute is None:
+                        settle(job.index, Outcome(job.index, SKIPPED, error=job.skip_reason))
+                    elif job.key and job.key in waiting:
+                        waiting[job.key].append(job.index)
                     else:
-                        todo.put(job)
+                        record = self.journal.lookup(job.key) if self.journal and job.key else None
+                        reused = self._reusable(job.index, record)
+                        if reused is not None:
+                            tally.reused += 1
+                            settle(job.index, reused)
+                            continue
+                        if job.key:
+                            waiting[job.key] = []
+                        todo.put((job, record))
                         tally.running += 1
-                        read += 1
                 while emitted in ready:
                     yield ready.pop(emitted)
                     emitted += 1
                 if exhausted and tally.running == 0:
                     break
                 try:
-                    outcome = done.get(timeout=_TICK)
-                    ready[outcome.index] = outcome
-                    tally.running -= 1
-                    tally.counts[outcome.status] += 1
+                    finished = done.get(timeout=_TICK)
                 except queue.Empty:
-                    pass
+                    finished = None
+                if finished is not None:
+                    tally.running -= 1
+                    tally.retries += finished.retries
+                    tally.possible_duplicates += finished.possible_duplicates
+                    settle(finished.outcome.index, finished.outcome)
+                    for index in waiting.pop(finished.key, []):
+                        settle(index, replace(finished.outcome, index=index))
                 on_progress(tally)
+            reason = self.stopped_because or "cancelled before the job finished"
             for index in range(emitted, read):
-                yield ready.get(index) or Outcome(index, CANCELLED, error="cancelled before the job finished")
+                yield ready.get(index) or Outcome(index, CANCELLED, error=reason)
         finally:
             self._stop.set()
             for _ in workers:
                 todo.put(None)
+            # A worker inside an HTTP request gets a moment to record its reply, so an
+            # Execute the server accepted just now is journaled and not sent again later.
+            deadline = time.monotonic() + _DRAIN_SECONDS
+            for worker in workers:
+                worker.join(max(0.0, deadline - time.monotonic()))
+
+    def _reusable(self, index: int, record: Record | None) -> Outcome | None:
+        """The outcome a journal record already settles, or None if the job must run."""
+        if record is None:
+            return None
+        if record.state == SUCCEEDED:
+            return Outcome(index, SUCCEEDED, url=record.url or "")
+        if record.state == FAILED and not self.retry_failed:
+            return Outcome(index, FAILED, error=record.error or "")
+        return None
 
     def _work(self, todo: queue.Queue, done: queue.Queue) -> None:
         while True:
-            job = todo.get()
-            if job is None:
+            item = todo.get()
+            if item is None:
                 return
+            job, record = item
+            counters = {"retries": 0, "possible_duplicates": 0}
             if self._stop.is_set():
-                continue
-            try:
-                outcome = self._run_job(job)
-            except Exception as error:  # a bug must not silently lose a feature
-                outcome = Outcome(job.index, FAILED, error="internal error: %r" % (error,))
-            done.put(outcome)
+                outcome = Outcome(job.index, CANCELLED, error="cancelled before the job was sent")
+            else:
+                try:
+                    outcome = self._run_job(job, record, counters)
+                except Exception as error:  # a bug must not silently lose a feature
+                    outcome = Outcome(job.index, FAILED, error="internal error: %r" % (error,))
+            if self.journal and job.key and outcome.status in (SUCCEEDED, FAILED, TIMEOUT):
+                self.journal.finished(job.key, outcome.status, outcome.url, outcome.error)
+            done.put(_Finished(job.key, outcome, counters["retries"], counters["possible_duplicates"]))
 
-    def _run_job(self, job: Job) -> Outcome:
+    def _run_job(self, job: Job, record: Record | None, counters: dict) -> Outcome:
+        resumable = record is not None and record.status_location and (
+            record.state == journal_states.ACCEPTED or (record.state == TIMEOUT and not self.retry_failed))
+        if resumable:
+            return self._follow(job, JobStatus(JobState.ACCEPTED, record.status_location), counters)
+        if self.journal and job.key and self.journal.submitting(job.key):
+            counters["possible_duplicates"] += 1  # an earlier run died with its POST unanswered
         try:
-            status = self._submit(job.execute)
+            status = self._submit(job, counters)
         except WpsException as error:
             return Outcome(job.index, FAILED, error=str(error))
         except TransientError as error:
             return Outcome(job.index, FAILED, error="gave up submitting: %s" % error)
         except _Cancelled:
-            return Outcome(job.index, CANCELLED, error="cancelled before the job was accepted")
-        return self._follow(job, status)
+            return Outcome(job.index, CANCELLED, error=self.stopped_because or "cancelled before the job was accepted")
+        if self.journal and job.key and status.status_location:
+            self.journal.accepted(job.key, status.status_location)
+        return self._follow(job, status, counters)
 
-    def _submit(self, execute: bytes) -> JobStatus:
-        for attempt in range(self.retry.attempts):
+    def _submit(self, job: Job, counters: dict) -> JobStatus:
+        attempt = 0
+        while True:
             try:
-                return self.client.submit(execute)
+                status = self.client.submit(job.execute)
+                self._last_reply = time.monotonic()
+                return status
+            except WpsException:
+                self._last_reply = time.monotonic()
+                raise
             except TransientError as error:
-                if not error.unsent or attempt + 1 == self.retry.attempts:
-                    raise
-                self._sleep(error.retry_after if error.retry_after is not None
-                            else self.retry.backoff(attempt, self._rng))
-        raise AssertionError("unreachable")
+                if not error.unreachable:
+                    self._last_reply = time.monotonic()
+                if not error.unsent:
+                    # The server may have accepted it: asking again may make a second job.
+                    counters["possible_duplicates"] += 1
+                    if self.journal and job.key:
+                        self.journal.possible_duplicate(job.key)
+                attempt += 1
+                self._wait_to_retry(error, attempt, counters)
 
-    def _follow(self, job: Job, status: JobStatus) -> Outcome:
+    def _wait_to_retry(self, error: TransientError, attempt: int, counters: dict) -> None:
+        """Sleep before the next try, or raise if no more tries are due.
+
+        Past ``attempts``, only silence from the server (an outage) is waited out, and
+        only until ``outage_seconds``: then the whole run stops.
+        """
+        if attempt >= self.retry.attempts:
+            if not error.unreachable:
+                raise error
+            self._check_outage()
+        counters["retries"] += 1
+        self._sleep(error.retry_after if error.retry_after is not None
+                    else self.retry.backoff(min(attempt, 16), self._rng))
+
+    def _follow(self, job: Job, status: JobStatus, counters: dict) -> Outcome:
         accepted = time.monotonic()
         failures = 0
-        while not status.state.finished:
-            age = time.monotonic() - accepted
-            if age >= self.timeout:
-                return Outcome(job.index, TIMEOUT, error="no result %d s after acceptance (last state: %s)"
-                               % (self.timeout, status.state.value))
-            try:
-                self._sleep(min(self.schedule.delay(age), self.timeout - age))
-            except _Cancelled:
-                return Outcome(job.index, CANCELLED, error="cancelled while the job was %s" % status.state.value)
-            try:
-                status = self.client.poll(status.status_location)
-                failures = 0
-            except TransientError as error:
-                failures += 1
-                if failures > self.retry.poll_failures:
-                    return Outcome(job.index, FAILED, error="gave up polling after %d failures: %s"
-                                   % (failures, error))
-            except WpsException as error:
-                return Outcome(job.index, FAILED, error=str(error))
+        try:
+            while not status.state.finished:
+                age = time.monotonic() - accepted
+                if age >= self.timeout:
+                    return Outcome(job.index, TIMEOUT, error="no result %d s after acceptance (last state: %s)"
+                                   % (self.timeout, status.state.value))
+                delay = self.schedule.delay(age)
+                if failures:
+                    delay = max(delay, self.retry.backoff(min(failures, 16), self._rng))
+                self._sleep(min(delay, self.timeout - age))
+                try:
+                    status = self.client.poll(status.status_location)
+                    failures = 0
+                    self._last_reply = time.monotonic()
+                except TransientError as error:
+                    failures += 1
+                    counters["retries"] += 1
+                    if error.unreachable:
+                        self._check_outage()
+                    else:
+                        self._last_reply = time.monotonic()
+                        if failures > self.retry.poll_failures:
+                            return Outcome(job.index, FAILED, error="gave up polling after %d failures in a row: %s"
+                                           % (failures, error))
+                except WpsException as error:
+                    return Outcome(job.index, FAILED, error=str(error))
+        except _Cancelled:
+            return Outcome(job.index, CANCELLED, error=self.stopped_because or
+                           "cancelled while the job was %s" % status.state.value)
         if status.state is JobState.SUCCEEDED:
             return Outcome(job.index, SUCCEEDED, url=status.url)
         return Outcome(job.index, FAILED, error=status.error or "the server reported failure without a reason")
 
+    def _check_outage(self) -> None:
+        silent = time.monotonic() - self._last_reply
+        if silent >= self.retry.outage_seconds:
+            self.stopped_because = ("stopped: the WPS server gave no reply for %d s; run again with the "
+                                    "same journal to resume" % silent)
+            self._stop.set()
+            raise _Cancelled()
+
     def _sleep(self, seconds: float) -> None:
         if self._stop.wait(max(0.0, seconds)):
             raise _Cancelled()
-
-
-class _Cancelled(Exception):
-    """Raised inside a worker when the run is cancelled during a wait."""
