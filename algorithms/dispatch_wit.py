@@ -8,38 +8,40 @@ under qgis_process; it touches only its own source, sink and feedback either way
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 
 from qgis.core import (
-    QgsFeature,
-    QgsFeatureRequest,
     QgsFeatureSink,
-    QgsField,
-    QgsFields,
     QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
-    QgsProcessingFeatureSource,
     QgsProcessingOutputNumber,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterDateTime,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
+    QgsProcessingUtils,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QCoreApplication, QDateTime, QVariant
+from qgis.PyQt.QtCore import QCoreApplication, QDateTime
 
 from ..wit_provider import defaults
 from ..wit_provider.client import ServiceError, WpsClient
-from ..wit_provider.dispatcher import CANCELLED, STATUSES, Dispatcher, Job, Outcome, Tally
-from ..wit_provider.geometry import LonLatEncoder, UnusableGeometry
-from ..wit_provider.wps import build_execute, feature_collection
+from ..wit_provider.dispatcher import CANCELLED, STATUSES, Dispatcher, Outcome
+from ..wit_provider.geometry import LonLatEncoder
+from ..wit_provider.journal import Journal, JournalError
+from .features import features, jobs, output_feature, output_fields
+from .interrupt import interrupts_as_cancel
+from .progress import Monitor, summary
 
-RESULT_FIELDS = (("wit_url", 254), ("wit_status", 16), ("wit_error", 254))
-MONITOR_SECONDS = 5.0
+JOURNAL_SUFFIX = ".wit-journal.sqlite"
+SUMMARY_OUTPUTS = ("REUSED", "RETRIES", "POSSIBLE_DUPLICATES", "ELAPSED_SECONDS")
 
 
 class DispatchWitAlgorithm(QgsProcessingAlgorithm):
@@ -51,6 +53,8 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
     MAX_CONCURRENT = "MAX_CONCURRENT"
     TIMEOUT = "TIMEOUT"
     MAX_PERIMETER = "MAX_PERIMETER"
+    JOURNAL = "JOURNAL"
+    RETRY_FAILED = "RETRY_FAILED"
     OUTPUT = "OUTPUT"
 
     def tr(self, text: str) -> str:
@@ -82,7 +86,11 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
             "<b>Start / End</b>: the time range to analyse; End must be after Start.\n"
             "<b>Jobs in flight</b>: how many jobs run on the server at once (1-64).\n"
             "<b>Timeout</b>: seconds a job may take after the server accepted it.\n"
-            "<b>Maximum perimeter</b>: metres on the ellipsoid; larger polygons are skipped (0 = no limit).\n\n"
+            "<b>Maximum perimeter</b>: metres on the ellipsoid; larger polygons are skipped (0 = no limit).\n"
+            "<b>Resubmit failed jobs</b>: with a journal from an earlier run, send its failed and timed-out "
+            "jobs again (succeeded ones are always reused).\n"
+            "<b>Job journal</b>: an SQLite file recording every job as it goes; run again with the same "
+            "journal to resume after a crash, a cancel or a kill without repeating accepted jobs.\n\n"
             "The output has every input feature in input order, with its fields plus "
             "<b>wit_url</b> (e.g. s3://bucket/wit/&lt;uuid&gt;/&lt;uuid&gt;.snappy.parquet), "
             "<b>wit_status</b> (succeeded, failed, skipped, timeout or cancelled) and "
@@ -109,10 +117,17 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             self.MAX_PERIMETER, self.tr("Maximum perimeter (metres, 0 = no limit)"),
             QgsProcessingParameterNumber.Double, 0, minValue=0))
+        self.addParameter(QgsProcessingParameterBoolean(
+            self.RETRY_FAILED, self.tr("Resubmit jobs that failed or timed out in an earlier run"), False))
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT, self.tr("WIT results"), QgsProcessing.TypeVectorPolygon))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            self.JOURNAL, self.tr("Job journal (default: beside the output)"),
+            self.tr("WIT Dispatcher journal (*.sqlite)"), optional=True, createByDefault=False))
         for status in STATUSES:
             self.addOutput(QgsProcessingOutputNumber(status.upper(), self.tr("Features %s") % status))
+        for name in SUMMARY_OUTPUTS:
+            self.addOutput(QgsProcessingOutputNumber(name, name.replace("_", " ").capitalize()))
 
     def processAlgorithm(self, parameters, context, feedback) -> dict:
         source = self.parameterAsSource(parameters, self.INPUT, context)
@@ -133,9 +148,13 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
         if not start.isValid() or not end.isValid() or end <= start:
             raise QgsProcessingException(self.tr("END ({}) must be after START ({}).").format(
                 end.toString("yyyy-MM-dd HH:mm"), start.toString("yyyy-MM-dd HH:mm")))
-        max_concurrent = self.parameterAsInt(parameters, self.MAX_CONCURRENT, context)
-        timeout = self.parameterAsDouble(parameters, self.TIMEOUT, context)
-        max_perimeter = self.parameterAsDouble(parameters, self.MAX_PERIMETER, context)
+        journal_path = self.parameterAsFileOutput(parameters, self.JOURNAL, context) or default_journal_path(
+            self.parameterAsOutputLayer(parameters, self.OUTPUT, context))
+        try:
+            journal = Journal(journal_path)
+        except JournalError as error:
+            raise QgsProcessingException(str(error)) from None
+        feedback.pushInfo(self.tr("Journal: {}").format(journal_path))
 
         client = WpsClient(url)
         try:
@@ -143,97 +162,57 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
         except ServiceError as error:
             raise QgsProcessingException(self.tr("Cannot start: {}").format(error)) from None
 
-        fields = _output_fields(source.fields())
+        fields = output_fields(source.fields())
         sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields,
                                              source.wkbType(), source.sourceCrs())
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
 
         encoder = LonLatEncoder(source.sourceCrs(), context.transformContext(), context.ellipsoid())
-        jobs = _jobs(source, encoder, process, _naive(start), _naive(end), max_perimeter)
         total = source.featureCount()
-        dispatcher = Dispatcher(client, max_concurrent, timeout)
-        outcomes = dispatcher.run(jobs, feedback.isCanceled, _Monitor(feedback, total), max(total, 0) or None)
+        dispatcher = Dispatcher(
+            client, self.parameterAsInt(parameters, self.MAX_CONCURRENT, context),
+            self.parameterAsDouble(parameters, self.TIMEOUT, context), journal=journal,
+            retry_failed=self.parameterAsBool(parameters, self.RETRY_FAILED, context))
+        todo = jobs(source, encoder, url, process, _naive(start), _naive(end),
+                    self.parameterAsDouble(parameters, self.MAX_PERIMETER, context))
         counts = dict.fromkeys(STATUSES, 0)
         started = time.monotonic()
-        for index, feature in enumerate(_features(source)):
-            outcome = next(outcomes, None) or Outcome(index, CANCELLED, error="cancelled before it was sent")
-            counts[outcome.status] += 1
-            sink.addFeature(_output_feature(feature, fields, outcome), QgsFeatureSink.FastInsert)
-        feedback.pushInfo(self.tr("Done in {:.0f} s: {}.").format(
-            time.monotonic() - started, ", ".join("{} {}".format(n, s) for s, n in counts.items())))
+        with interrupts_as_cancel(feedback) as interruption:
+            outcomes = dispatcher.run(todo, feedback.isCanceled, Monitor(feedback, total), max(total, 0) or None)
+            for index, feature in enumerate(features(source)):
+                outcome = next(outcomes, None) or Outcome(
+                    index, CANCELLED, error=dispatcher.stopped_because or "cancelled before it was sent")
+                counts[outcome.status] += 1
+                sink.addFeature(output_feature(feature, fields, outcome), QgsFeatureSink.FastInsert)
+        sink.flushBuffer()
+        del sink  # closes the file now, so it is complete even if the run ends in an error below
+        journal.close()
+        elapsed = time.monotonic() - started
+        feedback.pushInfo(summary(counts, dispatcher.tally, elapsed, journal_path))
+        if counts[CANCELLED]:
+            feedback.pushWarning(self.tr("{} features were not finished; run again with JOURNAL={} to resume.")
+                                 .format(counts[CANCELLED], journal_path))
+        if dispatcher.stopped_because or interruption.signal_name:
+            raise QgsProcessingException(self.tr("The run was {}. The output and journal are written.").format(
+                dispatcher.stopped_because or "interrupted by " + interruption.signal_name))
         results = {status.upper(): count for status, count in counts.items()}
+        results.update(REUSED=dispatcher.tally.reused, RETRIES=dispatcher.tally.retries,
+                       POSSIBLE_DUPLICATES=dispatcher.tally.possible_duplicates, ELAPSED_SECONDS=round(elapsed, 1))
         results[self.OUTPUT] = dest_id
+        results[self.JOURNAL] = journal_path
         return results
+
+
+def default_journal_path(destination: str) -> str:
+    """Beside a file output (``lakes.gpkg`` -> ``lakes.wit-journal.sqlite``), else in the temporary folder."""
+    path = destination.split("|")[0]
+    if os.path.isabs(path) and os.path.isdir(os.path.dirname(path)):
+        return str(Path(path).with_suffix("")) + JOURNAL_SUFFIX
+    return os.path.join(QgsProcessingUtils.tempFolder(), "wit" + JOURNAL_SUFFIX)
 
 
 def _naive(moment: QDateTime) -> datetime:
     """The date and time as the user entered them (WIT reads dates without a time zone)."""
     date, clock = moment.date(), moment.time()
     return datetime(date.year(), date.month(), date.day(), clock.hour(), clock.minute(), clock.second())
-
-
-def _features(source) -> Iterator[QgsFeature]:
-    """Every feature, invalid geometries included: a validity check that aborts the run
-    half-way would throw away jobs already done. The server judges what it can use."""
-    return source.getFeatures(QgsFeatureRequest(), QgsProcessingFeatureSource.FlagSkipGeometryValidityChecks)
-
-
-def _jobs(source, encoder: LonLatEncoder, process: str, start: datetime, end: datetime,
-          max_perimeter: float) -> Iterator[Job]:
-    """Read features lazily, one Job each: an Execute document, or why it is skipped."""
-    for index, feature in enumerate(_features(source)):
-        geometry = feature.geometry()
-        try:
-            lonlat = encoder.geojson(geometry)
-            if max_perimeter > 0:
-                perimeter = encoder.perimeter_m(geometry)
-                if perimeter > max_perimeter:
-                    raise UnusableGeometry("perimeter %.0f m is over MAX_PERIMETER %.0f m" % (perimeter, max_perimeter))
-            execute = build_execute(process, feature_collection(lonlat), start, end)
-        except (UnusableGeometry, ValueError) as reason:
-            yield Job(index, skip_reason=str(reason))
-            continue
-        if len(execute) > defaults.MAX_REQUEST_BYTES:
-            yield Job(index, skip_reason="the request would be %.1f MB, over the server's 3 MB limit: "
-                                          "simplify the polygon" % (len(execute) / 1e6))
-            continue
-        yield Job(index, execute=execute)
-
-
-def _output_fields(input_fields: QgsFields) -> QgsFields:
-    """The input fields plus wit_url, wit_status and wit_error (reused if the input has them)."""
-    fields = QgsFields(input_fields)
-    for name, length in RESULT_FIELDS:
-        if fields.lookupField(name) < 0:
-            fields.append(QgsField(name, QVariant.String, len=length))
-    return fields
-
-
-def _output_feature(feature: QgsFeature, fields: QgsFields, outcome: Outcome) -> QgsFeature:
-    out = QgsFeature(fields)
-    out.setGeometry(feature.geometry())
-    attributes = feature.attributes() + [None] * (fields.count() - len(feature.attributes()))
-    for (name, _), value in zip(RESULT_FIELDS, (outcome.url, outcome.status, outcome.error)):
-        attributes[fields.lookupField(name)] = value or None
-    out.setAttributes(attributes)
-    return out
-
-
-class _Monitor:
-    """Progress bar = finished/total; a monitor line like the original notebook's every few seconds."""
-
-    def __init__(self, feedback, total: int):
-        self.feedback = feedback
-        self.total = total
-        self.last_line = ""
-        self.last_time = 0.0
-
-    def __call__(self, tally: Tally) -> None:
-        if self.total > 0:
-            self.feedback.setProgress(100.0 * tally.finished / self.total)
-        line = tally.monitor_line()
-        now = time.monotonic()
-        if line != self.last_line and (now - self.last_time >= MONITOR_SECONDS or tally.finished == self.total):
-            self.feedback.pushInfo(line)
-            self.last_line, self.last_time = line, now
