@@ -1,0 +1,115 @@
+"""A fault-injecting HTTP proxy on 127.0.0.1 between the plugin and a WIT server.
+
+Seeded, so a failing run can be replayed. Each request is, at ``rate``, answered
+with one fault instead of (or after) forwarding it: 502, 503, a connection reset
+before or after the server saw the request, a 200 HTML page, truncated XML, or a
+slow reply. The upstream's address in replies (status locations) is rewritten to
+the proxy's, so polls go through it too.
+"""
+
+from __future__ import annotations
+
+import collections
+import http.server
+import random
+import socket
+import struct
+import threading
+import time
+
+import requests
+
+FAULTS = ("502", "503", "reset_before", "reset_after", "html", "truncated", "slow")
+_HTML = b"<html><head><title>Gateway</title></head><body>Please wait</body></html>"
+
+
+class FaultProxy:
+    def __init__(self, upstream: str, rate: float = 0.2, seed: int = 1, faults=FAULTS, slow_seconds: float = 1.5):
+        self.upstream = upstream.rstrip("/")
+        self.rate = rate
+        self.faults = faults
+        self.slow_seconds = slow_seconds
+        self.rng = random.Random(seed)
+        self.lock = threading.Lock()
+        self.injected: collections.Counter = collections.Counter()
+        self.requests: collections.Counter = collections.Counter()
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.base_url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, upstream_url: str) -> str:
+        return upstream_url.replace(self.upstream, self.base_url)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _choose(self, method: str) -> str | None:
+        with self.lock:
+            self.requests[method] += 1
+            if self.rng.random() >= self.rate:
+                return None
+            fault = self.rng.choice(self.faults)
+            self.injected["%s %s" % (method, fault)] += 1
+            return fault
+
+    def _forward(self, method: str, path: str, body: bytes, headers) -> requests.Response:
+        forwarded = {k: v for k, v in headers.items() if k.lower() in ("content-type", "accept")}
+        return requests.request(method, self.upstream + path, data=body or None, headers=forwarded, timeout=60)
+
+    def _handler(self):
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                self._proxy("GET")
+
+            def do_POST(self):
+                self._proxy("POST")
+
+            def _proxy(self, method):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                fault = proxy._choose(method)
+                if fault in ("502", "503"):
+                    return self._reply(int(fault), _HTML, "text/html")
+                if fault == "html":
+                    return self._reply(200, _HTML, "text/html")
+                if fault == "reset_before":
+                    return self._reset()
+                if fault == "slow":
+                    time.sleep(proxy.slow_seconds)
+                reply = proxy._forward(method, self.path, body, self.headers)
+                content = reply.content.replace(proxy.upstream.encode(), proxy.base_url.encode())
+                if fault == "reset_after":
+                    return self._reset()
+                if fault == "truncated":
+                    content = content[: len(content) // 2]
+                self._reply(reply.status_code, content, reply.headers.get("Content-Type", "text/xml"))
+
+            def _reply(self, status, content, content_type):
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            def _reset(self):
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.close_connection = True
+                self.connection.close()
+
+            def finish(self):
+                try:
+                    super().finish()
+                except (OSError, ValueError):
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
