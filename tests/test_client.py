@@ -1,6 +1,7 @@
 """The HTTP client against a real PyWPS WIT server on 127.0.0.1 (and a few things that are not one)."""
 
 import http.server
+import json
 import threading
 from datetime import datetime
 
@@ -14,7 +15,8 @@ SQUARE = {"type": "Polygon", "coordinates": [[[149.1, -35.3], [149.2, -35.3], [1
 
 
 def execute(geometry=SQUARE):
-    return wps.build_execute("WIT", wps.feature_collection(geometry), datetime(2010, 1, 1), datetime(2011, 1, 1))
+    collection = wps.feature_collection(json.dumps(geometry))
+    return wps.build_execute("WIT", collection, datetime(2010, 1, 1), datetime(2011, 1, 1))
 
 
 @pytest.fixture

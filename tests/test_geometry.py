@@ -1,5 +1,7 @@
 """Lon/lat GeoJSON from QGIS geometries: axis order, holes, multiparts, Z/M, unusable shapes."""
 
+import json
+
 import pytest
 
 pytest.importorskip("qgis.core")
@@ -16,8 +18,15 @@ from wit_dispatcher.wit_provider.geometry import LonLatEncoder, UnusableGeometry
 LON, LAT = 149.1, -35.3
 
 
+class Encoder(LonLatEncoder):
+    def lonlat(self, geometry):
+        text = self.geojson(geometry)
+        assert "\n" not in text and " " not in text  # compact, one line
+        return json.loads(text)
+
+
 def encoder(authid):
-    return LonLatEncoder(QgsCoordinateReferenceSystem(authid), QgsCoordinateTransformContext(), "")
+    return Encoder(QgsCoordinateReferenceSystem(authid), QgsCoordinateTransformContext(), "")
 
 
 def albers_square():
@@ -33,7 +42,7 @@ def albers_square():
 
 
 def test_albers_is_written_longitude_first(qgis_app):
-    geojson = encoder("EPSG:3577").geojson(albers_square())
+    geojson = encoder("EPSG:3577").lonlat(albers_square())
     first = geojson["coordinates"][0][0]
     assert first == pytest.approx([LON, LAT], abs=1e-7)
     assert geojson["type"] == "Polygon"
@@ -42,7 +51,7 @@ def test_albers_is_written_longitude_first(qgis_app):
 @pytest.mark.parametrize("authid", ["EPSG:4326", "EPSG:4283"])
 def test_geographic_sources_are_longitude_first(qgis_app, authid):
     geometry = QgsGeometry.fromWkt("POLYGON((%s %s, 149.2 -35.3, 149.2 -35.2, %s %s))" % (LON, LAT, LON, LAT))
-    first = encoder(authid).geojson(geometry)["coordinates"][0][0]
+    first = encoder(authid).lonlat(geometry)["coordinates"][0][0]
     assert first == pytest.approx([LON, LAT], abs=1e-6)
 
 
@@ -50,7 +59,7 @@ def test_multipolygon_with_holes_and_z_m_dropped(qgis_app):
     wkt = ("MULTIPOLYGON ZM(((149 -35 5 1, 149.1 -35 5 1, 149.1 -35.1 5 1, 149 -35 5 1),"
            "(149.05 -35.02 5 1, 149.06 -35.02 5 1, 149.06 -35.03 5 1, 149.05 -35.02 5 1)),"
            "((150 -36 5 1, 150.1 -36 5 1, 150.1 -36.1 5 1, 150 -36 5 1)))")
-    geojson = encoder("EPSG:4326").geojson(QgsGeometry.fromWkt(wkt))
+    geojson = encoder("EPSG:4326").lonlat(QgsGeometry.fromWkt(wkt))
     assert geojson["type"] == "MultiPolygon"
     assert [len(polygon) for polygon in geojson["coordinates"]] == [2, 1]
     assert geojson["coordinates"][0][1][0] == [149.05, -35.02]
@@ -59,13 +68,13 @@ def test_multipolygon_with_holes_and_z_m_dropped(qgis_app):
 
 def test_coordinates_keep_centimetres(qgis_app):
     geometry = QgsGeometry.fromWkt("POLYGON((149.123456789 -35.1, 149.2 -35.1, 149.2 -35.2, 149.123456789 -35.1))")
-    x = encoder("EPSG:4326").geojson(geometry)["coordinates"][0][0][0]
+    x = encoder("EPSG:4326").lonlat(geometry)["coordinates"][0][0][0]
     assert x == 149.1234568  # 7 decimals: 1e-7 degree is about 1 cm
 
 
 def test_curved_polygons_are_segmentised(qgis_app):
     geometry = QgsGeometry.fromWkt("CURVEPOLYGON(CIRCULARSTRING(149 -35, 149.1 -35.1, 149 -35))")
-    ring = encoder("EPSG:4326").geojson(geometry)["coordinates"][0]
+    ring = encoder("EPSG:4326").lonlat(geometry)["coordinates"][0]
     assert len(ring) > 10 and ring[0] == ring[-1]
 
 
@@ -73,10 +82,11 @@ def test_curved_polygons_are_segmentised(qgis_app):
     (QgsGeometry(), "no geometry"),
     (QgsGeometry.fromWkt("POLYGON EMPTY"), "no geometry"),
     (QgsGeometry.fromWkt("LINESTRING(149 -35, 149.1 -35.1)"), "not a polygon"),
+    (QgsGeometry.fromWkt("POLYGON((10 95, 11 95, 11 96, 10 95))"), "outside longitude/latitude"),
 ])
 def test_unusable_geometries(qgis_app, geometry, reason):
     with pytest.raises(UnusableGeometry, match=reason):
-        encoder("EPSG:4326").geojson(geometry)
+        encoder("EPSG:4326").lonlat(geometry)
 
 
 def test_perimeter_is_measured_on_the_ellipsoid(qgis_app):

@@ -137,8 +137,9 @@ def start_run(env, server, canberra_zip, tmp_path):
 
 def server_keys(server) -> collections.Counter:
     start, end = datetime.fromisoformat(START), datetime.fromisoformat(END)
-    return collections.Counter(job_key(server.wps_url, "WIT", feature_collection(job["geometry"]), start, end)
-                               for job in server.received())
+    return collections.Counter(
+        job_key(server.wps_url, "WIT", feature_collection(json.dumps(job["geometry"], separators=(",", ":"))),
+                start, end) for job in server.received())
 
 
 @pytest.mark.parametrize("stop", ["kill", "interrupt"])

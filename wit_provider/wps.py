@@ -84,12 +84,15 @@ def date_object(moment: datetime) -> str:
         separators=(",", ":"))
 
 
-def feature_collection(geometry: dict) -> str:
-    """One-line GeoJSON FeatureCollection with exactly one feature, as the server's readline() needs."""
-    return json.dumps(
-        {"type": "FeatureCollection",
-         "features": [{"type": "Feature", "geometry": geometry, "properties": {}}]},
-        separators=(",", ":"), allow_nan=False)
+def feature_collection(geometry_json: str) -> str:
+    """One-line GeoJSON FeatureCollection with exactly one feature, as the server's readline() needs.
+
+    ``geometry_json`` is compact GeoJSON geometry text (from QGIS's JSON writer or json.dumps).
+    """
+    if "\n" in geometry_json or "\r" in geometry_json:
+        raise ValueError("geometry JSON must be on one line")
+    return '{"type":"FeatureCollection","features":[{"type":"Feature","geometry":%s,"properties":{}}]}' \
+        % geometry_json
 
 
 def build_execute(process: str, geometry_collection: str, start: datetime, end: datetime) -> bytes:
