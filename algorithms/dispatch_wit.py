@@ -156,7 +156,8 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(str(error)) from None
         feedback.pushInfo(self.tr("Journal: {}").format(journal_path))
 
-        client = WpsClient(url)
+        max_concurrent = self.parameterAsInt(parameters, self.MAX_CONCURRENT, context)
+        client = WpsClient(url, pool_size=max_concurrent)
         try:
             client.check_process(process)
         except ServiceError as error:
@@ -171,7 +172,7 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
         encoder = LonLatEncoder(source.sourceCrs(), context.transformContext(), context.ellipsoid())
         total = source.featureCount()
         dispatcher = Dispatcher(
-            client, self.parameterAsInt(parameters, self.MAX_CONCURRENT, context),
+            client, max_concurrent,
             self.parameterAsDouble(parameters, self.TIMEOUT, context), journal=journal,
             retry_failed=self.parameterAsBool(parameters, self.RETRY_FAILED, context))
         todo = jobs(source, encoder, url, process, _naive(start), _naive(end),

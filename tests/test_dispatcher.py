@@ -16,13 +16,16 @@ from wit_dispatcher.wit_provider.dispatcher import (
     TIMEOUT,
     Dispatcher,
     Job,
-    PollSchedule,
     RetryPolicy,
     Tally,
 )
+from wit_dispatcher.wit_provider.polling import Polling
 from wit_dispatcher.wit_provider.wps import JobState, JobStatus, WpsException
 
-FAST = PollSchedule(first=0.01, fraction=0.1, cap=0.05)
+
+def fast() -> Polling:
+    """A quick schedule for tests; a new one per run, since it learns job durations."""
+    return Polling(first=0.01, fraction=0.1, cap=0.05, finest=0.01)
 NO_WAIT = RetryPolicy(attempts=3, base=0.001, cap=0.002, poll_failures=2)
 
 
@@ -76,7 +79,7 @@ def jobs(n, skip=()):
 
 
 def run(client, n, max_concurrent=3, timeout=30, **kwargs):
-    dispatcher = Dispatcher(client, max_concurrent, timeout, FAST, NO_WAIT, seed=1)
+    dispatcher = Dispatcher(client, max_concurrent, timeout, fast(), NO_WAIT, seed=1)
     return list(dispatcher.run(jobs(n, kwargs.pop("skip", ())), **kwargs))
 
 
@@ -106,7 +109,7 @@ def test_jobs_are_read_lazily():
             read.append(job.index)
             yield job
 
-    dispatcher = Dispatcher(client, 2, 30, FAST, NO_WAIT)
+    dispatcher = Dispatcher(client, 2, 30, fast(), NO_WAIT)
     outcomes = dispatcher.run(source())
     next(outcomes)
     assert len(read) <= 2 + 2  # the limit in flight, plus what was emitted and the look-ahead
@@ -140,7 +143,7 @@ def test_submission_retries_count_possible_duplicates():
     client = ScriptedClient()
     client.submit_errors[b"job0"] = [TransientError("ServerBusy", unsent=True)] * 2
     client.submit_errors[b"job1"] = [TransientError("read timeout", unsent=False)]
-    dispatcher = Dispatcher(client, 3, 30, FAST, NO_WAIT, seed=1)
+    dispatcher = Dispatcher(client, 3, 30, fast(), NO_WAIT, seed=1)
     outcomes = list(dispatcher.run(jobs(2)))
     assert [o.status for o in outcomes] == [SUCCEEDED, SUCCEEDED]
     assert dispatcher.tally.retries == 3
@@ -160,7 +163,7 @@ def test_an_outage_stops_the_run_instead_of_failing_every_feature():
     for i in range(20):
         client.submit_errors[b"job%d" % i] = [down] * 1000
     policy = RetryPolicy(attempts=2, base=0.001, cap=0.002, outage_seconds=0.3)
-    dispatcher = Dispatcher(client, 2, 30, FAST, policy)
+    dispatcher = Dispatcher(client, 2, 30, fast(), policy)
     outcomes = list(dispatcher.run(jobs(20)))
     assert {o.status for o in outcomes} == {CANCELLED}
     assert "gave no reply" in dispatcher.stopped_because
@@ -177,7 +180,7 @@ def test_cancel_stops_quickly_and_accounts_for_every_job_read():
         if tally.running == 3:
             cancel.set()
 
-    dispatcher = Dispatcher(client, 3, 3600, PollSchedule(first=30, cap=30), NO_WAIT)
+    dispatcher = Dispatcher(client, 3, 3600, Polling(first=30, cap=30), NO_WAIT)
     outcomes = list(dispatcher.run(jobs(100), cancel.is_set, progress))
     assert [o.status for o in outcomes] == [CANCELLED] * len(outcomes)
     assert len(outcomes) == 3 and len(client.submitted) == 3
@@ -197,9 +200,3 @@ def test_monitor_line_counts_like_the_notebook():
     assert tally.monitor_line().endswith(", 1 timeout")
 
 
-def test_poll_schedule_backs_off_and_is_capped():
-    schedule = PollSchedule(first=0.5, fraction=0.25, cap=30)
-    delays = [schedule.delay(age) for age in (0, 1, 10, 60, 600, 6000)]
-    assert delays == sorted(delays)
-    assert delays[0] == 0.5 and delays[-1] == 30
-    assert all(schedule.delay(age) >= 1 for age in range(10, 1000, 7))

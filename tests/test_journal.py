@@ -5,7 +5,7 @@ import threading
 from datetime import datetime
 
 import pytest
-from test_dispatcher import FAST, NO_WAIT, ScriptedClient
+from test_dispatcher import NO_WAIT, ScriptedClient, fast
 from wit_dispatcher.wit_provider.dispatcher import FAILED, SUCCEEDED, TIMEOUT, Dispatcher, Job
 from wit_dispatcher.wit_provider.journal import ACCEPTED, SUBMITTING, Journal, JournalError, job_key
 
@@ -15,7 +15,7 @@ def keyed_jobs(keys):
 
 
 def run(client, journal, keys, **options):
-    dispatcher = Dispatcher(client, 3, 30, FAST, NO_WAIT, journal=journal, **options)
+    dispatcher = Dispatcher(client, 3, 30, fast(), NO_WAIT, journal=journal, **options)
     return dispatcher, list(dispatcher.run(keyed_jobs(keys)))
 
 

@@ -11,6 +11,7 @@ import time
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
+import requests.adapters
 
 from . import wps
 from .wps import JobStatus, WpsException, WpsParseError
@@ -63,9 +64,15 @@ class WpsClient:
     """One WPS endpoint. Thread-safe for use from the dispatcher's workers."""
 
     def __init__(self, wps_url: str, session: requests.Session | None = None,
-                 connect_timeout: float = 10.0, read_timeout: float = 60.0):
+                 connect_timeout: float = 10.0, read_timeout: float = 60.0, pool_size: int = 10):
         self.wps_url = wps_url
-        self.session = session or requests.Session()
+        if session is None:
+            # One keep-alive connection per worker and host (the WPS and its status host).
+            session = requests.Session()
+            adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+        self.session = session
         self.session.headers.update({"Accept": "text/xml"})
         self.timeout = (connect_timeout, read_timeout)
 

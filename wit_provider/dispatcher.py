@@ -21,6 +21,7 @@ from typing import Callable
 from . import journal as journal_states
 from .client import TransientError
 from .journal import Journal, Record
+from .polling import Polling
 from .wps import JobState, JobStatus, WpsException
 
 SUCCEEDED = "succeeded"
@@ -50,19 +51,6 @@ class Outcome:
     status: str
     url: str = ""
     error: str = ""
-
-
-@dataclass(frozen=True)
-class PollSchedule:
-    """Poll often while a job is young and rarely once it has run long: the delay before
-    the next poll is a fraction of the job's age, kept between ``first`` and ``cap``."""
-
-    first: float = 0.5
-    fraction: float = 0.25
-    cap: float = 30.0
-
-    def delay(self, age: float) -> float:
-        return min(self.cap, max(self.first, age * self.fraction))
 
 
 @dataclass(frozen=True)
@@ -126,14 +114,14 @@ class Dispatcher:
     """
 
     def __init__(self, client, max_concurrent: int, timeout: float,
-                 schedule: PollSchedule = PollSchedule(), retry: RetryPolicy = RetryPolicy(),
+                 polling: Polling | None = None, retry: RetryPolicy = RetryPolicy(),
                  journal: Journal | None = None, retry_failed: bool = False, seed: int | None = None):
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")
         self.client = client
         self.max_concurrent = max_concurrent
         self.timeout = timeout
-        self.schedule = schedule
+        self.polling = polling or Polling()
         self.retry = retry
         self.journal = journal
         self.retry_failed = retry_failed
@@ -312,13 +300,15 @@ class Dispatcher:
     def _follow(self, job: Job, status: JobStatus, counters: dict) -> Outcome:
         accepted = time.monotonic()
         failures = 0
+        running_at = 0.0  # the job's age when it was last seen unfinished
         try:
             while not status.state.finished:
                 age = time.monotonic() - accepted
                 if age >= self.timeout:
                     return Outcome(job.index, TIMEOUT, error="no result %d s after acceptance (last state: %s)"
                                    % (self.timeout, status.state.value))
-                delay = self.schedule.delay(age)
+                running_at = age
+                delay = self.polling.delay(age)
                 if failures:
                     delay = max(delay, self.retry.backoff(min(failures, 16), self._rng))
                 self._sleep(min(delay, self.timeout - age))
@@ -326,6 +316,8 @@ class Dispatcher:
                     status = self.client.poll(status.status_location)
                     failures = 0
                     self._last_reply = time.monotonic()
+                    if status.state.finished:
+                        self.polling.finished(running_at, self._last_reply - accepted)
                 except TransientError as error:
                     failures += 1
                     counters["retries"] += 1
