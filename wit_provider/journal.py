@@ -1,8 +1,10 @@
 """A durable record of every job, so a run that dies can be resumed without repeating work.
 
 SQLite (stdlib) in WAL mode with synchronous=FULL: each state change is committed
-before the run goes on, so a ``kill -9`` at any moment leaves every accepted job's
-status location on disk. One connection, guarded by a lock, is the only writer.
+before the worker that made it goes on, so a ``kill -9`` at any moment leaves every
+accepted job's status location on disk. One connection, guarded by a lock, is the
+only writer; changes that arrive while it writes are committed together in the next
+transaction (group commit), so many workers share one fsync.
 No QGIS here. Only hashes, status locations, result URIs and reasons are stored:
 never the WPS URL or anything that could carry a credential.
 """
@@ -60,11 +62,13 @@ def job_key(wps_url: str, process: str, geometry_collection: str, start: datetim
 
 
 class Journal:
-    """Job states by job key. Thread-safe; every write is committed at once."""
+    """Job states by job key. Thread-safe; a write returns once it is committed."""
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the one writer (and reader) of the connection
+        self._queue_lock = threading.Lock()
+        self._pending: list = []
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None,
@@ -99,22 +103,23 @@ class Journal:
 
     def submitting(self, key: str) -> bool:
         """Note the intent to submit, before the POST. True if an earlier submission's
-        outcome is unknown (a duplicate job on the server is then possible)."""
-        with self._lock:
-            row = self._db.execute("SELECT state FROM jobs WHERE job_key = ?", (key,)).fetchone()
-            unknown = row is not None and row[0] == SUBMITTING
-            self._db.execute(
-                "INSERT INTO jobs (job_key, state, submissions, possible_duplicates, updated) "
-                "VALUES (?, ?, 1, 0, ?) ON CONFLICT(job_key) DO UPDATE SET state = excluded.state, "
-                "status_location = NULL, url = NULL, error = NULL, submissions = submissions + 1, "
-                "possible_duplicates = possible_duplicates + ?, updated = excluded.updated",
-                (key, SUBMITTING, time.time(), int(unknown)))
+        outcome is unknown (a duplicate job on the server is then possible).
+
+        The dispatcher never runs two jobs with one key at once, so reading then
+        writing is safe here.
+        """
+        previous = self.lookup(key)
+        unknown = previous is not None and previous.state == SUBMITTING
+        self._write(
+            "INSERT INTO jobs (job_key, state, submissions, possible_duplicates, updated) "
+            "VALUES (?, ?, 1, 0, ?) ON CONFLICT(job_key) DO UPDATE SET state = excluded.state, "
+            "status_location = NULL, url = NULL, error = NULL, submissions = submissions + 1, "
+            "possible_duplicates = possible_duplicates + ?, updated = excluded.updated",
+            (key, SUBMITTING, time.time(), int(unknown)))
         return unknown
 
     def possible_duplicate(self, key: str) -> None:
-        with self._lock:
-            self._db.execute("UPDATE jobs SET possible_duplicates = possible_duplicates + 1 WHERE job_key = ?",
-                             (key,))
+        self._write("UPDATE jobs SET possible_duplicates = possible_duplicates + 1 WHERE job_key = ?", (key,))
 
     def accepted(self, key: str, status_location: str) -> None:
         self._set(key, ACCEPTED, status_location=status_location)
@@ -124,9 +129,34 @@ class Journal:
 
     def _set(self, key: str, state: str, **values) -> None:
         assignments = ", ".join("%s = ?" % name for name in values)
+        self._write("UPDATE jobs SET state = ?, %s, updated = ? WHERE job_key = ?" % assignments,
+                    (state, *values.values(), time.time(), key))
+
+    def _write(self, sql: str, parameters: tuple) -> None:
+        """Queue one statement and return once it is committed, by this thread or another."""
+        item = _Write(sql, parameters)
+        with self._queue_lock:
+            self._pending.append(item)
         with self._lock:
-            self._db.execute("UPDATE jobs SET state = ?, %s, updated = ? WHERE job_key = ?" % assignments,
-                             (state, *values.values(), time.time(), key))
+            if not item.done:
+                with self._queue_lock:
+                    batch, self._pending = self._pending, []
+                self._commit(batch)
+        if item.error is not None:
+            raise item.error
+
+    def _commit(self, batch: list) -> None:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            for write in batch:
+                self._db.execute(write.sql, write.parameters)
+            self._db.execute("COMMIT")
+        except sqlite3.Error as error:
+            for write in batch:
+                write.error = error
+        finally:
+            for write in batch:
+                write.done = True
 
     def counts(self) -> dict:
         with self._lock:
@@ -135,6 +165,16 @@ class Journal:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+class _Write:
+    __slots__ = ("sql", "parameters", "done", "error")
+
+    def __init__(self, sql: str, parameters: tuple):
+        self.sql = sql
+        self.parameters = parameters
+        self.done = False
+        self.error: Exception | None = None
 
 
 def _reason(error: Exception) -> str:
