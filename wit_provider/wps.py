@@ -7,6 +7,7 @@ parsed by namespace URI (prefixes are the server's choice) with xmltodict.
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -76,6 +77,7 @@ class WpsException(Exception):
         return self.code in TRANSIENT_CODES
 
 
+@functools.lru_cache(maxsize=16)
 def date_object(moment: datetime) -> str:
     """The TerriaJS date-time object DEA's WIT reads for ``start`` and ``end``."""
     return json.dumps(
