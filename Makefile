@@ -4,13 +4,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SYSTEM_PYTHON := /usr/bin/python3
 DEBIAN_PACKAGES := qgis python3-qgis qgis-providers python3-venv xvfb
-VERSION := $(shell sed -n 's/^version=//p' metadata.txt)
 QGIS_PROFILE ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/default
 # Leave empty for the embedded local WIT server; set to use a real one, e.g. DEA's:
 #   make demo WPS_URL='https://ows.dev.dea.ga.gov.au/wps/?service=WPS&request=Execute'
 WPS_URL ?=
 
-.PHONY: deps demo test lint deploy package clean
+.PHONY: deps demo test bench lint deploy package clean
 
 deps: $(VENV)/.installed
 
@@ -33,14 +32,19 @@ demo: deps
 test: deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+bench: deps
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-bench.txt
+	$(PY) -m bench.run
+
 lint: deps
 	$(PY) -m ruff check .
 
 deploy:
 	$(SYSTEM_PYTHON) -m tools.plugin_files install "$(QGIS_PROFILE)/python/plugins"
 
-package:
-	$(SYSTEM_PYTHON) -m tools.plugin_files zip dist/wit_dispatcher-$(VERSION).zip
+package: deps
+	$(PY) -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: -d build/wheels xmltodict==0.13.0
+	$(PY) -m tools.plugin_files zip dist/wit_dispatcher-$$($(PY) -m tools.plugin_files version).zip
 
 clean:
 	rm -rf build dist demo-output test-artifacts .pytest_cache .ruff_cache

@@ -23,6 +23,41 @@ def plugin_files() -> list[Path]:
     return files
 
 
+def changelog() -> list[tuple[str, list[str]]]:
+    """(version, entries) from CHANGELOG.md, newest first: the one source of both."""
+    releases = []
+    for line in (ROOT / "CHANGELOG.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            releases.append((line[3:].strip(), []))
+        elif line.startswith("- ") and releases:
+            releases[-1][1].append(line[2:].strip())
+    return releases
+
+
+def version() -> str:
+    return changelog()[0][0]
+
+
+def metadata_text() -> str:
+    """metadata.txt with version= and changelog= written from CHANGELOG.md."""
+    lines = [line for line in (ROOT / "metadata.txt").read_text(encoding="utf-8").splitlines()
+             if not line.startswith(("version=", "changelog="))]
+    notes = " ".join("%s: %s" % (release, " ".join(entries)) for release, entries in changelog())
+    at = lines.index("[general]") + 1
+    return "\n".join(lines[:at] + ["version=" + version(), "changelog=" + notes] + lines[at:]) + "\n"
+
+
+BUNDLED_WHEEL = "xmltodict-0.13.0-py2.py3-none-any.whl"  # `make package` downloads it into build/wheels
+
+
+def bundled_files() -> list[tuple[str, bytes]]:
+    """Libraries QGIS on Windows and macOS lacks, with their licences, as (path in plugin, content)."""
+    wheel = ROOT / "build" / "wheels" / BUNDLED_WHEEL
+    with zipfile.ZipFile(wheel) as archive:
+        return [("ext_libs/xmltodict.py", archive.read("xmltodict.py")),
+                ("ext_libs/LICENSE-xmltodict", archive.read("xmltodict-0.13.0.dist-info/LICENSE"))]
+
+
 def install(plugins_dir: Path) -> Path:
     """Copy the plugin into a QGIS profile's ``python/plugins`` folder, replacing an older copy."""
     target = Path(plugins_dir) / PLUGIN_NAME
@@ -31,6 +66,7 @@ def install(plugins_dir: Path) -> Path:
     for relative in plugin_files():
         (target / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / relative, target / relative)
+    (target / "metadata.txt").write_text(metadata_text(), encoding="utf-8")
     return target
 
 
@@ -40,10 +76,17 @@ def build_zip(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         for relative in plugin_files():
-            archive.write(ROOT / relative, "%s/%s" % (PLUGIN_NAME, relative.as_posix()))
+            if relative.as_posix() != "metadata.txt":
+                archive.write(ROOT / relative, "%s/%s" % (PLUGIN_NAME, relative.as_posix()))
+        archive.writestr("%s/metadata.txt" % PLUGIN_NAME, metadata_text())
+        for name, content in bundled_files():
+            archive.writestr("%s/%s" % (PLUGIN_NAME, name), content)
     return path
 
 
 if __name__ == "__main__":
-    command, destination = sys.argv[1], Path(sys.argv[2])
-    print((install if command == "install" else build_zip)(destination))
+    command = sys.argv[1]
+    if command == "version":
+        print(version())
+    else:
+        print((install if command == "install" else build_zip)(Path(sys.argv[2])))

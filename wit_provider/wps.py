@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from xml.parsers.expat import ExpatError
 
-import xmltodict
+from .xml import xmltodict
 
 WPS_NS = "http://www.opengis.net/wps/1.0.0"
 OWS_NS = "http://www.opengis.net/ows/1.1"

@@ -1,0 +1,66 @@
+"""The zip from `make package` installs into a fresh profile and runs where Python has no xmltodict."""
+
+import re
+import subprocess
+import zipfile
+
+import pytest
+
+pytest.importorskip("qgis.core")
+
+from test_qgis_process import read_gpkg  # noqa: E402
+
+from tools.plugin_files import ROOT, version  # noqa: E402
+from tools.qgis import headless_env, qgis_process_command  # noqa: E402
+
+BLOCKER = '''
+import pathlib, os
+pathlib.Path(os.environ["WIT_BLOCKER_MARK"]).write_text("xmltodict import was refused")
+raise ImportError("xmltodict is hidden for this test")
+'''
+
+
+@pytest.fixture(scope="module")
+def plugin_zip():
+    run = subprocess.run(["make", "-s", "package"], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return ROOT / "dist" / ("wit_dispatcher-%s.zip" % version())
+
+
+def test_zip_holds_the_plugin_and_its_bundled_licence_only(plugin_zip):
+    names = zipfile.ZipFile(plugin_zip).namelist()
+    assert all(name.startswith("wit_dispatcher/") for name in names)
+    assert {"wit_dispatcher/metadata.txt", "wit_dispatcher/LICENSE", "wit_dispatcher/ext_libs/xmltodict.py",
+            "wit_dispatcher/ext_libs/LICENSE-xmltodict"} <= set(names)
+    assert not [n for n in names if re.search(r"/(tests|tools|bench|build|\.ci)/|__pycache__|Makefile", n)]
+    metadata = zipfile.ZipFile(plugin_zip).read("wit_dispatcher/metadata.txt").decode()
+    assert "version=%s\n" % version() in metadata and "hasProcessingProvider=yes" in metadata
+
+
+def test_installs_and_runs_without_xmltodict(plugin_zip, fresh_server, canberra_zip, tmp_path):
+    config = tmp_path / "config"
+    plugins = config / "profiles" / "default" / "python" / "plugins"
+    plugins.mkdir(parents=True)
+    zipfile.ZipFile(plugin_zip).extractall(plugins)  # what "Install from ZIP" does
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    (hidden / "xmltodict.py").write_text(BLOCKER)
+    mark = tmp_path / "blocked"
+    env = dict(headless_env(config), PYTHONPATH=str(hidden), WIT_BLOCKER_MARK=str(mark))
+    enable = subprocess.run(qgis_process_command() + ["plugins", "enable", "wit_dispatcher"], env=env,
+                            capture_output=True, text=True)
+    assert enable.returncode == 0, enable.stdout + enable.stderr
+    server = fresh_server(job_seconds=0.05)
+    output = tmp_path / "out.gpkg"
+    run = subprocess.run(qgis_process_command() + [
+        "run", "wit:dispatchwit", "--", "INPUT=%s" % canberra_zip, "WPS_URL=%s" % server.wps_url,
+        "MAX_CONCURRENT=8", "OUTPUT=%s" % output], env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert mark.exists()  # the installed xmltodict really was out of reach
+    assert {row[2] for row in read_gpkg(output)} == {"succeeded"} and len(read_gpkg(output)) == 86
+
+
+def test_an_installed_xmltodict_wins_over_the_bundled_copy():
+    from wit_dispatcher.wit_provider.xml import xmltodict
+
+    assert xmltodict.__name__ == "xmltodict"  # the bundled one would be wit_dispatcher_xmltodict
