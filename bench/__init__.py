@@ -1,0 +1,1 @@
+"""Benchmarks: run with `make bench`; each prints figures, none asserts timings."""

@@ -1,0 +1,125 @@
+"""Three ways to run the same WIT jobs: ours, the original notebook's, and OWSLib's.
+
+Each returns (makespan in seconds, status requests made). Every peer sends the same
+geometry and dates to the same server with the same number of jobs in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from wit_dispatcher.wit_provider import wps
+from wit_dispatcher.wit_provider.client import WpsClient
+from wit_dispatcher.wit_provider.dispatcher import SUCCEEDED, Dispatcher, Job
+
+from bench.common import END, START
+
+
+class _CountingClient(WpsClient):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.polls = 0
+        self._lock = threading.Lock()
+
+    def poll(self, status_location):
+        with self._lock:
+            self.polls += 1
+        return super().poll(status_location)
+
+
+def ours(url: str, collections: list[str], max_concurrent: int) -> tuple[float, int]:
+    client = _CountingClient(url, pool_size=max_concurrent)
+    jobs = (Job(i, execute=wps.build_execute("WIT", c, START, END)) for i, c in enumerate(collections))
+    began = time.monotonic()
+    outcomes = list(Dispatcher(client, max_concurrent, 3600).run(jobs))
+    elapsed = time.monotonic() - began
+    assert all(o.status == SUCCEEDED for o in outcomes), {o.error for o in outcomes}
+    return elapsed, client.polls
+
+
+_NOTEBOOK_TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
+<wps:Execute version="1.0.0" service="WPS" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+ xmlns="http://www.opengis.net/wps/1.0.0" xmlns:wfs="http://www.opengis.net/wfs"
+ xmlns:wps="http://www.opengis.net/wps/1.0.0" xmlns:ows="http://www.opengis.net/ows/1.1"
+ xmlns:gml="http://www.opengis.net/gml" xmlns:ogc="http://www.opengis.net/ogc"
+ xmlns:wcs="http://www.opengis.net/wcs/1.1.1" xmlns:xlink="http://www.w3.org/1999/xlink">
+  <ows:Identifier>WIT</ows:Identifier>
+  <wps:DataInputs>
+    <wps:Input><ows:Identifier>geometry</ows:Identifier><wps:Data><wps:ComplexData>%s</wps:ComplexData></wps:Data></wps:Input>
+    <wps:Input><ows:Identifier>start</ows:Identifier><wps:Data><wps:ComplexData>%s</wps:ComplexData></wps:Data></wps:Input>
+    <wps:Input><ows:Identifier>end</ows:Identifier><wps:Data><wps:ComplexData>%s</wps:ComplexData></wps:Data></wps:Input>
+  </wps:DataInputs>
+  <wps:ResponseForm><wps:ResponseDocument storeExecuteResponse="true" status="true"/></wps:ResponseForm>
+</wps:Execute>"""
+
+
+def notebook(url: str, collections: list[str], max_concurrent: int) -> tuple[float, int]:
+    """The original notebook's approach: asyncio + aiohttp, a semaphore, a fixed 2 s poll."""
+    import aiohttp
+
+    polls = 0
+
+    async def one(session, semaphore, collection):
+        nonlocal polls
+        async with semaphore:
+            body = _NOTEBOOK_TEMPLATE % (collection, wps.date_object(START), wps.date_object(END))
+            async with session.post(url, data=body, headers={"Content-Type": "text/xml"}) as reply:
+                location = re.search(r'statusLocation="([^"]+)"', await reply.text()).group(1)
+            while True:
+                await asyncio.sleep(2)
+                polls += 1
+                async with session.get(location) as reply:
+                    text = await reply.text()
+                if "ProcessSucceeded" in text or "ProcessFailed" in text:
+                    return text
+
+    async def main():
+        semaphore = asyncio.Semaphore(max_concurrent)
+        async with aiohttp.ClientSession(headers={"Accept": "text/xml"}) as session:
+            return await asyncio.gather(*(one(session, semaphore, c) for c in collections))
+
+    began = time.monotonic()
+    results = asyncio.run(main())
+    elapsed = time.monotonic() - began
+    assert all("ProcessSucceeded" in r for r in results)
+    return elapsed, polls
+
+
+def owslib(url: str, collections: list[str], max_concurrent: int) -> tuple[float, int]:
+    """OWSLib: execute in ASYNC mode and monitorExecution (its default 3 s sleep), in a thread pool."""
+    from owslib.wps import ASYNC, ComplexDataInput, WebProcessingService, monitorExecution
+
+    polls = 0
+    lock = threading.Lock()
+
+    def one(collection):
+        nonlocal polls
+        service = WebProcessingService(url, skip_caps=True, timeout=60)
+        inputs = [("geometry", ComplexDataInput(collection)), ("start", ComplexDataInput(wps.date_object(START))),
+                  ("end", ComplexDataInput(wps.date_object(END)))]
+        execution = service.execute("WIT", inputs, mode=ASYNC)
+        check = execution.checkStatus
+
+        def counted(*args, **kwargs):
+            nonlocal polls
+            with lock:
+                polls += 1
+            return check(*args, **kwargs)
+
+        execution.checkStatus = counted
+        monitorExecution(execution)
+        return execution.isSucceded()
+
+    began = time.monotonic()
+    with ThreadPoolExecutor(max_concurrent) as pool:
+        results = list(pool.map(one, collections))
+    elapsed = time.monotonic() - began
+    assert all(results), "OWSLib jobs did not all succeed"
+    return elapsed, polls
+
+
+PEERS = {"ours": ours, "notebook": notebook, "owslib": owslib}

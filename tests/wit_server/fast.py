@@ -1,0 +1,154 @@
+"""A light WIT-compatible WPS for benchmarks: exact job times, no process per job.
+
+Speaks the same WPS 1.0.0 as the PyWPS server (its GetCapabilities and DescribeProcess
+replies are the ones recorded from PyWPS) and reads inputs the same way (one
+readline(), exactly one feature, TerriaJS dates), but a job is only a start time:
+its status is Started until ``job_seconds`` have passed, then Succeeded. Keep-alive
+HTTP/1.1, so a client's connection reuse shows in ``/stats`` (connections opened).
+
+Run: python -m wit_server.fast --port 8080 --job-seconds 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.server
+import io
+import json
+import threading
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+import xmltodict
+
+RECORDED = Path(__file__).resolve().parents[1] / "recorded"
+WPS = "http://www.opengis.net/wps/1.0.0"
+OWS = "http://www.opengis.net/ows/1.1"
+_NAMESPACES = {WPS: "wps", OWS: "ows"}
+
+_STATUS = ('<?xml version="1.0" encoding="UTF-8"?>\n<wps:ExecuteResponse xmlns:wps="%s" xmlns:ows="%s" '
+           'service="WPS" version="1.0.0" xml:lang="en-US" statusLocation="{location}"><wps:Process>'
+           '<ows:Identifier>WIT</ows:Identifier></wps:Process><wps:Status creationTime="{created}">{state}'
+           '</wps:Status>{outputs}</wps:ExecuteResponse>' % (WPS, OWS))
+_OUTPUTS = ('<wps:ProcessOutputs><wps:Output><ows:Identifier>url</ows:Identifier><ows:Title>WIT result location'
+            '</ows:Title><wps:Data><wps:LiteralData dataType="string">{url}</wps:LiteralData></wps:Data>'
+            '</wps:Output></wps:ProcessOutputs>')
+_REPORT = ('<?xml version="1.0" encoding="UTF-8"?>\n<ows:ExceptionReport xmlns:ows="%s" version="1.0.0">'
+           '<ows:Exception exceptionCode="{code}" locator=""><ows:ExceptionText>{text}</ows:ExceptionText>'
+           '</ows:Exception></ows:ExceptionReport>' % OWS)
+
+
+class FastWit:
+    def __init__(self, port: int = 0, job_seconds: float = 1.0):
+        self.job_seconds = job_seconds
+        self.jobs: dict[str, float] = {}
+        self.stats = {"connections": 0, "executes": 0, "status_requests": 0}
+        self.lock = threading.Lock()
+        self.capabilities = (RECORDED / "capabilities.xml").read_bytes()
+        self.description = (RECORDED / "describe_wit.xml").read_bytes()
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self.server.daemon_threads = True
+        self.base_url = "http://127.0.0.1:%d" % self.server.server_address[1]
+
+    @property
+    def wps_url(self) -> str:
+        return self.base_url + "/wps?service=WPS&request=Execute"
+
+    def execute(self, body: bytes) -> tuple[int, bytes]:
+        try:
+            inputs = _inputs(body)
+            collection = json.loads(io.StringIO(inputs["geometry"]).readline())
+            if len(collection["features"]) != 1:
+                raise ValueError("expected exactly one feature")
+            for name in ("start", "end"):
+                datetime.fromisoformat(json.loads(inputs[name])["properties"]["timestamp"]["date-time"])
+        except (KeyError, ValueError, TypeError) as error:
+            return 400, _REPORT.format(code="InvalidParameterValue", text=str(error)).encode()
+        job = str(uuid.uuid4())
+        with self.lock:
+            self.jobs[job] = time.monotonic()
+            self.stats["executes"] += 1
+        return 200, self._status(job, "<wps:ProcessAccepted>accepted</wps:ProcessAccepted>")
+
+    def status(self, job: str) -> tuple[int, bytes]:
+        with self.lock:
+            started = self.jobs.get(job)
+            self.stats["status_requests"] += 1
+        if started is None:
+            return 404, b"not found"
+        if time.monotonic() - started < self.job_seconds:
+            return 200, self._status(job, '<wps:ProcessStarted percentCompleted="0">running</wps:ProcessStarted>')
+        url = "s3://bench-bucket/wit/%s/%s.snappy.parquet" % (job, job)
+        return 200, self._status(job, "<wps:ProcessSucceeded>done</wps:ProcessSucceeded>", _OUTPUTS.format(url=url))
+
+    def _status(self, job: str, state: str, outputs: str = "") -> bytes:
+        return _STATUS.format(location="%s/status/%s.xml" % (self.base_url, job), state=state, outputs=outputs,
+                              created=datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")).encode()
+
+    def _handler(self):
+        wit = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super().setup()
+                with wit.lock:
+                    wit.stats["connections"] += 1
+
+            def do_GET(self):
+                path, _, query = self.path.partition("?")
+                if path.startswith("/status/"):
+                    return self._reply(*wit.status(path[len("/status/"):-len(".xml")]))
+                if path == "/stats":
+                    with wit.lock:
+                        return self._reply(200, json.dumps(wit.stats).encode(), "application/json")
+                if "describeprocess" in query.lower():
+                    return self._reply(200, wit.description)
+                return self._reply(200, wit.capabilities)
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self._reply(*wit.execute(body))
+
+            def _reply(self, status, content, content_type="text/xml"):
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
+
+    def serve(self) -> None:
+        self.server.serve_forever()
+
+
+def _inputs(body: bytes) -> dict:
+    document = xmltodict.parse(body, process_namespaces=True, namespaces=_NAMESPACES)
+    items = document["wps:Execute"]["wps:DataInputs"]["wps:Input"]
+    items = items if isinstance(items, list) else [items]
+    values = {}
+    for item in items:
+        data = item["wps:Data"]["wps:ComplexData"]
+        values[item["ows:Identifier"]] = data["#text"] if isinstance(data, dict) else data
+    return values
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--job-seconds", type=float, default=1.0)
+    args = parser.parse_args()
+    wit = FastWit(args.port, args.job_seconds)
+    print(wit.base_url, flush=True)
+    wit.serve()
+
+
+if __name__ == "__main__":
+    main()
