@@ -19,6 +19,7 @@ from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputNumber,
+    QgsProcessingParameterAuthConfig,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterDateTime,
     QgsProcessingParameterFeatureSink,
@@ -36,6 +37,7 @@ from ..wit_provider.client import ServiceError, WpsClient
 from ..wit_provider.dispatcher import CANCELLED, STATUSES, Dispatcher, Outcome
 from ..wit_provider.geometry import LonLatEncoder
 from ..wit_provider.journal import Journal, JournalError
+from ..wit_provider.network import AuthError, auth_headers, ca_bundle, proxy_rule
 from .features import features, jobs, output_feature, output_fields
 from .interrupt import interrupts_as_cancel
 from .progress import Monitor, summary
@@ -54,6 +56,7 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
     TIMEOUT = "TIMEOUT"
     MAX_PERIMETER = "MAX_PERIMETER"
     JOURNAL = "JOURNAL"
+    AUTHCFG = "AUTHCFG"
     RETRY_FAILED = "RETRY_FAILED"
     OUTPUT = "OUTPUT"
 
@@ -103,6 +106,8 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
             self.WPS_URL, self.tr("WPS URL"), defaultValue=defaults.DEA_WPS_URL))
         self.addParameter(QgsProcessingParameterString(
             self.PROCESS, self.tr("Process identifier"), defaultValue=defaults.PROCESS_ID))
+        self.addParameter(QgsProcessingParameterAuthConfig(
+            self.AUTHCFG, self.tr("Authentication (sent to the WPS host only)"), optional=True))
         self.addParameter(QgsProcessingParameterDateTime(
             self.START, self.tr("Start"),
             defaultValue=QDateTime.fromString(defaults.DEFAULT_START, "yyyy-MM-ddTHH:mm:ss")))
@@ -157,7 +162,12 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
         feedback.pushInfo(self.tr("Journal: {}").format(journal_path))
 
         max_concurrent = self.parameterAsInt(parameters, self.MAX_CONCURRENT, context)
-        client = WpsClient(url, pool_size=max_concurrent)
+        try:
+            headers = auth_headers(self.parameterAsString(parameters, self.AUTHCFG, context))
+        except AuthError as error:
+            raise QgsProcessingException(self.tr("AUTHCFG: {}").format(error)) from None
+        client = WpsClient(url, pool_size=max_concurrent, auth_headers=headers, proxy=proxy_rule(),
+                           ca_bundle=ca_bundle())
         try:
             client.check_process(process)
         except ServiceError as error:

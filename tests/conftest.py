@@ -21,6 +21,8 @@ sys.path.insert(0, str(_PACKAGE_PARENT))
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# An isolated QGIS profile (settings, authentication database) for the test session.
+os.environ["QGIS_CUSTOM_CONFIG_PATH"] = tempfile.mkdtemp(prefix="wit-qgis-config-")
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp/runtime-%d" % os.getuid())
 
 from wit_server import launch  # noqa: E402

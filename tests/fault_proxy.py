@@ -57,7 +57,9 @@ class FaultProxy:
 
     def _forward(self, method: str, path: str, body: bytes, headers) -> requests.Response:
         forwarded = {k: v for k, v in headers.items() if k.lower() in ("content-type", "accept")}
-        return requests.request(method, self.upstream + path, data=body or None, headers=forwarded, timeout=60)
+        target = path if path.startswith("http://") else self.upstream + path  # a forward proxy gets full URLs
+        return requests.request(method, target, data=body or None, headers=forwarded, timeout=60,
+                                proxies={"http": "", "https": ""})
 
     def _handler(self):
         proxy = self

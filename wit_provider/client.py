@@ -7,11 +7,15 @@ WpsException (the server refused this request; asking again will not help).
 
 from __future__ import annotations
 
+import os
+import ssl
 import time
+from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 import requests.adapters
+import requests.auth
 
 from . import wps
 from .wps import JobStatus, WpsException, WpsParseError
@@ -50,7 +54,52 @@ def kvp_url(wps_url: str, **params: str) -> str:
 
 
 def host_of(url: str) -> str:
-    return urlsplit(url).netloc or url
+    """``host:port`` of a URL, for messages: never the user name or password it may carry."""
+    parts = urlsplit(url)
+    host = parts.hostname or url
+    return "%s:%d" % (host, parts.port) if parts.port else host
+
+
+def _origin(url: str) -> tuple:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(
+        parts.scheme.lower())
+
+
+class HostBoundHeaders(requests.auth.AuthBase):
+    """Credentials as headers, sent only to the origin they belong to (the WPS), never to the
+    status host (DEA's is an S3 bucket) or anywhere a redirect leads."""
+
+    def __init__(self, url: str, headers: dict):
+        self.origin = _origin(url)
+        self.headers = dict(headers)
+
+    def __call__(self, request):
+        if _origin(request.url) == self.origin:
+            request.headers.update(self.headers)
+        return request
+
+
+@dataclass(frozen=True)
+class ProxyRule:
+    """One proxy for every URL except those starting with an excluded prefix (QGIS's rules)."""
+
+    url: str
+    excluded: tuple = ()
+
+    def proxies_for(self, url: str) -> dict:
+        if any(prefix and url.startswith(prefix) for prefix in self.excluded):
+            return {"http": "", "https": ""}  # empty, not None: also overrides proxies from the environment
+        return {"http": self.url, "https": self.url}
+
+
+def system_ca_bundle() -> str | bool:
+    """The operating system's CA bundle where there is one (Debian, Fedora, macOS), else requests' own."""
+    for path in (ssl.get_default_verify_paths().cafile, "/etc/ssl/certs/ca-certificates.crt",
+                 "/etc/pki/tls/certs/ca-bundle.crt"):
+        if path and os.path.isfile(path):
+            return path
+    return True
 
 
 def _retry_after(reply: requests.Response) -> float | None:
@@ -64,14 +113,19 @@ class WpsClient:
     """One WPS endpoint. Thread-safe for use from the dispatcher's workers."""
 
     def __init__(self, wps_url: str, session: requests.Session | None = None,
-                 connect_timeout: float = 10.0, read_timeout: float = 60.0, pool_size: int = 10):
+                 connect_timeout: float = 10.0, read_timeout: float = 60.0, pool_size: int = 10,
+                 auth_headers: dict | None = None, proxy: ProxyRule | None = None, ca_bundle: str = ""):
         self.wps_url = wps_url
+        self.proxy = proxy
         if session is None:
             # One keep-alive connection per worker and host (the WPS and its status host).
             session = requests.Session()
             adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
+            session.verify = ca_bundle or system_ca_bundle()  # verification stays on, always
+        if auth_headers:
+            session.auth = HostBoundHeaders(wps_url, auth_headers)
         self.session = session
         self.session.headers.update({"Accept": "text/xml"})
         self.timeout = (connect_timeout, read_timeout)
@@ -107,7 +161,7 @@ class WpsClient:
             if attempt:
                 time.sleep(0.5 * 2 ** (attempt - 1))
             try:
-                reply = self.session.get(url, timeout=self.timeout)
+                reply = self.session.get(url, timeout=self.timeout, proxies=self._proxies(url))
             except requests.exceptions.SSLError as error:
                 raise ServiceError("the TLS certificate of %s could not be verified: %s" % (host, error)) from None
             except requests.RequestException as error:
@@ -128,6 +182,7 @@ class WpsClient:
         """POST an Execute document; the reply's status carries the job's status location."""
         try:
             reply = self.session.post(self.wps_url, data=execute, timeout=self.timeout,
+                                      proxies=self._proxies(self.wps_url),
                                       headers={"Content-Type": "text/xml; charset=utf-8"})
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
             unsent = isinstance(error, requests.exceptions.ConnectTimeout) or _never_connected(error)
@@ -146,7 +201,7 @@ class WpsClient:
     def poll(self, status_location: str) -> JobStatus:
         """GET a job's status document. Unreadable or missing documents are transient."""
         try:
-            reply = self.session.get(status_location, timeout=self.timeout)
+            reply = self.session.get(status_location, timeout=self.timeout, proxies=self._proxies(status_location))
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
             raise TransientError("status poll failed: %s" % type(error).__name__, unreachable=True) from None
         if reply.status_code == 404:
@@ -155,6 +210,9 @@ class WpsClient:
             return self._status_from(reply)
         except WpsParseError as error:
             raise TransientError("unreadable status document: %s" % error) from None
+
+    def _proxies(self, url: str) -> dict | None:
+        return self.proxy.proxies_for(url) if self.proxy else None
 
     def _status_from(self, reply: requests.Response) -> JobStatus:
         if reply.status_code in RETRYABLE_HTTP:

@@ -4,6 +4,7 @@ Run it with gunicorn's sync workers (single-threaded, as DEA does): PyWPS forks 
 process per job, and forking from a threaded server can deadlock jobs.
 """
 
+import json
 import os
 from pathlib import Path
 
@@ -26,7 +27,15 @@ def _static(environ, start_response):
     return [body]
 
 
+def _log(environ) -> None:
+    entry = {"host": environ.get("HTTP_HOST", ""), "method": environ.get("REQUEST_METHOD", ""),
+             "path": environ.get("PATH_INFO", ""), "authorization": environ.get("HTTP_AUTHORIZATION", "")}
+    with open(STATE_DIR / "requests.jsonl", "a") as log:
+        log.write(json.dumps(entry) + "\n")
+
+
 def application(environ, start_response):
+    _log(environ)
     if environ.get("PATH_INFO", "").startswith("/outputs/"):
         return _static(environ, start_response)
     return _service(environ, start_response)

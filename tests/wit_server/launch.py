@@ -15,7 +15,7 @@ import requests
 _CONFIG = """\
 [server]
 url = {url}/wps
-outputurl = {url}/outputs/
+outputurl = {status_url}/outputs/
 outputpath = {dir}/outputs
 workdir = {dir}/work
 parallelprocesses = {parallel}
@@ -59,6 +59,11 @@ class WitServer:
         path.with_suffix(".tmp").write_text(json.dumps(behaviour))
         path.with_suffix(".tmp").replace(path)
 
+    def requests_seen(self) -> list:
+        """Every HTTP request: host, method, path and its Authorization header (for auth tests)."""
+        log = self.directory / "requests.jsonl"
+        return [json.loads(line) for line in log.read_text().splitlines() if line] if log.exists() else []
+
     def received(self) -> list:
         log = self.directory / "received.jsonl"
         if not log.exists():
@@ -75,19 +80,25 @@ class WitServer:
 
 
 def start(directory: Path, parallel: int = 64, queue: int = 1000, workers: int = 4,
-          **behaviour) -> WitServer:
-    """Start the server in ``directory`` and return once it answers GetCapabilities."""
+          status_host: str = "127.0.0.1", **behaviour) -> WitServer:
+    """Start the server in ``directory`` and return once it answers GetCapabilities.
+
+    With another ``status_host`` (e.g. 127.0.0.2), status documents are served from that
+    address, as DEA serves them from an S3 bucket on another host than the WPS.
+    """
     directory = Path(directory).resolve()
     for sub in ("outputs", "work"):
         (directory / sub).mkdir(parents=True, exist_ok=True)
     port = free_port()
     url = "http://127.0.0.1:%d" % port
     (directory / "pywps.cfg").write_text(
-        _CONFIG.format(url=url, dir=directory, parallel=parallel, queue=queue))
+        _CONFIG.format(url=url, status_url="http://%s:%d" % (status_host, port), dir=directory,
+                       parallel=parallel, queue=queue))
     env = dict(os.environ, WIT_SERVER_DIR=str(directory), PYTHONPATH=str(Path(__file__).parents[1]))
     with open(directory / "gunicorn.log", "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", "127.0.0.1:%d" % port,
+             *(["--bind", "%s:%d" % (status_host, port)] if status_host != "127.0.0.1" else []),
              "--log-level", "warning", "--timeout", "120", "wit_server.app:application"],
             env=env, cwd=directory, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     server = WitServer(directory, port, process)
@@ -100,7 +111,7 @@ def start(directory: Path, parallel: int = 64, queue: int = 1000, workers: int =
             reply = requests.get(server.base_url + "/wps?service=WPS&request=GetCapabilities", timeout=2)
             if reply.status_code == 200:
                 return server
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or still booting its workers
             pass
         time.sleep(0.1)
     server.stop()
