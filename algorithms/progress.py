@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from qgis.PyQt.QtCore import QCoreApplication, QThread
+
 from ..wit_provider.dispatcher import Tally
 
 MONITOR_SECONDS = 5.0
@@ -17,8 +19,13 @@ class Monitor:
         self.total = total
         self.last_line = ""
         self.last_time = 0.0
+        # QGIS 3.22 runs batch processing on the GUI thread: let the event loop turn there.
+        app = QCoreApplication.instance()
+        self.keep_gui_alive = app is not None and QThread.currentThread() == app.thread()
 
     def __call__(self, tally: Tally) -> None:
+        if self.keep_gui_alive:
+            QCoreApplication.processEvents()
         if self.total > 0:
             self.feedback.setProgress(100.0 * tally.finished / self.total)
         line = tally.monitor_line()
