@@ -75,3 +75,34 @@ def canberra_zip() -> Path:
     if not CANBERRA_ZIP.exists():
         pytest.fail("test data missing: %s (the shared/ folder belongs beside the repository)" % CANBERRA_ZIP)
     return CANBERRA_ZIP
+
+
+@pytest.fixture(scope="session")
+def plugin_zip() -> Path:
+    """The zip `make package` builds, as a user would install it."""
+    import subprocess
+
+    from tools.plugin_files import version
+
+    run = subprocess.run(["make", "-s", "package"], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return ROOT / "dist" / ("wit_dispatcher-%s.zip" % version())
+
+
+@pytest.fixture
+def profile_from_zip(plugin_zip, tmp_path):
+    """A fresh QGIS profile with the plugin installed from the zip and enabled; returns its environment."""
+    import subprocess
+    import zipfile
+
+    from tools.qgis import headless_env, qgis_process_command
+
+    config = tmp_path / "config"
+    plugins = config / "profiles" / "default" / "python" / "plugins"
+    plugins.mkdir(parents=True)
+    zipfile.ZipFile(plugin_zip).extractall(plugins)  # what "Install from ZIP" does
+    env = headless_env(config)
+    enable = subprocess.run(qgis_process_command() + ["plugins", "enable", "wit_dispatcher"], env=env,
+                            capture_output=True, text=True)
+    assert enable.returncode == 0, enable.stdout + enable.stderr
+    return env

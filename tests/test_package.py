@@ -10,21 +10,14 @@ pytest.importorskip("qgis.core")
 
 from test_qgis_process import read_gpkg  # noqa: E402
 
-from tools.plugin_files import ROOT, version  # noqa: E402
-from tools.qgis import headless_env, qgis_process_command  # noqa: E402
+from tools.plugin_files import version  # noqa: E402
+from tools.qgis import qgis_process_command  # noqa: E402
 
 BLOCKER = '''
 import pathlib, os
 pathlib.Path(os.environ["WIT_BLOCKER_MARK"]).write_text("xmltodict import was refused")
 raise ImportError("xmltodict is hidden for this test")
 '''
-
-
-@pytest.fixture(scope="module")
-def plugin_zip():
-    run = subprocess.run(["make", "-s", "package"], cwd=ROOT, capture_output=True, text=True)
-    assert run.returncode == 0, run.stdout + run.stderr
-    return ROOT / "dist" / ("wit_dispatcher-%s.zip" % version())
 
 
 def test_zip_holds_the_plugin_and_its_bundled_licence_only(plugin_zip):
@@ -37,19 +30,12 @@ def test_zip_holds_the_plugin_and_its_bundled_licence_only(plugin_zip):
     assert "version=%s\n" % version() in metadata and "hasProcessingProvider=yes" in metadata
 
 
-def test_installs_and_runs_without_xmltodict(plugin_zip, fresh_server, canberra_zip, tmp_path):
-    config = tmp_path / "config"
-    plugins = config / "profiles" / "default" / "python" / "plugins"
-    plugins.mkdir(parents=True)
-    zipfile.ZipFile(plugin_zip).extractall(plugins)  # what "Install from ZIP" does
+def test_installs_and_runs_without_xmltodict(profile_from_zip, fresh_server, canberra_zip, tmp_path):
     hidden = tmp_path / "hidden"
     hidden.mkdir()
     (hidden / "xmltodict.py").write_text(BLOCKER)
     mark = tmp_path / "blocked"
-    env = dict(headless_env(config), PYTHONPATH=str(hidden), WIT_BLOCKER_MARK=str(mark))
-    enable = subprocess.run(qgis_process_command() + ["plugins", "enable", "wit_dispatcher"], env=env,
-                            capture_output=True, text=True)
-    assert enable.returncode == 0, enable.stdout + enable.stderr
+    env = dict(profile_from_zip, PYTHONPATH=str(hidden), WIT_BLOCKER_MARK=str(mark))
     server = fresh_server(job_seconds=0.05)
     output = tmp_path / "out.gpkg"
     run = subprocess.run(qgis_process_command() + [

@@ -1,0 +1,90 @@
+"""Runs inside the real QGIS desktop (qgis.bin --code): opens Dispatch WIT and its batch dialog,
+saves screenshots, runs a batch of two layers, and writes what it saw to report.json.
+
+Environment: WIT_DESKTOP_OUT (folder), WIT_WPS_URL, WIT_LAYERS (two paths, separated by '|').
+"""
+
+import json
+import os
+import time
+import traceback
+from pathlib import Path
+
+from qgis.core import QgsApplication
+from qgis.PyQt.QtCore import QTimer
+from qgis.utils import iface
+
+OUT = Path(os.environ["WIT_DESKTOP_OUT"])
+report = {"ticks": 0}
+ticker = QTimer()
+ticker.timeout.connect(lambda: report.__setitem__("ticks", report["ticks"] + 1))
+
+
+def finish():
+    """Write the report and leave at once: a normal exit would ask whether to save the project."""
+    (OUT / "report.json").write_text(json.dumps(report, indent=1))
+    os._exit(0)
+
+
+def guarded(step):
+    def run():
+        try:
+            step()
+        except Exception:
+            report["error"] = traceback.format_exc()
+            finish()
+    return run
+
+
+def open_dialogs():
+    from processing.gui.AlgorithmDialog import AlgorithmDialog
+
+    algorithm = QgsApplication.processingRegistry().createAlgorithmById("wit:dispatchwit")
+    report["algorithm_found"] = algorithm is not None
+    dialog = AlgorithmDialog(algorithm, False, iface.mainWindow())
+    dialog.show()
+    panel = dialog.mainWidget()
+    report["parameters"] = [p.name() for p in algorithm.parameterDefinitions()]
+    report["shown"] = sorted(set(getattr(panel, "wrappers", {})) | set(getattr(panel, "outputWidgets", {})))
+    report["help"] = algorithm.shortHelpString()
+    report["provider_icon"] = not algorithm.provider().icon().isNull()
+    globals()["dialogs"] = [dialog]
+    QTimer.singleShot(1500, guarded(lambda: shoot(dialog, algorithm)))
+
+
+def shoot(dialog, algorithm):
+    from processing.gui.BatchAlgorithmDialog import BatchAlgorithmDialog
+
+    dialog.grab().save(str(OUT / "dispatch_wit_dialog.png"))
+    batch = BatchAlgorithmDialog(algorithm, iface.mainWindow())
+    batch.show()
+    globals()["dialogs"].append(batch)
+    QTimer.singleShot(1500, guarded(lambda: run_batch(batch)))
+
+
+def run_batch(batch):
+    from processing.tools import dataobjects
+
+    batch.grab().save(str(OUT / "dispatch_wit_batch.png"))
+    panel = batch.mainWidget()
+    context = dataobjects.createContext()
+    layers = os.environ["WIT_LAYERS"].split("|")
+    while panel.batchRowCount() < len(layers):
+        panel.addRow()
+    columns = panel.parameter_to_column
+    for row, layer in enumerate(layers):
+        panel.wrappers[row][columns["INPUT"]].setParameterValue(layer, context)
+        panel.wrappers[row][columns["WPS_URL"]].setParameterValue(os.environ["WIT_WPS_URL"], context)
+        panel.wrappers[row][columns["MAX_CONCURRENT"]].setParameterValue(4, context)
+        panel.tblParameters.cellWidget(row + 1, columns["OUTPUT"]).setValue(str(OUT / ("batch_%d.gpkg" % row)))
+    ticker.start(100)
+    began = time.monotonic()
+    batch.runAlgorithm()
+    report["batch_seconds"] = time.monotonic() - began
+    ticker.stop()
+    batch.grab().save(str(OUT / "dispatch_wit_batch_done.png"))
+    report["outputs"] = [str(OUT / ("batch_%d.gpkg" % row)) for row in range(len(layers))]
+    finish()
+
+
+QTimer.singleShot(2000, guarded(open_dialogs))

@@ -1,0 +1,52 @@
+"""The real QGIS desktop under Xvfb, plugin installed from the packaged zip: dialogs, help, a batch run."""
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+pytest.importorskip("qgis.core")
+
+from test_qgis_process import read_gpkg  # noqa: E402
+
+from tools.plugin_files import ROOT  # noqa: E402
+
+DRIVER = ROOT / "tests" / "desktop" / "driver.py"
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.mark.skipif(not shutil.which("xvfb-run") or not shutil.which("qgis.bin"), reason="needs xvfb and qgis")
+def test_dialog_help_and_a_batch_of_two_layers(profile_from_zip, fresh_server, canberra_zip, tmp_path):
+    server = fresh_server(job_seconds=0.2)
+    lakes = tmp_path / "lakes.geojson"
+    lakes.write_text('{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"UID":"lake"},'
+                     '"geometry":{"type":"Polygon","coordinates":[[[149,-35],[149.01,-35],[149.01,-35.01],'
+                     '[149,-35]]]}}]}')
+    out = tmp_path / "desktop"
+    out.mkdir()
+    env = dict(profile_from_zip, WIT_DESKTOP_OUT=str(out), WIT_WPS_URL=server.wps_url,
+               WIT_LAYERS="%s|%s" % (canberra_zip, lakes))
+    env.pop("QT_QPA_PLATFORM")  # a real X display this time
+    run = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1280x1024x24", "qgis.bin", "--noversioncheck",
+                          "--nologo", "--code", str(DRIVER)], env=env, capture_output=True, text=True, timeout=600)
+    report_path = out / "report.json"
+    assert report_path.exists(), run.stdout[-3000:] + run.stderr[-3000:]
+    report = json.loads(report_path.read_text())
+    assert "error" not in report, report.get("error")
+    ARTIFACTS.mkdir(exist_ok=True)
+    for png in out.glob("*.png"):
+        shutil.copy(png, ARTIFACTS / png.name)
+        assert png.stat().st_size > 10_000  # a real picture, not an empty grab
+    assert report["algorithm_found"] and report["provider_icon"]
+    assert set(report["parameters"]) <= set(report["shown"])  # every parameter has its widget
+    for label in ("Input layer", "WPS URL", "Process", "Start / End", "Jobs in flight", "Timeout",
+                  "Maximum perimeter", "Resubmit failed jobs", "Job journal", "wit_url", "wit_status", "wit_error"):
+        assert label in report["help"]
+    canberra, lake = (read_gpkg(path) for path in report["outputs"])
+    assert len(canberra) == 86 and {r[2] for r in canberra} == {"succeeded"}
+    assert len(lake) == 1 and lake[0][2] == "succeeded"
+    # The event loop kept turning while the batch ran on the GUI thread (a 100 ms timer ticked).
+    assert report["ticks"] >= 2 * report["batch_seconds"]
+    assert os.path.exists(ARTIFACTS / "dispatch_wit_dialog.png")
