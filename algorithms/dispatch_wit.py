@@ -97,7 +97,12 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
             "The output has every input feature in input order, with its fields plus "
             "<b>wit_url</b> (e.g. s3://bucket/wit/&lt;uuid&gt;/&lt;uuid&gt;.snappy.parquet), "
             "<b>wit_status</b> (succeeded, failed, skipped, timeout or cancelled) and "
-            "<b>wit_error</b> (the server's reason, or ours).")
+            "<b>wit_error</b> (the server's reason, or ours).\n\n"
+            "<b>Authentication</b>: a QGIS authentication configuration (Basic or header-based), sent to the "
+            "WPS host only. QGIS's proxy settings are used.\n\n"
+            "<b>Example</b>: a zipped shapefile of wetlands in EPSG:3577, Start 2010-01-01, End 2020-01-01, "
+            "8 jobs in flight: each wetland gets wit_status 'succeeded' and a wit_url to its WIT time series "
+            "(parquet), or the reason it did not.")
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterFeatureSource(
