@@ -20,7 +20,6 @@ from qgis_helpers import RecordingFeedback  # noqa: E402
 from test_algorithm import END, START, dispatch, rows  # noqa: E402
 from test_qgis_process import read_gpkg  # noqa: E402
 from wit_dispatcher.wit_provider.journal import job_key  # noqa: E402
-from wit_dispatcher.wit_provider.wps import feature_collection  # noqa: E402
 
 from tools.qgis import prepare_profile, qgis_process_command  # noqa: E402
 
@@ -137,9 +136,8 @@ def start_run(env, server, canberra_zip, tmp_path):
 
 def server_keys(server) -> collections.Counter:
     start, end = datetime.fromisoformat(START), datetime.fromisoformat(END)
-    return collections.Counter(
-        job_key(server.wps_url, "WIT", feature_collection(json.dumps(job["geometry"], separators=(",", ":"))),
-                start, end) for job in server.received())
+    return collections.Counter(job_key(server.wps_url, "WIT", job["collection"], start, end)
+                               for job in server.received())
 
 
 @pytest.mark.parametrize("stop", ["kill", "interrupt"])

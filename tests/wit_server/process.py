@@ -67,7 +67,8 @@ class WitProcess(Process):
         )
 
     def _handler(self, request, response):
-        collection = json.loads(request.inputs["geometry"][0].stream.readline())
+        line = request.inputs["geometry"][0].stream.readline()
+        collection = json.loads(line)
         features = collection["features"]
         if len(features) != 1:
             raise ProcessError("expected exactly one feature, got %d" % len(features))
@@ -75,7 +76,7 @@ class WitProcess(Process):
         start = _date(request.inputs["start"][0].data)
         end = _date(request.inputs["end"][0].data)
         url = "s3://test-bucket/wit/%s/%s.snappy.parquet" % (self.uuid, self.uuid)
-        _record({"uuid": str(self.uuid), "geometry": geometry, "start": start.isoformat(),
+        _record({"uuid": str(self.uuid), "geometry": geometry, "collection": line.strip(), "start": start.isoformat(),
                  "end": end.isoformat(), "url": url, "pid": os.getpid()})
         behaviour = _behaviour()
         vertex = _first_vertex(geometry)
