@@ -16,19 +16,12 @@ from wit_server import launch  # noqa: E402
 
 
 def main(repeats: int = 3) -> None:
-    from qgis.core import QgsApplication
+    from tools.qgis import processing_session
 
-    app = QgsApplication([], False)
-    app.initQgis()
-    sys.path.append(str(Path(QgsApplication.pkgDataPath()) / "python" / "plugins"))
+    app, plugin = processing_session()
     import processing
-    from processing.core.Processing import Processing
     from qgis_helpers import RecordingFeedback
-    from wit_dispatcher.plugin import WitDispatcherPlugin
 
-    Processing.initialize()
-    plugin = WitDispatcherPlugin()
-    plugin.initProcessing()
     server = launch.start(Path(tempfile.mkdtemp()), job_seconds=600)
     try:
         for concurrent in (2, 8, 32)[:repeats]:

@@ -11,22 +11,12 @@ import time
 
 
 def main(wps_url: str, source: str, output: str) -> None:
-    from qgis.core import QgsApplication
-
     import bench.common  # noqa: F401  (plugin import path)
+    from tools.qgis import processing_session
 
-    app = QgsApplication([], False)
-    app.initQgis()
-    from pathlib import Path
-
-    sys.path.append(str(Path(QgsApplication.pkgDataPath()) / "python" / "plugins"))
+    app, plugin = processing_session()
     import processing
-    from processing.core.Processing import Processing
-    from wit_dispatcher.plugin import WitDispatcherPlugin
 
-    Processing.initialize()
-    plugin = WitDispatcherPlugin()
-    plugin.initProcessing()
     began = time.monotonic()
     result = processing.run("wit:dispatchwit", {"INPUT": source, "WPS_URL": wps_url, "MAX_CONCURRENT": 64,
                                                 "OUTPUT": output})

@@ -31,18 +31,9 @@ from wit_server import launch  # noqa: E402
 @pytest.fixture(scope="session")
 def qgis_app():
     """A headless QgsApplication with Processing and the plugin's provider registered."""
-    from qgis.core import QgsApplication
+    from tools.qgis import processing_session
 
-    app = QgsApplication([], False)
-    app.initQgis()
-    sys.path.append(str(Path(QgsApplication.pkgDataPath()) / "python" / "plugins"))
-    from processing.core.Processing import Processing
-
-    Processing.initialize()
-    from wit_dispatcher.plugin import WitDispatcherPlugin
-
-    plugin = WitDispatcherPlugin()
-    plugin.initProcessing()
+    app, plugin = processing_session()
     yield app
     plugin.unload()
 

@@ -42,3 +42,25 @@ def prepare_profile(config_path: Path) -> dict:
     if enabled.returncode != 0:
         raise RuntimeError("could not enable the plugin: %s" % (enabled.stdout + enabled.stderr))
     return env
+
+
+def processing_session():
+    """A headless QgsApplication in this process with Processing and the plugin's provider.
+
+    Returns (application, plugin); keep both referenced while algorithms run. The plugin
+    must be importable as ``wit_dispatcher`` (tests/conftest.py arranges that).
+    """
+    import sys
+
+    from qgis.core import QgsApplication
+
+    application = QgsApplication([], False)
+    application.initQgis()
+    sys.path.append(str(Path(QgsApplication.pkgDataPath()) / "python" / "plugins"))
+    from processing.core.Processing import Processing
+    from wit_dispatcher.plugin import WitDispatcherPlugin
+
+    Processing.initialize()
+    plugin = WitDispatcherPlugin()
+    plugin.initProcessing()
+    return application, plugin
