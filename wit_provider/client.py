@@ -94,8 +94,10 @@ class ProxyRule:
 
 
 def system_ca_bundle() -> str | bool:
-    """The operating system's CA bundle where there is one (Debian, Fedora, macOS), else requests' own."""
-    for path in (ssl.get_default_verify_paths().cafile, "/etc/ssl/certs/ca-certificates.crt",
+    """``REQUESTS_CA_BUNDLE`` if set, else the operating system's CA bundle where there is one
+    (Debian, Fedora, macOS), else requests' own."""
+    for path in (os.environ.get("REQUESTS_CA_BUNDLE"), os.environ.get("CURL_CA_BUNDLE"),
+                 ssl.get_default_verify_paths().cafile, "/etc/ssl/certs/ca-certificates.crt",
                  "/etc/pki/tls/certs/ca-bundle.crt"):
         if path and os.path.isfile(path):
             return path
@@ -123,7 +125,9 @@ class WpsClient:
             adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
-            session.verify = ca_bundle or system_ca_bundle()  # verification stays on, always
+        # Verification stays on, always; given with every request, as requests lets the
+        # environment's REQUESTS_CA_BUNDLE override a session's own setting.
+        self.verify = ca_bundle or system_ca_bundle()
         if auth_headers:
             session.auth = HostBoundHeaders(wps_url, auth_headers)
         self.session = session
@@ -161,7 +165,7 @@ class WpsClient:
             if attempt:
                 time.sleep(0.5 * 2 ** (attempt - 1))
             try:
-                reply = self.session.get(url, timeout=self.timeout, proxies=self._proxies(url))
+                reply = self.session.get(url, timeout=self.timeout, proxies=self._proxies(url), verify=self.verify)
             except requests.exceptions.SSLError as error:
                 raise ServiceError("the TLS certificate of %s could not be verified: %s" % (host, error)) from None
             except requests.RequestException as error:
@@ -182,7 +186,7 @@ class WpsClient:
         """POST an Execute document; the reply's status carries the job's status location."""
         try:
             reply = self.session.post(self.wps_url, data=execute, timeout=self.timeout,
-                                      proxies=self._proxies(self.wps_url),
+                                      proxies=self._proxies(self.wps_url), verify=self.verify,
                                       headers={"Content-Type": "text/xml; charset=utf-8"})
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
             unsent = isinstance(error, requests.exceptions.ConnectTimeout) or _never_connected(error)
@@ -201,7 +205,8 @@ class WpsClient:
     def poll(self, status_location: str) -> JobStatus:
         """GET a job's status document. Unreadable or missing documents are transient."""
         try:
-            reply = self.session.get(status_location, timeout=self.timeout, proxies=self._proxies(status_location))
+            reply = self.session.get(status_location, timeout=self.timeout, proxies=self._proxies(status_location),
+                                     verify=self.verify)
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
             raise TransientError("status poll failed: %s" % type(error).__name__, unreachable=True) from None
         if reply.status_code == 404:

@@ -1,0 +1,58 @@
+"""TLS verification stays on: an unknown CA is refused; a CA configured in QGIS settings is trusted."""
+
+import shutil
+import ssl
+import subprocess
+import threading
+
+import pytest
+
+pytest.importorskip("qgis.core")
+
+from qgis.core import QgsSettings  # noqa: E402
+from wit_dispatcher.wit_provider.client import ServiceError, WpsClient  # noqa: E402
+from wit_dispatcher.wit_provider.network import CA_BUNDLE_SETTING, ca_bundle  # noqa: E402
+from wit_server.fast import FastWit  # noqa: E402
+
+
+def openssl(*arguments, cwd):
+    subprocess.run(["openssl", *arguments], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture
+def https_wit(tmp_path):
+    """The light WIT server over HTTPS, with a certificate from a CA of this test's own."""
+    if not shutil.which("openssl"):
+        pytest.skip("needs the openssl command")
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=WIT test CA",
+            "-keyout", "ca.key", "-out", "ca.pem", cwd=tmp_path)
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key",
+            "-out", "server.csr", cwd=tmp_path)
+    (tmp_path / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-days", "1", "-extfile", "san.ext", "-out", "server.pem", cwd=tmp_path)
+    wit = FastWit(job_seconds=0.1)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "server.pem", tmp_path / "server.key")
+    wit.server.socket = context.wrap_socket(wit.server.socket, server_side=True)
+    wit.base_url = wit.base_url.replace("http://", "https://")
+    threading.Thread(target=wit.serve, daemon=True).start()
+    yield wit, tmp_path / "ca.pem"
+    wit.server.shutdown()
+
+
+def test_unknown_certificate_authority_is_refused(https_wit):
+    wit, _ = https_wit
+    with pytest.raises(ServiceError, match="TLS certificate of 127.0.0.1:\\d+ could not be verified"):
+        WpsClient(wit.wps_url, connect_timeout=5).check_process("WIT")
+
+
+def test_ca_bundle_from_qgis_settings_is_trusted(qgis_app, https_wit):
+    wit, ca = https_wit
+    settings = QgsSettings()
+    settings.setValue(CA_BUNDLE_SETTING, str(ca))
+    try:
+        WpsClient(wit.wps_url, ca_bundle=ca_bundle()).check_process("WIT")
+    finally:
+        settings.remove(CA_BUNDLE_SETTING)
+    assert ca_bundle() == ""
