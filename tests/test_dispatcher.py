@@ -116,6 +116,20 @@ def test_jobs_are_read_lazily():
     assert len(list(outcomes)) == 49
 
 
+def test_jobs_that_need_no_server_are_read_lazily_too():
+    read = []
+
+    def skipped():
+        for i in range(1000):
+            read.append(i)
+            yield Job(i, skip_reason="no geometry")
+
+    outcomes = Dispatcher(ScriptedClient(), 2, 30, fast(), NO_WAIT, read_ahead=50).run(skipped())
+    next(outcomes)
+    assert len(read) <= 51
+    assert len(list(outcomes)) == 999
+
+
 def test_failures_carry_the_server_reason_and_do_not_stop_the_run():
     client = ScriptedClient(plans={b"job1": {"fail": "Process error: no data"},
                                    b"job2": {"refuse": "bad geometry"}})

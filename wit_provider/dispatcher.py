@@ -115,7 +115,8 @@ class Dispatcher:
 
     def __init__(self, client, max_concurrent: int, timeout: float,
                  polling: Polling | None = None, retry: RetryPolicy = RetryPolicy(),
-                 journal: Journal | None = None, retry_failed: bool = False, seed: int | None = None):
+                 journal: Journal | None = None, retry_failed: bool = False, seed: int | None = None,
+                 read_ahead: int = 10_000):
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")
         self.client = client
@@ -125,6 +126,7 @@ class Dispatcher:
         self.retry = retry
         self.journal = journal
         self.retry_failed = retry_failed
+        self.read_ahead = read_ahead  # finished outcomes held back for input order, at most
         self.tally = Tally()
         self.stopped_because = ""
         self._rng = random.Random(seed)
@@ -164,7 +166,7 @@ class Dispatcher:
                     self._stop.set()
                 if self._stop.is_set():
                     break
-                while not exhausted and tally.running < self.max_concurrent:
+                while not exhausted and tally.running < self.max_concurrent and len(ready) < self.read_ahead:
                     job = next(source, None)
                     if job is None:
                         exhausted = True
