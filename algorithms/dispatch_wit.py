@@ -195,7 +195,7 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
         counts = dict.fromkeys(STATUSES, 0)
         started = time.monotonic()
         with interrupts_as_cancel(feedback) as interruption:
-            outcomes = dispatcher.run(todo, feedback.isCanceled, Monitor(feedback, total), max(total, 0) or None)
+            outcomes = dispatcher.run(todo, feedback.isCanceled, Monitor(feedback, total))
             for index, feature in enumerate(features(source)):
                 outcome = next(outcomes, None) or Outcome(
                     index, CANCELLED, error=dispatcher.stopped_because or "cancelled before it was sent")

@@ -78,7 +78,6 @@ class RetryPolicy:
 class Tally:
     """Counts of the run so far, for the progress bar, the monitor line and the summary."""
 
-    total: int | None = None
     running: int = 0
     reused: int = 0
     retries: int = 0
@@ -134,8 +133,7 @@ class Dispatcher:
         self._last_reply = time.monotonic()
 
     def run(self, jobs: Iterable[Job], is_cancelled: Callable[[], bool] = lambda: False,
-            on_progress: Callable[[Tally], None] = lambda tally: None,
-            total: int | None = None) -> Iterator[Outcome]:
+            on_progress: Callable[[Tally], None] = lambda tally: None) -> Iterator[Outcome]:
         """Yield one Outcome per job read, in input order.
 
         If the run is cancelled (or the server stays unreachable too long, see
@@ -143,7 +141,6 @@ class Dispatcher:
         after the last job it read: jobs it never read are the caller's to mark.
         """
         tally = self.tally
-        tally.total = total
         todo: queue.Queue = queue.Queue()
         done: queue.Queue = queue.Queue()
         workers = [threading.Thread(target=self._work, args=(todo, done), daemon=True, name="wit-worker-%d" % i)
