@@ -174,7 +174,8 @@ class Dispatcher:
                     elif job.key and job.key in waiting:
                         waiting[job.key].append(job.index)
                     else:
-                        record = self.journal.lookup(job.key) if self.journal and job.key else None
+                        journal = self._journal_of(job)
+                        record = journal.lookup(job.key) if journal else None
                         reused = self._reusable(job.index, record)
                         if reused is not None:
                             tally.reused += 1
@@ -214,6 +215,10 @@ class Dispatcher:
             for worker in workers:
                 worker.join(max(0.0, deadline - time.monotonic()))
 
+    def _journal_of(self, job: Job) -> Journal | None:
+        """The journal, for jobs that have a key to record under."""
+        return self.journal if job.key else None
+
     def _reusable(self, index: int, record: Record | None) -> Outcome | None:
         """The outcome a journal record already settles, or None if the job must run."""
         if record is None:
@@ -238,8 +243,9 @@ class Dispatcher:
                     outcome = self._run_job(job, record, counters)
                 except Exception as error:  # a bug must not silently lose a feature
                     outcome = Outcome(job.index, FAILED, error="internal error: %r" % (error,))
-            if self.journal and job.key and outcome.status in (SUCCEEDED, FAILED, TIMEOUT):
-                self.journal.finished(job.key, outcome.status, outcome.url, outcome.error)
+            journal = self._journal_of(job)
+            if journal and outcome.status in (SUCCEEDED, FAILED, TIMEOUT):
+                journal.finished(job.key, outcome.status, outcome.url, outcome.error)
             done.put(_Finished(job.key, outcome, counters["retries"], counters["possible_duplicates"]))
 
     def _run_job(self, job: Job, record: Record | None, counters: dict) -> Outcome:
@@ -247,7 +253,8 @@ class Dispatcher:
             record.state == journal_states.ACCEPTED or (record.state == TIMEOUT and not self.retry_failed))
         if resumable:
             return self._follow(job, JobStatus(JobState.ACCEPTED, record.status_location), counters)
-        if self.journal and job.key and self.journal.submitting(job.key):
+        journal = self._journal_of(job)
+        if journal and journal.submitting(job.key):
             counters["possible_duplicates"] += 1  # an earlier run died with its POST unanswered
         try:
             status = self._submit(job, counters)
@@ -257,8 +264,8 @@ class Dispatcher:
             return Outcome(job.index, FAILED, error="gave up submitting: %s" % error)
         except _Cancelled:
             return Outcome(job.index, CANCELLED, error=self.stopped_because or "cancelled before the job was accepted")
-        if self.journal and job.key and status.status_location:
-            self.journal.accepted(job.key, status.status_location)
+        if journal and status.status_location:
+            journal.accepted(job.key, status.status_location)
         return self._follow(job, status, counters)
 
     def _submit(self, job: Job, counters: dict) -> JobStatus:
@@ -277,8 +284,9 @@ class Dispatcher:
                 if not error.unsent:
                     # The server may have accepted it: asking again may make a second job.
                     counters["possible_duplicates"] += 1
-                    if self.journal and job.key:
-                        self.journal.possible_duplicate(job.key)
+                    journal = self._journal_of(job)
+                    if journal:
+                        journal.possible_duplicate(job.key)
                 attempt += 1
                 self._wait_to_retry(error, attempt, counters)
 
