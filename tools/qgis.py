@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -10,8 +11,12 @@ from pathlib import Path
 from .plugin_files import PLUGIN_NAME, install
 
 
-def qgis_process_command() -> list[str]:
-    """The working qgis_process: Debian's wrapper passes --noversioncheck, which 3.22 rejects."""
+@functools.lru_cache(maxsize=1)
+def _working_qgis_process() -> str:
+    """The working qgis_process: Debian's wrapper passes --noversioncheck, which 3.22 rejects.
+
+    Found once per process: each probe starts QGIS.
+    """
     for candidate in ("qgis_process", "qgis_process.bin"):
         path = shutil.which(candidate)
         if not path:
@@ -19,8 +24,13 @@ def qgis_process_command() -> list[str]:
         probe = subprocess.run([path, "--version"], capture_output=True, text=True, env=headless_env(),
                                timeout=120)
         if probe.returncode == 0 and "not known" not in probe.stdout + probe.stderr:
-            return [path]
+            return path
     raise RuntimeError("no working qgis_process found: install Debian's qgis package (make deps)")
+
+
+def qgis_process_command() -> list[str]:
+    """The command line that starts qgis_process here."""
+    return [_working_qgis_process()]
 
 
 def headless_env(config_path: Path | None = None) -> dict:
