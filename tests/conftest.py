@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("WIT_SHARED_DATA", ROOT.parent / "shared" / "data"))
-CANBERRA_ZIP = SHARED_DATA / "waterbodies_canberra.zip"
+DATA = ROOT / "tests" / "data"  # the sample data travels with the repository
+CANBERRA_ZIP = DATA / "waterbodies_canberra.zip"
+WIT_SAMPLE = DATA / "wit_sample.parquet"
 RECORDED = Path(__file__).parent / "recorded"
 
 # The repository is the plugin folder; import it under its installed name.
@@ -63,8 +64,6 @@ def fresh_server(tmp_path):
 
 @pytest.fixture
 def canberra_zip() -> Path:
-    if not CANBERRA_ZIP.exists():
-        pytest.fail("test data missing: %s (the shared/ folder belongs beside the repository)" % CANBERRA_ZIP)
     return CANBERRA_ZIP
 
 

@@ -6,7 +6,6 @@ Starts the embedded WIT-compatible WPS on 127.0.0.1 unless --wps-url names a rea
 from __future__ import annotations
 
 import argparse
-import os
 import sqlite3
 import subprocess
 import sys
@@ -15,13 +14,13 @@ from pathlib import Path
 from .plugin_files import ROOT
 from .qgis import prepare_profile, qgis_process_command
 
-SHARED_DATA = Path(os.environ.get("WIT_SHARED_DATA", ROOT.parent / "shared" / "data"))
+SAMPLE = ROOT / "tests" / "data" / "waterbodies_canberra.zip"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--wps-url", help="a real WIT WPS Execute URL (default: start the local one)")
-    parser.add_argument("--input", default=str(SHARED_DATA / "waterbodies_canberra.zip"))
+    parser.add_argument("--input", default=str(SAMPLE))
     parser.add_argument("--output", default=str(ROOT / "demo-output" / "canberra_wit.gpkg"))
     parser.add_argument("--max-concurrent", default="8")
     parser.add_argument("--job-seconds", type=float, default=1.0, help="job length on the local server")
