@@ -3,8 +3,10 @@
 Seeded, so a failing run can be replayed. Each request is, at ``rate``, answered
 with one fault instead of (or after) forwarding it: 502, 503, a connection reset
 before or after the server saw the request, a 200 HTML page, truncated XML, or a
-slow reply. The upstream's address in replies (status locations) is rewritten to
-the proxy's, so polls go through it too.
+slow reply. ``script`` lists faults for the first requests, in order, before the
+seeded draw takes over. The upstream's address in replies (status locations) is
+rewritten to the proxy's, so polls go through it too. Each request's headers are
+kept in ``headers_seen``; only Content-Type and Accept are forwarded upstream.
 """
 
 from __future__ import annotations
@@ -24,8 +26,11 @@ _HTML = b"<html><head><title>Gateway</title></head><body>Please wait</body></htm
 
 
 class FaultProxy:
-    def __init__(self, upstream: str, rate: float = 0.2, seed: int = 1, faults=FAULTS, slow_seconds: float = 1.5):
+    def __init__(self, upstream: str, rate: float = 0.2, seed: int = 1, faults=FAULTS, slow_seconds: float = 1.5,
+                 script=(), host: str = "127.0.0.1"):
         self.upstream = upstream.rstrip("/")
+        self.script = list(script)
+        self.headers_seen: list[dict] = []
         self.rate = rate
         self.faults = faults
         self.slow_seconds = slow_seconds
@@ -33,9 +38,9 @@ class FaultProxy:
         self.lock = threading.Lock()
         self.injected: collections.Counter = collections.Counter()
         self.requests: collections.Counter = collections.Counter()
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = http.server.ThreadingHTTPServer((host, 0), self._handler())
         self.server.daemon_threads = True
-        self.base_url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        self.base_url = "http://%s:%d" % (host, self.server.server_address[1])
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -46,9 +51,15 @@ class FaultProxy:
         self.server.shutdown()
         self.server.server_close()
 
-    def _choose(self, method: str) -> str | None:
+    def _choose(self, method: str, headers) -> str | None:
         with self.lock:
             self.requests[method] += 1
+            self.headers_seen.append(dict(headers))
+            if self.script:
+                fault = self.script.pop(0)
+                if fault:
+                    self.injected["%s %s" % (method, fault)] += 1
+                return fault
             if self.rng.random() >= self.rate:
                 return None
             fault = self.rng.choice(self.faults)
@@ -76,7 +87,7 @@ class FaultProxy:
             def _proxy(self, method):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                fault = proxy._choose(method)
+                fault = proxy._choose(method, self.headers)
                 if fault in ("502", "503"):
                     return self._reply(int(fault), _HTML, "text/html")
                 if fault == "html":

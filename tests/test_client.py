@@ -58,12 +58,12 @@ def test_unknown_process_is_named(wit_server):
 
 def test_not_a_wps(html_server):
     with pytest.raises(ServiceError, match="did not answer as an OGC WPS 1.0.0 server"):
-        WpsClient(html_server).check_process("WIT")
+        WpsClient(html_server, preflight_seconds=1).check_process("WIT")
 
 
 def test_unreachable_server():
     with pytest.raises(ServiceError, match="cannot reach the WPS server at 127.0.0.1"):
-        WpsClient("http://127.0.0.1:%d/wps" % free_port(), connect_timeout=2).check_process("WIT")
+        WpsClient("http://127.0.0.1:%d/wps" % free_port(), preflight_seconds=1).check_process("WIT")
 
 
 def test_submit_and_poll_to_success(wit_server):

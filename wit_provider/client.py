@@ -1,8 +1,8 @@
 """HTTP for the WPS: service checks, Execute submission and status polls with requests.
 
-No QGIS here. Errors come out in three kinds the dispatcher can act on:
-ServiceError (the run cannot start), TransientError (asking again may work) and
-WpsException (the server refused this request; asking again will not help).
+No QGIS here. Errors come out in kinds the dispatcher can act on: ServiceError (the
+run cannot start or go on, e.g. refused credentials), TransientError (asking again may
+work) and WpsException (the server refused this request; asking again will not help).
 """
 
 from __future__ import annotations
@@ -23,10 +23,16 @@ from .wps import JobStatus, WpsException, WpsParseError
 # The WPS key-value parameters we set ourselves; whatever else the URL carries is kept.
 _KVP_KEYS = {"service", "request", "version", "identifier", "acceptversions"}
 RETRYABLE_HTTP = frozenset({429, 502, 503, 504})
+PREFLIGHT_SECONDS = 30.0  # how long start-up checks wait out a gateway's transient faults
+_LAST_TRY_SECONDS = 15.0  # what the last preflight request may take beyond that
 
 
 class ServiceError(Exception):
     """The WPS cannot be used for this run; the message is for the user."""
+
+
+class CredentialsRefused(ServiceError):
+    """The WPS answered 401 or 403 to a submission: every further one would be refused too."""
 
 
 class TransientError(Exception):
@@ -35,7 +41,8 @@ class TransientError(Exception):
     ``unsent`` is True when the server cannot have acted on the request (the
     connection was never made, or it answered ServerBusy / 502 / 503 / 504), so a
     POST may be repeated without risking a duplicate job. ``unreachable`` is True
-    when no HTTP reply came back at all (the server or the network may be down).
+    when no connection could be made at all (the server or the network may be down);
+    a request that was sent and then timed out is not unreachable: the server has it.
     """
 
     def __init__(self, message: str, unsent: bool = False, retry_after: float | None = None,
@@ -51,6 +58,45 @@ def kvp_url(wps_url: str, **params: str) -> str:
     parts = urlsplit(wps_url)
     kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() not in _KVP_KEYS]
     return urlunsplit(parts._replace(query=urlencode(kept + list(params.items()))))
+
+
+def url_problem(url: str) -> str:
+    """What makes ``url`` unusable as a WPS URL (a phrase to follow the URL), or ''."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        return "is not an http:// or https:// URL"
+    if any(character.isspace() for character in url):
+        return "has a space in it"
+    host_port = parts.netloc.rpartition("@")[2]
+    port = host_port.rpartition("]")[2] if host_port.startswith("[") else host_port
+    port = port.partition(":")[2]
+    if port and not port.isdigit():
+        return "has a port '%s' that is not a number" % port
+    if port and not 0 < int(port) < 65536:
+        return "has a port %s out of range (1-65535)" % port
+    try:
+        if not parts.hostname:
+            return "has no host"
+    except ValueError as error:
+        return "has a host that cannot be read (%s)" % error
+    return ""
+
+
+def redacted(url: str) -> str:
+    """``url`` for messages: no user name, password or query values (they may carry a token)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=netloc, query="…" if parts.query else "", fragment=""))
+
+
+def preflight_delays(budget: float = PREFLIGHT_SECONDS, first: float = 0.5, cap: float = 8.0) -> list[float]:
+    """Waits between start-up tries: doubling from ``first``, at most ``cap``, adding up to ``budget``."""
+    delays: list[float] = []
+    delay = first
+    while sum(delays) < budget:
+        delays.append(min(delay, budget - sum(delays)))
+        delay = min(cap, delay * 2)
+    return delays
 
 
 def host_of(url: str) -> str:
@@ -77,7 +123,23 @@ class HostBoundHeaders(requests.auth.AuthBase):
     def __call__(self, request):
         if _origin(request.url) == self.origin:
             request.headers.update(self.headers)
+        else:
+            for name in self.headers:
+                request.headers.pop(name, None)
         return request
+
+
+class _OriginBoundSession(requests.Session):
+    """A session that binds its credentials to their origin on every redirect hop too.
+
+    requests copies a request's headers to each redirect and strips only Authorization
+    when the host changes, so a token header would follow a redirect anywhere.
+    """
+
+    def rebuild_auth(self, prepared_request, response):
+        super().rebuild_auth(prepared_request, response)
+        if isinstance(self.auth, HostBoundHeaders):
+            self.auth(prepared_request)
 
 
 @dataclass(frozen=True)
@@ -114,17 +176,17 @@ def _retry_after(reply: requests.Response) -> float | None:
 class WpsClient:
     """One WPS endpoint. Thread-safe for use from the dispatcher's workers."""
 
-    def __init__(self, wps_url: str, session: requests.Session | None = None,
-                 connect_timeout: float = 10.0, read_timeout: float = 60.0, pool_size: int = 10,
-                 auth_headers: dict | None = None, proxy: ProxyRule | None = None, ca_bundle: str = ""):
+    def __init__(self, wps_url: str, connect_timeout: float = 10.0, read_timeout: float = 60.0,
+                 pool_size: int = 10, auth_headers: dict | None = None, proxy: ProxyRule | None = None,
+                 ca_bundle: str = "", preflight_seconds: float = PREFLIGHT_SECONDS):
         self.wps_url = wps_url
         self.proxy = proxy
-        if session is None:
-            # One keep-alive connection per worker and host (the WPS and its status host).
-            session = requests.Session()
-            adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
+        self.preflight_seconds = preflight_seconds
+        # One keep-alive connection per worker and host (the WPS and its status host).
+        session = _OriginBoundSession()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
         # Verification stays on, always; given with every request, as requests lets the
         # environment's REQUESTS_CA_BUNDLE override a session's own setting.
         self.verify = ca_bundle or system_ca_bundle()
@@ -135,10 +197,11 @@ class WpsClient:
         self.timeout = (connect_timeout, read_timeout)
 
     def check_process(self, process: str) -> None:
-        """Fail fast, before any job is sent, if the URL is not a WPS offering a WIT-like ``process``.
+        """Fail before any job is sent if the URL is not a WPS offering a WIT-like ``process``.
 
-        Each request is tried a few times, so one passing fault does not stop a run, and
-        still fails within seconds for a URL that is wrong.
+        Transient faults (5xx, resets, HTML or truncated replies: a gateway restarting) are
+        retried for about ``preflight_seconds``; a definite answer (401, 403, 404, a WPS
+        exception, an unknown process) fails at once.
         """
         host = host_of(self.wps_url)
         offered = self._read(kvp_url(self.wps_url, service="WPS", request="GetCapabilities"),
@@ -149,23 +212,23 @@ class WpsClient:
             raise ServiceError("the WPS at %s does not offer a process '%s' (it offers: %s)"
                                % (host, process, ", ".join(offered) or "none"))
         url = kvp_url(self.wps_url, service="WPS", version="1.0.0", request="DescribeProcess", identifier=process)
-        try:
-            missing = self._read(url, wps.missing_inputs,
-                                 "the WPS at %s could not describe process '%s'" % (host, process))
-        except WpsException as error:
-            raise ServiceError("the WPS at %s could not describe process '%s': %s" % (host, process, error)) from None
+        missing = self._read(url, wps.missing_inputs, "the WPS at %s could not describe process '%s'" % (host, process))
         if missing:
             raise ServiceError("process '%s' at %s is not a WIT process: it has no input %s"
                                % (process, host, ", ".join(missing)))
 
-    def _read(self, url: str, parse, unreadable: str, attempts: int = 4):
-        """GET ``url`` and ``parse`` it, retrying transient failures with a short backoff."""
+    def _read(self, url: str, parse, context: str):
+        """GET ``url`` and ``parse`` it, retrying transient failures with backoff (see check_process)."""
         host = host_of(url)
-        for attempt in range(attempts):
-            if attempt:
-                time.sleep(0.5 * 2 ** (attempt - 1))
+        give_up = time.monotonic() + self.preflight_seconds + _LAST_TRY_SECONDS
+        for delay in [0.0] + preflight_delays(self.preflight_seconds):
+            time.sleep(delay)
+            left = give_up - time.monotonic()
+            if left <= 0:
+                break
             try:
-                reply = self.session.get(url, timeout=self.timeout, proxies=self._proxies(url), verify=self.verify)
+                reply = self.session.get(url, timeout=(min(self.timeout[0], left), min(self.timeout[1], left)),
+                                         proxies=self._proxies(url), verify=self.verify)
             except requests.exceptions.SSLError as error:
                 raise ServiceError("the TLS certificate of %s could not be verified: %s" % (host, error)) from None
             except requests.RequestException as error:
@@ -173,25 +236,40 @@ class WpsClient:
                 continue
             if reply.status_code in (401, 403, 404):
                 raise ServiceError("the WPS at %s answered HTTP %d %s" % (host, reply.status_code, reply.reason))
-            if reply.status_code >= 500 or reply.status_code in RETRYABLE_HTTP:
+            exception = wps.exception_from(reply.content)
+            if exception is not None and not exception.transient:
+                raise ServiceError("%s: %s" % (context, exception))
+            if reply.status_code >= 500 or reply.status_code in RETRYABLE_HTTP or exception is not None:
                 problem = "the WPS at %s answered HTTP %d %s" % (host, reply.status_code, reply.reason)
                 continue
             try:
                 return parse(reply.content)
             except WpsParseError:
-                problem = unreadable
+                problem = context
         raise ServiceError(problem)
 
     def submit(self, execute: bytes) -> JobStatus:
-        """POST an Execute document; the reply's status carries the job's status location."""
+        """POST an Execute document; the reply's status carries the job's status location.
+
+        401/403 raise CredentialsRefused (the run cannot go on); 413 is this request's own
+        WpsException (the polygon is too large), never retried.
+        """
         try:
             reply = self.session.post(self.wps_url, data=execute, timeout=self.timeout,
                                       proxies=self._proxies(self.wps_url), verify=self.verify,
                                       headers={"Content-Type": "text/xml; charset=utf-8"})
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
-            unsent = isinstance(error, requests.exceptions.ConnectTimeout) or _never_connected(error)
-            raise TransientError("submission failed: %s" % type(error).__name__, unsent=unsent,
-                                 unreachable=True) from None
+            never_sent = isinstance(error, requests.exceptions.ConnectTimeout) or _never_connected(error)
+            raise TransientError("submission failed: %s" % type(error).__name__, unsent=never_sent,
+                                 unreachable=never_sent) from None
+        if reply.status_code in (401, 403):
+            raise CredentialsRefused(
+                "the WPS at %s refused the submission (HTTP %d %s): %s" % (
+                    host_of(self.wps_url), reply.status_code, reply.reason,
+                    "check the credentials in AUTHCFG" if self.session.auth else "it needs credentials: set AUTHCFG"))
+        if reply.status_code == 413:
+            raise WpsException("FileSizeExceeded", "HTTP 413 %s: the request is too large for the server; simplify "
+                               "the polygon" % reply.reason)
         try:
             status = self._status_from(reply)
         except WpsParseError as error:

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from . import journal as journal_states
-from .client import TransientError
-from .journal import Journal, Record
+from .client import CredentialsRefused, TransientError
+from .journal import Journal, JournalError, Record
 from .polling import Polling
 from .wps import JobState, JobStatus, WpsException
 
@@ -59,9 +59,11 @@ class RetryPolicy:
 
     Each request is tried up to ``attempts`` times with capped exponential backoff and
     full jitter (or the server's Retry-After). A job's status may fail to read
-    ``poll_failures`` times in a row before the job is given up. While the server
-    gives no reply at all, retries go on until it has been silent for
-    ``outage_seconds``; then the run stops, and a rerun with the journal resumes it.
+    ``poll_failures`` times in a row before the job is given up. While a host cannot
+    be reached at all (no connection: nothing was sent), retries go on past
+    ``attempts`` until that host has been silent for ``outage_seconds``; then the run
+    stops, and a rerun with the journal resumes it. The WPS and the status host are
+    watched apart, so polls that still work do not hide a WPS that is down.
     """
 
     attempts: int = 8
@@ -130,7 +132,8 @@ class Dispatcher:
         self.stopped_because = ""
         self._rng = random.Random(seed)
         self._stop = threading.Event()
-        self._last_reply = time.monotonic()
+        now = time.monotonic()
+        self._last_reply = {"WPS": now, "status host": now}  # when each host last answered
 
     def run(self, jobs: Iterable[Job], is_cancelled: Callable[[], bool] = lambda: False,
             on_progress: Callable[[Tally], None] = lambda tally: None) -> Iterator[Outcome]:
@@ -175,7 +178,11 @@ class Dispatcher:
                         waiting[job.key].append(job.index)
                     else:
                         journal = self._journal_of(job)
-                        record = journal.lookup(job.key) if journal else None
+                        try:
+                            record = journal.lookup(job.key) if journal else None
+                        except JournalError as error:
+                            self._halt(str(error))
+                            break
                         reused = self._reusable(job.index, record)
                         if reused is not None:
                             tally.reused += 1
@@ -236,17 +243,24 @@ class Dispatcher:
                 return
             job, record = item
             counters = {"retries": 0, "possible_duplicates": 0}
-            if self._stop.is_set():
-                outcome = Outcome(job.index, CANCELLED, error="cancelled before the job was sent")
-            else:
-                try:
-                    outcome = self._run_job(job, record, counters)
-                except Exception as error:  # a bug must not silently lose a feature
-                    outcome = Outcome(job.index, FAILED, error="internal error: %r" % (error,))
+            outcome = self._outcome(job, record, counters)
+            done.put(_Finished(job.key, outcome, counters["retries"], counters["possible_duplicates"]))
+
+    def _outcome(self, job: Job, record: Record | None, counters: dict) -> Outcome:
+        """Run one job to its end and journal it. Never raises: every job handed out is reported."""
+        if self._stop.is_set():
+            return Outcome(job.index, CANCELLED, error="cancelled before the job was sent")
+        try:
+            outcome = self._run_job(job, record, counters)
             journal = self._journal_of(job)
             if journal and outcome.status in (SUCCEEDED, FAILED, TIMEOUT):
-                journal.finished(job.key, outcome.status, outcome.url, outcome.error)
-            done.put(_Finished(job.key, outcome, counters["retries"], counters["possible_duplicates"]))
+                journal.record_finished(job.key, outcome.status, outcome.url, outcome.error)
+            return outcome
+        except JournalError as error:  # without a journal, nothing done from here on would be kept
+            self._halt(str(error))
+            return Outcome(job.index, CANCELLED, error=str(error))
+        except Exception as error:  # a bug must not silently lose a feature
+            return Outcome(job.index, FAILED, error="internal error: %r" % (error,))
 
     def _run_job(self, job: Job, record: Record | None, counters: dict) -> Outcome:
         resumable = record is not None and record.status_location and (
@@ -254,10 +268,15 @@ class Dispatcher:
         if resumable:
             return self._follow(job, JobStatus(JobState.ACCEPTED, record.status_location), counters)
         journal = self._journal_of(job)
-        if journal and journal.submitting(job.key):
+        if journal and journal.record_submission(job.key):
             counters["possible_duplicates"] += 1  # an earlier run died with its POST unanswered
         try:
             status = self._submit(job, counters)
+        except CredentialsRefused as error:  # every other submission would be refused too
+            self._halt(str(error))
+            if journal:
+                journal.record_finished(job.key, CANCELLED, error=str(error))
+            return Outcome(job.index, CANCELLED, error=str(error))
         except WpsException as error:
             return Outcome(job.index, FAILED, error=str(error))
         except TransientError as error:
@@ -265,7 +284,7 @@ class Dispatcher:
         except _Cancelled:
             return Outcome(job.index, CANCELLED, error=self.stopped_because or "cancelled before the job was accepted")
         if journal and status.status_location:
-            journal.accepted(job.key, status.status_location)
+            journal.record_accepted(job.key, status.status_location)
         return self._follow(job, status, counters)
 
     def _submit(self, job: Job, counters: dict) -> JobStatus:
@@ -273,33 +292,33 @@ class Dispatcher:
         while True:
             try:
                 status = self.client.submit(job.execute)
-                self._last_reply = time.monotonic()
+                self._heard_from("WPS")
                 return status
-            except WpsException:
-                self._last_reply = time.monotonic()
+            except (WpsException, CredentialsRefused):
+                self._heard_from("WPS")
                 raise
             except TransientError as error:
                 if not error.unreachable:
-                    self._last_reply = time.monotonic()
+                    self._heard_from("WPS")
                 if not error.unsent:
                     # The server may have accepted it: asking again may make a second job.
                     counters["possible_duplicates"] += 1
                     journal = self._journal_of(job)
                     if journal:
-                        journal.possible_duplicate(job.key)
+                        journal.record_possible_duplicate(job.key)
                 attempt += 1
-                self._wait_to_retry(error, attempt, counters)
+                self._wait_to_retry(error, attempt, counters, "WPS")
 
-    def _wait_to_retry(self, error: TransientError, attempt: int, counters: dict) -> None:
+    def _wait_to_retry(self, error: TransientError, attempt: int, counters: dict, host: str) -> None:
         """Sleep before the next try, or raise if no more tries are due.
 
-        Past ``attempts``, only silence from the server (an outage) is waited out, and
-        only until ``outage_seconds``: then the whole run stops.
+        Past ``attempts``, only a ``host`` that cannot be reached (an outage: nothing
+        was sent) is waited out, and only until ``outage_seconds``: then the run stops.
         """
         if attempt >= self.retry.attempts:
             if not error.unreachable:
                 raise error
-            self._check_outage()
+            self._check_outage(host)
         counters["retries"] += 1
         self._sleep(error.retry_after if error.retry_after is not None
                     else self.retry.backoff(min(attempt, 16), self._rng))
@@ -322,16 +341,16 @@ class Dispatcher:
                 try:
                     status = self.client.poll(status.status_location)
                     failures = 0
-                    self._last_reply = time.monotonic()
+                    self._heard_from("status host")
                     if status.state.finished:
-                        self.polling.finished(running_at, self._last_reply - accepted)
+                        self.polling.finished(running_at, time.monotonic() - accepted)
                 except TransientError as error:
                     failures += 1
                     counters["retries"] += 1
                     if error.unreachable:
-                        self._check_outage()
+                        self._check_outage("status host")
                     else:
-                        self._last_reply = time.monotonic()
+                        self._heard_from("status host")
                         if failures > self.retry.poll_failures:
                             return Outcome(job.index, FAILED, error="gave up polling after %d failures in a row: %s"
                                            % (failures, error))
@@ -344,13 +363,21 @@ class Dispatcher:
             return Outcome(job.index, SUCCEEDED, url=status.url)
         return Outcome(job.index, FAILED, error=status.error or "the server reported failure without a reason")
 
-    def _check_outage(self) -> None:
-        silent = time.monotonic() - self._last_reply
+    def _heard_from(self, host: str) -> None:
+        self._last_reply[host] = time.monotonic()
+
+    def _check_outage(self, host: str) -> None:
+        silent = time.monotonic() - self._last_reply[host]
         if silent >= self.retry.outage_seconds:
-            self.stopped_because = ("stopped: the WPS server gave no reply for %d s; run again with the "
-                                    "same journal to resume" % silent)
-            self._stop.set()
+            self._halt("stopped: the %s gave no reply for %d s; run again with the same journal to resume"
+                       % ("WPS server" if host == "WPS" else "server of the status documents", silent))
             raise _Cancelled()
+
+    def _halt(self, reason: str) -> None:
+        """Stop the whole run for ``reason`` (the first one given is kept)."""
+        if not self.stopped_because:
+            self.stopped_because = reason
+        self._stop.set()
 
     def _sleep(self, seconds: float) -> None:
         if self._stop.wait(max(0.0, seconds)):

@@ -4,21 +4,30 @@ SQLite (stdlib) in WAL mode with synchronous=FULL: each state change is committe
 before the worker that made it goes on, so a ``kill -9`` at any moment leaves every
 accepted job's status location on disk. One connection, guarded by a lock, is the
 only writer; changes that arrive while it writes are committed together in the next
-transaction (group commit), so many workers share one fsync.
-No QGIS here. Only hashes, status locations, result URIs and reasons are stored:
-never the WPS URL or anything that could carry a credential.
+transaction (group commit), so many workers share one fsync. A file is inspected
+read-only before anything is written to it, so a file we refuse is left as it was;
+one run at a time holds a journal (a lock file beside it).
+No QGIS here. Only hashes, status locations, result URIs, reasons and the run's
+interval are stored: never the WPS URL or anything that could carry a credential.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+    import msvcrt
 
 APPLICATION = "wit-dispatcher-journal"
 VERSION = "1"
@@ -27,8 +36,8 @@ SUBMITTING = "submitting"
 ACCEPTED = "accepted"
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS jobs (
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE jobs (
     job_key TEXT PRIMARY KEY,
     state TEXT NOT NULL,
     status_location TEXT,
@@ -42,7 +51,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 
 
 class JournalError(Exception):
-    """The journal file cannot be used; the message is for the user."""
+    """The journal file cannot be used or written; the message is for the user."""
 
 
 @dataclass(frozen=True)
@@ -54,9 +63,14 @@ class Record:
     submissions: int = 0
 
 
+def minute(moment: datetime) -> datetime:
+    """``moment`` to the minute: the precision the WPS request carries, so key and request agree."""
+    return moment.replace(second=0, microsecond=0)
+
+
 def job_key(wps_url: str, process: str, geometry_collection: str, start: datetime, end: datetime) -> str:
-    """What makes two jobs the same job: endpoint, process, lon/lat geometry and interval."""
-    identity = json.dumps([wps_url, process, geometry_collection, start.isoformat(), end.isoformat()],
+    """What makes two jobs the same job: endpoint, process, lon/lat geometry and interval (to the minute)."""
+    identity = json.dumps([wps_url, process, geometry_collection, minute(start).isoformat(), minute(end).isoformat()],
                           separators=(",", ":"))
     return hashlib.sha256(identity.encode("utf-8")).hexdigest()
 
@@ -69,39 +83,44 @@ class Journal:
         self._lock = threading.Lock()  # the one writer (and reader) of the connection
         self._queue_lock = threading.Lock()
         self._pending: list = []
+        self._run_lock = None
+        _refuse_foreign(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None,
-                                       timeout=30)
+            self._run_lock = _RunLock(self.path)
+            self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
             self._open()
         except (sqlite3.DatabaseError, OSError) as error:
+            self._release()
             raise JournalError("JOURNAL '%s' cannot be used: %s" % (self.path, _reason(error))) from None
+        except JournalError:
+            self._release()
+            raise
 
     def _open(self) -> None:
-        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if tables and "meta" not in tables:
-            raise JournalError("JOURNAL '%s' is an SQLite database of something else (tables: %s); "
-                               "choose another file" % (self.path, ", ".join(sorted(tables))))
+        tables = _tables(self._db)
+        if tables:
+            _check_meta(self.path, tables, _meta(self._db, tables))
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
-        meta = dict(self._db.execute("SELECT key, value FROM meta"))
-        if not meta:
-            self._db.executemany("INSERT INTO meta VALUES (?, ?)",
-                                 [("application", APPLICATION), ("version", VERSION)])
-        elif meta.get("application") != APPLICATION:
-            raise JournalError("JOURNAL '%s' is not a WIT Dispatcher journal; choose another file" % self.path)
-        elif meta.get("version") != VERSION:
-            raise JournalError("JOURNAL '%s' was written by another version of WIT Dispatcher (journal "
-                               "version %s, this one reads %s)" % (self.path, meta.get("version"), VERSION))
+        if not tables:
+            self._db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "INSERT INTO meta VALUES ('application', '%s'), "
+                                   "('version', '%s'); COMMIT;" % (APPLICATION, VERSION))
 
     def lookup(self, key: str) -> Record | None:
-        with self._lock:
-            row = self._db.execute("SELECT state, status_location, url, error, submissions FROM jobs "
-                                   "WHERE job_key = ?", (key,)).fetchone()
-        return Record(*row) if row else None
+        row = self._read("SELECT state, status_location, url, error, submissions FROM jobs WHERE job_key = ?", (key,))
+        return Record(*row[0]) if row else None
 
-    def submitting(self, key: str) -> bool:
+    def remembered_end(self) -> datetime | None:
+        """END of the last run that used this journal, so a rerun without END resumes that run."""
+        row = self._read("SELECT value FROM meta WHERE key = 'end'", ())
+        return datetime.fromisoformat(row[0][0]) if row else None
+
+    def remember_interval(self, start: datetime, end: datetime) -> None:
+        self._write("INSERT OR REPLACE INTO meta VALUES ('start', ?), ('end', ?)",
+                    (minute(start).isoformat(), minute(end).isoformat()))
+
+    def record_submission(self, key: str) -> bool:
         """Note the intent to submit, before the POST. True if an earlier submission's
         outcome is unknown (a duplicate job on the server is then possible).
 
@@ -118,19 +137,26 @@ class Journal:
             (key, SUBMITTING, time.time(), int(unknown)))
         return unknown
 
-    def possible_duplicate(self, key: str) -> None:
+    def record_possible_duplicate(self, key: str) -> None:
         self._write("UPDATE jobs SET possible_duplicates = possible_duplicates + 1 WHERE job_key = ?", (key,))
 
-    def accepted(self, key: str, status_location: str) -> None:
+    def record_accepted(self, key: str, status_location: str) -> None:
         self._set(key, ACCEPTED, status_location=status_location)
 
-    def finished(self, key: str, state: str, url: str = "", error: str = "") -> None:
+    def record_finished(self, key: str, state: str, url: str = "", error: str = "") -> None:
         self._set(key, state, url=url or None, error=error or None)
 
     def _set(self, key: str, state: str, **values) -> None:
         assignments = ", ".join("%s = ?" % name for name in values)
         self._write("UPDATE jobs SET state = ?, %s, updated = ? WHERE job_key = ?" % assignments,
                     (state, *values.values(), time.time(), key))
+
+    def _read(self, sql: str, parameters: tuple) -> list:
+        try:
+            with self._lock:
+                return self._db.execute(sql, parameters).fetchall()
+        except sqlite3.Error as error:
+            raise JournalError("JOURNAL '%s' could not be read: %s" % (self.path, _reason(error))) from None
 
     def _write(self, sql: str, parameters: tuple) -> None:
         """Queue one statement and return once it is committed, by this thread or another."""
@@ -143,7 +169,7 @@ class Journal:
                     batch, self._pending = self._pending, []
                 self._commit(batch)
         if item.error is not None:
-            raise item.error
+            raise JournalError("JOURNAL '%s' could not be written: %s" % (self.path, _reason(item.error)))
 
     def _commit(self, batch: list) -> None:
         try:
@@ -154,17 +180,31 @@ class Journal:
         except sqlite3.Error as error:
             for write in batch:
                 write.error = error
+            self._roll_back()
         finally:
             for write in batch:
                 write.done = True
 
+    def _roll_back(self) -> None:
+        """Leave no transaction open after a failed one, so the next write can succeed."""
+        try:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # a closed or broken connection: the next write reports it
+
     def counts(self) -> dict:
-        with self._lock:
-            return dict(self._db.execute("SELECT state, count(*) FROM jobs GROUP BY state"))
+        return dict(self._read("SELECT state, count(*) FROM jobs GROUP BY state", ()))
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        self._release()
+
+    def _release(self) -> None:
+        if self._run_lock is not None:
+            self._run_lock.release()
+            self._run_lock = None
 
 
 class _Write:
@@ -175,6 +215,75 @@ class _Write:
         self.parameters = parameters
         self.done = False
         self.error: Exception | None = None
+
+
+class JournalInUse(JournalError):
+    """Another run holds this journal now."""
+
+
+class _RunLock:
+    """An exclusive lock on ``<journal>.lock`` for the run's lifetime; the OS drops it if the run dies."""
+
+    def __init__(self, journal: Path):
+        self.path = journal.with_name(journal.name + ".lock")
+        self._file = open(self.path, "a+b")  # held open until release: closing drops the lock
+        try:
+            if fcntl is not None:
+                fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            else:
+                msvcrt.locking(self._file.fileno(), msvcrt.LK_NBLCK, 1)
+        except OSError:
+            self._file.close()
+            raise JournalInUse("JOURNAL '%s' is in use by another run; wait for it to end or choose another "
+                               "file" % journal) from None
+
+    def release(self) -> None:
+        self._file.close()  # closing drops the lock
+        try:
+            os.remove(self.path)
+        except OSError:
+            pass  # another run may hold it by now, or it is gone
+
+
+def _refuse_foreign(path: Path) -> None:
+    """Refuse a file that is not a WIT journal, reading it only (nothing is written or created)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    try:
+        db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro&immutable=1", uri=True)
+        try:
+            tables = _tables(db)
+            meta = _meta(db, tables)
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as error:
+        raise JournalError("JOURNAL '%s' cannot be used: %s" % (path, _reason(error))) from None
+    if tables:
+        _check_meta(path, tables, meta)
+
+
+def _tables(db: sqlite3.Connection) -> set:
+    return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def _meta(db: sqlite3.Connection, tables: set) -> dict | None:
+    if "meta" not in tables:
+        return None
+    try:
+        return dict(db.execute("SELECT key, value FROM meta"))
+    except sqlite3.DatabaseError:  # a table named meta, of another shape
+        return None
+
+
+def _check_meta(path: Path, tables: set, meta: dict | None) -> None:
+    if "meta" not in tables:
+        raise JournalError("JOURNAL '%s' is an SQLite database of something else (tables: %s); "
+                           "choose another file" % (path, ", ".join(sorted(tables))))
+    if not meta or meta.get("application") != APPLICATION:
+        raise JournalError("JOURNAL '%s' is not a WIT Dispatcher journal; choose another file" % path)
+    if meta.get("version") != VERSION:
+        raise JournalError("JOURNAL '%s' was written by another version of WIT Dispatcher (journal "
+                           "version %s, this one reads %s)" % (path, meta.get("version"), VERSION))
 
 
 def _reason(error: Exception) -> str:

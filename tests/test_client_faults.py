@@ -1,0 +1,200 @@
+"""What the client and the pool do with faults a real server or gateway produces: bursts at
+start-up, malformed URLs, redirects to other hosts, slow or refused submissions."""
+
+import json
+from datetime import datetime
+
+import pytest
+from fault_proxy import FaultProxy
+from stub_server import StubServer
+from wit_dispatcher.wit_provider import wps
+from wit_dispatcher.wit_provider.client import ServiceError, TransientError, WpsClient, preflight_delays, url_problem
+from wit_dispatcher.wit_provider.dispatcher import CANCELLED, FAILED, SUCCEEDED, Dispatcher, Job, RetryPolicy
+from wit_dispatcher.wit_provider.polling import Polling
+from wit_dispatcher.wit_provider.wps import JobState, JobStatus
+
+SQUARE = {"type": "Polygon", "coordinates": [[[149.1, -35.3], [149.2, -35.3], [149.2, -35.2], [149.1, -35.3]]]}
+NO_WAIT = RetryPolicy(attempts=3, base=0.001, cap=0.002, poll_failures=2)
+SECRET = "Bearer t0ken-9f2c"
+
+
+def execute(geometry=SQUARE):
+    collection = wps.feature_collection(json.dumps(geometry))
+    return wps.build_execute("WIT", collection, datetime(2010, 1, 1), datetime(2011, 1, 1))
+
+
+def jobs(n):
+    return [Job(i, execute=execute({**SQUARE, "id": i})) for i in range(n)]
+
+
+@pytest.fixture
+def stub():
+    servers = []
+
+    def start(respond, host="127.0.0.1"):
+        servers.append(StubServer(respond, host))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+# Preflight: transient faults are waited out; definite answers fail at once.
+
+def test_a_burst_of_gateway_faults_at_start_up_is_waited_out(wit_server):
+    proxy = FaultProxy(wit_server.base_url, script=["503", "html", "html", "html"])
+    try:
+        WpsClient(proxy.url(wit_server.wps_url)).check_process("WIT")
+    finally:
+        proxy.stop()
+    assert not proxy.script  # every scripted fault was met, and the check still passed
+
+
+def test_a_404_fails_at_once(stub):
+    server = stub(lambda seen: (404, {"Content-Type": "text/html"}, b"<html>no</html>"))
+    with pytest.raises(ServiceError, match="answered HTTP 404"):
+        WpsClient(server.base_url + "/wps").check_process("WIT")
+    assert len(server.requests()) == 1
+
+
+def test_a_wps_exception_fails_at_once(stub):
+    report = (b'<ows:ExceptionReport xmlns:ows="http://www.opengis.net/ows/1.1" version="1.0.0">'
+              b'<ows:Exception exceptionCode="NoApplicableCode"><ows:ExceptionText>no such service'
+              b'</ows:ExceptionText></ows:Exception></ows:ExceptionReport>')
+    server = stub(lambda seen: (400, {"Content-Type": "text/xml"}, report))
+    with pytest.raises(ServiceError, match="NoApplicableCode: no such service"):
+        WpsClient(server.base_url + "/wps").check_process("WIT")
+    assert len(server.requests()) == 1
+
+
+def test_preflight_retries_for_about_thirty_seconds_then_gives_up():
+    delays = preflight_delays()
+    assert 25 <= sum(delays) <= 32  # waits out a gateway's restart, still ends within a minute
+    assert delays[:-1] == sorted(delays[:-1]) and delays[0] <= 1
+
+
+def test_a_web_page_that_is_no_wps_still_fails_with_the_reason(stub):
+    server = stub(lambda seen: (200, {"Content-Type": "text/html"}, b"<html><body>Welcome</body></html>"))
+    with pytest.raises(ServiceError, match="did not answer as an OGC WPS 1.0.0 server"):
+        WpsClient(server.base_url + "/wps", preflight_seconds=1).check_process("WIT")
+    assert len(server.requests()) >= 2  # an HTML page may be a gateway's: asked again
+
+
+# The URL itself.
+
+@pytest.mark.parametrize("url, problem", [
+    ("http://127.0.0.1:80a/wps", "has a port '80a' that is not a number"),
+    ("http://127.0.0.1:99999/wps", "has a port 99999 out of range"),
+    ("https:///wps", "has no host"),
+    ("ftp://example.org/wps", "is not an http:// or https:// URL"),
+    ("http://exa mple.org/wps", "has a space"),
+])
+def test_malformed_urls_are_named(url, problem):
+    assert problem in url_problem(url)
+
+
+def test_good_urls_pass():
+    assert url_problem("https://ows.dev.dea.ga.gov.au/wps/?service=WPS&request=Execute") == ""
+    assert url_problem("http://[::1]:8080/wps") == ""
+
+
+# Credentials follow no redirect to another origin.
+
+def test_credential_headers_stay_on_the_wps_origin_across_redirects(wit_server, stub):
+    other_host = FaultProxy(wit_server.base_url, rate=0.0, host="127.0.0.2")
+    redirect = stub(lambda seen: (307, {"Location": other_host.base_url + seen.path}, b""))
+    credentials = {"X-Esri-Authorization": SECRET, "X-API-Key": "k-31415", "Authorization": "Basic YTpi"}
+    try:
+        client = WpsClient(redirect.base_url + "/wps?service=WPS&request=Execute", auth_headers=credentials)
+        client.check_process("WIT")
+        status = client.submit(execute())
+        client.poll(status.status_location)
+    finally:
+        other_host.stop()
+    at_origin = redirect.requests()
+    assert {s.method for s in at_origin} == {"GET", "POST"}
+    assert all(s.headers.get(name) == value for s in at_origin for name, value in credentials.items())
+    assert len(other_host.headers_seen) >= 4  # both GETs and the POST were redirected, the poll went direct
+    leaked = [h for h in other_host.headers_seen for name in credentials if name.lower() in map(str.lower, h)]
+    assert not leaked
+
+
+# Submissions: bounded retries, and refusals that are not retried.
+
+def dispatcher(client, policy=NO_WAIT, max_concurrent=1, timeout=30.0):
+    return Dispatcher(client, max_concurrent, timeout, Polling(first=0.01, cap=0.05, finest=0.01), policy, seed=1)
+
+
+def test_a_post_that_times_out_is_sent_a_bounded_number_of_times(stub):
+    server = stub(lambda seen: None)  # takes every POST and never answers
+    client = WpsClient(server.base_url + "/wps", read_timeout=0.2)
+    pool = dispatcher(client, RetryPolicy(attempts=3, base=0.001, cap=0.002, outage_seconds=5))
+    outcomes = list(pool.run(jobs(1)))
+    assert outcomes[0].status == FAILED and "gave up submitting" in outcomes[0].error
+    assert len(server.requests("POST")) == 3
+    assert pool.tally.possible_duplicates == 3  # each one may have made a job on the server
+
+
+def test_a_read_timeout_after_sending_may_have_made_a_job(stub):
+    server = stub(lambda seen: None)
+    with pytest.raises(TransientError) as raised:
+        WpsClient(server.base_url + "/wps", read_timeout=0.2).submit(execute())
+    assert not raised.value.unsent and not raised.value.unreachable
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_credentials_stop_the_run_and_nothing_more_is_sent(stub, status):
+    server = stub(lambda seen: (status, {"Content-Type": "text/html"}, b"<html>denied</html>"))
+    pool = dispatcher(WpsClient(server.base_url + "/wps"))
+    outcomes = list(pool.run(jobs(5)))
+    assert len(server.requests("POST")) == 1
+    assert "HTTP %d" % status in pool.stopped_because and "AUTHCFG" in pool.stopped_because
+    assert outcomes and {o.status for o in outcomes} == {CANCELLED}
+    assert (pool.tally.retries, pool.tally.possible_duplicates) == (0, 0)
+
+
+def test_a_request_too_large_fails_that_feature_only(stub, wit_server):
+    proxy = FaultProxy(wit_server.base_url, rate=0.0)
+    small = execute()
+
+    def respond(seen):
+        if seen.method == "POST" and len(seen.body) > len(small):
+            return 413, {"Content-Type": "text/html"}, b"<html>Request Entity Too Large</html>"
+        return 307, {"Location": proxy.base_url + seen.path}, b""
+
+    gate = stub(respond)
+    big = {"type": "Polygon", "coordinates": [[[149.1 + i / 1e5, -35.3] for i in range(200)] + [[149.1, -35.3]]]}
+    todo = [Job(0, execute=execute(big)), Job(1, execute=small)]
+    try:
+        pool = dispatcher(WpsClient(gate.base_url + "/wps?service=WPS&request=Execute"))
+        outcomes = list(pool.run(todo))
+    finally:
+        proxy.stop()
+    assert outcomes[0].status == FAILED and "413" in outcomes[0].error and "too large" in outcomes[0].error
+    assert outcomes[1].status == SUCCEEDED
+    assert len([s for s in gate.requests("POST") if len(s.body) > len(small)]) == 1
+    assert (pool.tally.retries, pool.tally.possible_duplicates) == (0, 0)
+
+
+def test_polls_that_still_work_do_not_hide_a_wps_that_is_down():
+    class WpsDownStatusUp:
+        """The first job was accepted before the WPS went down; its status host still answers."""
+
+        def __init__(self):
+            self.submissions = 0
+
+        def submit(self, execute):
+            self.submissions += 1
+            if self.submissions == 1:
+                return JobStatus(JobState.ACCEPTED, status_location="status/0")
+            raise TransientError("ConnectionError", unsent=True, unreachable=True)
+
+        def poll(self, location):
+            return JobStatus(JobState.STARTED, location)
+
+    policy = RetryPolicy(attempts=2, base=0.001, cap=0.002, outage_seconds=2)  # more than the poll interval
+    pool = dispatcher(WpsDownStatusUp(), policy, max_concurrent=2, timeout=30)
+    outcomes = list(pool.run(jobs(2)))
+    assert "the WPS server gave no reply" in pool.stopped_because
+    assert [o.status for o in outcomes] == [CANCELLED, CANCELLED]  # not left polling until the 30 s deadline
