@@ -8,12 +8,16 @@ under qgis_process; it touches only its own source, sink and feedback either way
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import time
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 
 from qgis.core import (
+    QgsApplication,
     QgsFeatureSink,
     QgsProcessing,
     QgsProcessingAlgorithm,
@@ -33,16 +37,17 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication, QDateTime
 
 from ..wit_provider import defaults
-from ..wit_provider.client import ServiceError, WpsClient
+from ..wit_provider.client import ServiceError, WpsClient, redacted, url_problem
 from ..wit_provider.dispatcher import CANCELLED, STATUSES, Dispatcher, Outcome
 from ..wit_provider.geometry import LonLatEncoder
-from ..wit_provider.journal import Journal, JournalError
+from ..wit_provider.journal import Journal, JournalError, JournalInUse, minute
 from ..wit_provider.network import AuthError, auth_headers, ca_bundle, proxy_rule
 from .features import features, jobs, output_feature, output_fields
 from .interrupt import interrupts_as_cancel
 from .progress import Monitor, summary
 
 JOURNAL_SUFFIX = ".wit-journal.sqlite"
+JOURNALS_FOLDER = "wit_dispatcher/journals"  # under the QGIS profile, for runs with a temporary output
 SUMMARY_OUTPUTS = ("REUSED", "RETRIES", "POSSIBLE_DUPLICATES", "ELAPSED_SECONDS")
 
 
@@ -86,14 +91,18 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
             "<b>Input layer</b>: polygons in any CRS; each is reprojected to longitude/latitude.\n"
             "<b>WPS URL</b>: the Execute endpoint (default: DEA's).\n"
             "<b>Process</b>: the WPS process identifier (default WIT).\n"
-            "<b>Start / End</b>: the time range to analyse; End must be after Start.\n"
+            "<b>Start / End</b>: the time range to analyse; End must be after Start. Left empty, End is now "
+            "for a new journal, and the End of the journal's last run for a journal that has one, so a rerun "
+            "resumes that run on any later day; give End to extend the record.\n"
             "<b>Jobs in flight</b>: how many jobs run on the server at once (1-64).\n"
             "<b>Timeout</b>: seconds a job may take after the server accepted it.\n"
             "<b>Maximum perimeter</b>: metres on the ellipsoid; larger polygons are skipped (0 = no limit).\n"
             "<b>Resubmit failed jobs</b>: with a journal from an earlier run, send its failed and timed-out "
             "jobs again (succeeded ones are always reused).\n"
             "<b>Job journal</b>: an SQLite file recording every job as it goes; run again with the same "
-            "journal to resume after a crash, a cancel or a kill without repeating accepted jobs.\n\n"
+            "journal to resume after a crash, a cancel or a kill without repeating accepted jobs. By default it "
+            "lies beside the output file, or, for a temporary output, in the QGIS profile "
+            "(wit_dispatcher/journals, named after the input layer), where a later session finds it again.\n\n"
             "The output has every input feature in input order, with its fields plus "
             "<b>wit_url</b> (e.g. s3://bucket/wit/&lt;uuid&gt;/&lt;uuid&gt;.snappy.parquet), "
             "<b>wit_status</b> (succeeded, failed, skipped, timeout or cancelled) and "
@@ -117,7 +126,7 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
             self.START, self.tr("Start"),
             defaultValue=QDateTime.fromString(defaults.DEFAULT_START, "yyyy-MM-ddTHH:mm:ss")))
         self.addParameter(QgsProcessingParameterDateTime(
-            self.END, self.tr("End"), defaultValue=QDateTime.currentDateTime()))
+            self.END, self.tr("End (empty: now, or the journal's run)"), optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.MAX_CONCURRENT, self.tr("Jobs in flight at once"), QgsProcessingParameterNumber.Integer,
             defaults.MAX_CONCURRENT, minValue=1, maxValue=defaults.MAX_CONCURRENT_LIMIT))
@@ -148,34 +157,45 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
                 "Input layer '{}' has {} geometries: Dispatch WIT needs a polygon layer.").format(
                 source.sourceName(), QgsWkbTypes.displayString(source.wkbType()) or "no"))
         url = self.parameterAsString(parameters, self.WPS_URL, context).strip()
-        if not url.lower().startswith(("http://", "https://")):
-            raise QgsProcessingException(self.tr("WPS_URL '{}' is not an http:// or https:// URL.").format(url))
+        problem = url_problem(url)
+        if problem:
+            raise QgsProcessingException(self.tr("WPS_URL '{}' {}.").format(redacted(url), problem))
         process = self.parameterAsString(parameters, self.PROCESS, context).strip()
         if not process:
             raise QgsProcessingException(self.tr("PROCESS is empty: give the WPS process identifier, e.g. WIT."))
-        start = self.parameterAsDateTime(parameters, self.START, context)
-        end = self.parameterAsDateTime(parameters, self.END, context)
-        if not start.isValid() or not end.isValid() or end <= start:
-            raise QgsProcessingException(self.tr("END ({}) must be after START ({}).").format(
-                end.toString("yyyy-MM-dd HH:mm"), start.toString("yyyy-MM-dd HH:mm")))
-        journal_path = self.parameterAsFileOutput(parameters, self.JOURNAL, context) or default_journal_path(
-            self.parameterAsOutputLayer(parameters, self.OUTPUT, context))
+        start_time = self.parameterAsDateTime(parameters, self.START, context)
+        if not start_time.isValid():
+            raise QgsProcessingException(self.tr("START is not a valid date and time."))
+        start = minute(_naive(start_time))
+        journal_path = self.parameterAsFileOutput(parameters, self.JOURNAL, context)
         try:
-            journal = Journal(journal_path)
+            journal = Journal(journal_path) if journal_path else self._default_journal(parameters, context, url,
+                                                                                       process)
         except JournalError as error:
             raise QgsProcessingException(str(error)) from None
+        try:
+            end = self._end(parameters, context, journal, feedback)
+            if end <= start:
+                raise QgsProcessingException(self.tr("END ({}) must be after START ({}).").format(
+                    end.strftime("%Y-%m-%d %H:%M"), start.strftime("%Y-%m-%d %H:%M")))
+            journal.remember_interval(start, end)
+        except (QgsProcessingException, JournalError) as error:
+            journal.close()
+            raise QgsProcessingException(str(error)) from None
+        journal_path = str(journal.path)
         feedback.pushInfo(self.tr("Journal: {}").format(journal_path))
 
         max_concurrent = self.parameterAsInt(parameters, self.MAX_CONCURRENT, context)
         try:
             headers = auth_headers(self.parameterAsString(parameters, self.AUTHCFG, context))
-        except AuthError as error:
-            raise QgsProcessingException(self.tr("AUTHCFG: {}").format(error)) from None
-        client = WpsClient(url, pool_size=max_concurrent, auth_headers=headers, proxy=proxy_rule(),
-                           ca_bundle=ca_bundle())
-        try:
+            client = WpsClient(url, pool_size=max_concurrent, auth_headers=headers, proxy=proxy_rule(),
+                               ca_bundle=ca_bundle())
             client.check_process(process)
+        except AuthError as error:
+            journal.close()
+            raise QgsProcessingException(self.tr("AUTHCFG: {}").format(error)) from None
         except ServiceError as error:
+            journal.close()
             raise QgsProcessingException(self.tr("Cannot start: {}").format(error)) from None
 
         fields = output_fields(source.fields())
@@ -190,12 +210,14 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
             client, max_concurrent,
             self.parameterAsDouble(parameters, self.TIMEOUT, context), journal=journal,
             retry_failed=self.parameterAsBool(parameters, self.RETRY_FAILED, context))
-        todo = jobs(source, encoder, url, process, _naive(start), _naive(end),
+        todo = jobs(source, encoder, url, process, start, end,
                     self.parameterAsDouble(parameters, self.MAX_PERIMETER, context))
         counts = dict.fromkeys(STATUSES, 0)
         started = time.monotonic()
-        with interrupts_as_cancel(feedback) as interruption:
-            outcomes = dispatcher.run(todo, feedback.isCanceled, Monitor(feedback, total))
+        # Closing the outcomes stops the workers and lets replies on the wire be journaled:
+        # only then may the journal close.
+        with interrupts_as_cancel(feedback) as interruption, \
+                closing(dispatcher.run(todo, feedback.isCanceled, Monitor(feedback, total))) as outcomes:
             for index, feature in enumerate(features(source)):
                 outcome = next(outcomes, None) or Outcome(
                     index, CANCELLED, error=dispatcher.stopped_because or "cancelled before it was sent")
@@ -210,8 +232,9 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
             feedback.pushWarning(self.tr("{} features were not finished; run again with JOURNAL={} to resume.")
                                  .format(counts[CANCELLED], journal_path))
         if dispatcher.stopped_because or interruption.signal_name:
-            raise QgsProcessingException(self.tr("The run was {}. The output and journal are written.").format(
-                dispatcher.stopped_because or "interrupted by " + interruption.signal_name))
+            raise QgsProcessingException(self.tr(
+                "The run stopped: {}. Every feature is written to the output; run again with the same journal "
+                "to resume.").format(dispatcher.stopped_because or "interrupted by " + interruption.signal_name))
         results = {status.upper(): count for status, count in counts.items()}
         results.update(REUSED=dispatcher.tally.reused, RETRIES=dispatcher.tally.retries,
                        POSSIBLE_DUPLICATES=dispatcher.tally.possible_duplicates, ELAPSED_SECONDS=round(elapsed, 1))
@@ -220,12 +243,50 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
         return results
 
 
-def default_journal_path(destination: str) -> str:
-    """Beside a file output (``lakes.gpkg`` -> ``lakes.wit-journal.sqlite``), else in the temporary folder."""
-    path = destination.split("|")[0]
-    if os.path.isabs(path) and os.path.isdir(os.path.dirname(path)):
-        return str(Path(path).with_suffix("")) + JOURNAL_SUFFIX
-    return os.path.join(QgsProcessingUtils.tempFolder(), "wit" + JOURNAL_SUFFIX)
+    def _default_journal(self, parameters, context, url: str, process: str) -> Journal:
+        """Beside a file output; for a temporary output, in the profile, named after the input layer.
+
+        QGIS's temporary folder is new every session, so a journal there could never resume a
+        run; the profile's is found again. Two runs at once never share one: the second takes
+        the next free name.
+        """
+        destination = self.parameterAsOutputLayer(parameters, self.OUTPUT, context).split("|")[0]
+        if _is_lasting_file(destination):
+            return Journal(str(Path(destination).with_suffix("")) + JOURNAL_SUFFIX)
+        layer = self.parameterAsVectorLayer(parameters, self.INPUT, context)
+        name = layer.name() if layer else "input"
+        identity = "\n".join([layer.source() if layer else str(parameters.get(self.INPUT)), url, process])
+        stem = "%s-%s" % (re.sub(r"[^\w.-]+", "_", name)[:60], hashlib.sha256(identity.encode()).hexdigest()[:12])
+        folder = Path(QgsApplication.qgisSettingsDirPath()) / JOURNALS_FOLDER
+        for attempt in range(1, 10):
+            try:
+                return Journal(folder / ("%s%s%s" % (stem, "-%d" % attempt if attempt > 1 else "", JOURNAL_SUFFIX)))
+            except JournalInUse:
+                continue
+        raise JournalInUse("every journal for this input is in use by another run: give a JOURNAL")
+
+    def _end(self, parameters, context, journal: Journal, feedback) -> datetime:
+        """END as given; else the END of the journal's last run (so a rerun resumes it), else now."""
+        given = self.parameterAsDateTime(parameters, self.END, context)
+        if given.isValid():
+            return minute(_naive(given))
+        remembered = journal.remembered_end()
+        if remembered is not None:
+            feedback.pushInfo(self.tr("END not given: resuming this journal's run, which ends {}; give END to "
+                                      "extend it.").format(remembered.strftime("%Y-%m-%d %H:%M")))
+            return remembered
+        now = minute(datetime.now())
+        feedback.pushInfo(self.tr("END not given: up to now, {}; a rerun with this journal and no END resumes "
+                                  "up to the same END.").format(now.strftime("%Y-%m-%d %H:%M")))
+        return now
+
+
+def _is_lasting_file(destination: str) -> bool:
+    """A file output that outlives this QGIS session (not in Processing's temporary folder)."""
+    if not os.path.isabs(destination) or not os.path.isdir(os.path.dirname(destination)):
+        return False
+    temporary = os.path.realpath(QgsProcessingUtils.tempFolder())
+    return not os.path.realpath(destination).startswith(temporary + os.sep)
 
 
 def _naive(moment: QDateTime) -> datetime:

@@ -127,35 +127,36 @@ def wait_for(condition, seconds=120):
     raise AssertionError("condition not met within %d s" % seconds)
 
 
-def start_run(env, server, canberra_zip, tmp_path):
+def start_run(env, server, canberra_zip, tmp_path, end=END):
     return subprocess.Popen(qgis_process_command() + [
         "run", "wit:dispatchwit", "--", "INPUT=%s" % canberra_zip, "WPS_URL=%s" % server.wps_url,
-        "START=%s" % START, "END=%s" % END, "MAX_CONCURRENT=8", "OUTPUT=%s" % (tmp_path / "out.gpkg")],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        "START=%s" % START, *(["END=%s" % end] if end else []), "MAX_CONCURRENT=8",
+        "OUTPUT=%s" % (tmp_path / "out.gpkg")], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def server_keys(server) -> collections.Counter:
-    start, end = datetime.fromisoformat(START), datetime.fromisoformat(END)
-    return collections.Counter(job_key(server.wps_url, "WIT", job["collection"], start, end)
-                               for job in server.received())
+    """The job key of every job the server received, from what it received (geometry and interval)."""
+    return collections.Counter(job_key(server.wps_url, "WIT", job["collection"], datetime.fromisoformat(job["start"]),
+                                       datetime.fromisoformat(job["end"])) for job in server.received())
 
 
-@pytest.mark.parametrize("stop", ["kill", "interrupt"])
-def test_killed_run_resumes_without_resubmitting(qgis_app, fresh_server, canberra_zip, tmp_path, stop):
+@pytest.mark.parametrize("stop, end", [("kill", END), ("interrupt", END), ("kill", None)],
+                         ids=["kill", "interrupt", "kill-with-default-end"])
+def test_killed_run_resumes_without_resubmitting(qgis_app, fresh_server, canberra_zip, tmp_path, stop, end):
     env = prepare_profile(tmp_path / "qgis-config")
     server = fresh_server(job_seconds=1.0)
     journal = tmp_path / "out.wit-journal.sqlite"
-    run = start_run(env, server, canberra_zip, tmp_path)
+    run = start_run(env, server, canberra_zip, tmp_path, end)
     wait_for(lambda: journal.exists() and list(journal_states(journal).values()).count("succeeded") >= 20)
     run.send_signal(signal.SIGKILL if stop == "kill" else signal.SIGINT)
     first_output = run.communicate(timeout=60)[0]
     accepted_before = {k for k, state in journal_states(journal).items() if state != "submitting"}
     if stop == "interrupt":
         assert "Interrupted (SIGINT)" in first_output and run.returncode != 0, first_output
-        assert "The run was interrupted by SIGINT. The output and journal are written." in first_output
+        assert "The run stopped: interrupted by SIGINT. Every feature is written to the output" in first_output
         statuses = collections.Counter(r[2] for r in read_gpkg(tmp_path / "out.gpkg"))
         assert sum(statuses.values()) == 86 and statuses["cancelled"] > 0
-    rerun = start_run(env, server, canberra_zip, tmp_path)
+    rerun = start_run(env, server, canberra_zip, tmp_path, end)
     output = rerun.communicate(timeout=300)[0]
     assert rerun.returncode == 0, output
     assert re.search(r"SUCCEEDED:\s+86\b", output), output
