@@ -135,18 +135,23 @@ def test_a_journal_that_cannot_be_written_stops_the_run_with_a_message(qgis_app,
 def test_replies_on_the_wire_at_cancel_are_journaled_before_the_journal_closes(qgis_app, fresh_server,
                                                                                 tmp_path):
     server = fresh_server(job_seconds=60)
-    slow = FaultProxy(server.base_url, rate=1.0, faults=("slow",), slow_seconds=0.5)
+    slow = FaultProxy(server.base_url, rate=1.0, faults=("slow",), slow_seconds=0.2)
+
+    class CancelOnceAllFourArePosted(RecordingFeedback):
+        def isCanceled(self):
+            return slow.requests["POST"] >= 4
+
     crashes = []
     previous_hook = threading.excepthook
     threading.excepthook = crashes.append
     journal = tmp_path / "j.sqlite"
     try:  # every feature is read before the cancel, so the outcomes end without being drained to the end
-        feedback = RecordingFeedback(cancel_when=lambda line: line.startswith("4 running"))
-        result = dispatch(lakes(4), slow.url(server.wps_url), feedback, MAX_CONCURRENT=4, JOURNAL=str(journal))
+        result = dispatch(lakes(4), slow.url(server.wps_url), CancelOnceAllFourArePosted(), MAX_CONCURRENT=4,
+                          JOURNAL=str(journal))
     finally:
         threading.excepthook = previous_hook
         slow.stop()
-    assert result["CANCELLED"] == 4 and len(server.received()) == 4
+    assert result["CANCELLED"] == 4 and slow.requests["POST"] == 4
     assert not crashes, [str(c.exc_value) for c in crashes]
     assert not [t for t in threading.enumerate() if t.name.startswith("wit-worker") and t.is_alive()]
     assert sorted(journal_states(journal).values()) == ["accepted"] * 4  # none left "submitting"
