@@ -38,11 +38,12 @@ from qgis.PyQt.QtCore import QCoreApplication, QDateTime
 
 from ..wit_provider import defaults
 from ..wit_provider.client import ServiceError, WpsClient, redacted, url_problem
-from ..wit_provider.dispatcher import CANCELLED, STATUSES, Dispatcher, Outcome
+from ..wit_provider.dispatcher import CANCELLED, STATUSES, Dispatcher
 from ..wit_provider.geometry import LonLatEncoder
+from ..wit_provider.increments import by_polygon, periods, polygon_result
 from ..wit_provider.journal import Journal, JournalError, JournalInUse, minute
 from ..wit_provider.network import AuthError, auth_headers, ca_bundle, proxy_rule
-from .features import features, jobs, output_feature, output_fields
+from .features import features, job_feature, job_fields, jobs, output_feature, output_fields
 from .interrupt import interrupts_as_cancel
 from .progress import Monitor, summary
 
@@ -64,6 +65,8 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
     AUTHCFG = "AUTHCFG"
     RETRY_FAILED = "RETRY_FAILED"
     OUTPUT = "OUTPUT"
+    INCREMENT_YEARS = "INCREMENT_YEARS"
+    JOBS = "JOBS"
 
     def tr(self, text: str) -> str:
         return QCoreApplication.translate("DispatchWitAlgorithm", text)
@@ -94,6 +97,9 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
             "<b>Start / End</b>: the time range to analyse; End must be after Start. Left empty, End is now "
             "for a new journal, and the End of the journal's last run for a journal that has one, so a rerun "
             "resumes that run on any later day; give End to extend the record.\n"
+            "<b>Time increments (years)</b>: 0 sends one job per polygon. With k &gt; 0 each polygon's interval "
+            "is cut at 1 January of every year divisible by k, one job each (k = 5: [1987, 1990), [1990, 1995), "
+            "...): shorter jobs, and a later rerun with a later End computes only the newest increment.\n"
             "<b>Jobs in flight</b>: how many jobs run on the server at once (1-64).\n"
             "<b>Timeout</b>: seconds a job may take after the server accepted it.\n"
             "<b>Maximum perimeter</b>: metres on the ellipsoid; larger polygons are skipped (0 = no limit).\n"
@@ -104,9 +110,12 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
             "lies beside the output file, or, for a temporary output, in the QGIS profile "
             "(wit_dispatcher/journals, named after the input layer), where a later session finds it again.\n\n"
             "The output has every input feature in input order, with its fields plus "
-            "<b>wit_url</b> (e.g. s3://bucket/wit/&lt;uuid&gt;/&lt;uuid&gt;.snappy.parquet), "
-            "<b>wit_status</b> (succeeded, failed, skipped, timeout or cancelled) and "
-            "<b>wit_error</b> (the server's reason, or ours).\n\n"
+            "<b>wit_url</b> (e.g. s3://bucket/wit/&lt;uuid&gt;/&lt;uuid&gt;.snappy.parquet; with several "
+            "increments a JSON array of them in time order: from_json(\"wit_url\")), "
+            "<b>wit_status</b> (succeeded, failed, skipped, timeout or cancelled; succeeded only if every "
+            "increment did) and <b>wit_error</b> (the server's reason, or ours, per increment by its dates).\n"
+            "<b>Jobs</b> (optional): a table with one row per job: feature (0-based input position), start, end, "
+            "status, url, error, reused (taken from the journal).\n\n"
             "<b>Authentication</b>: a QGIS authentication configuration (Basic or header-based), sent to the "
             "WPS host only. QGIS's proxy settings are used.\n\n"
             "<b>Example</b>: a zipped shapefile of wetlands in EPSG:3577, Start 2010-01-01, End 2020-01-01, "
@@ -128,6 +137,9 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterDateTime(
             self.END, self.tr("End (empty: now, or the journal's run)"), optional=True))
         self.addParameter(QgsProcessingParameterNumber(
+            self.INCREMENT_YEARS, self.tr("Time increments (years; 0 = one job per polygon)"),
+            QgsProcessingParameterNumber.Integer, 0, minValue=0))
+        self.addParameter(QgsProcessingParameterNumber(
             self.MAX_CONCURRENT, self.tr("Jobs in flight at once"), QgsProcessingParameterNumber.Integer,
             defaults.MAX_CONCURRENT, minValue=1, maxValue=defaults.MAX_CONCURRENT_LIMIT))
         self.addParameter(QgsProcessingParameterNumber(
@@ -140,6 +152,8 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
             self.RETRY_FAILED, self.tr("Resubmit jobs that failed or timed out in an earlier run"), False))
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT, self.tr("WIT results"), QgsProcessing.TypeVectorPolygon))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.JOBS, self.tr("Jobs"), QgsProcessing.TypeVector, optional=True, createByDefault=False))
         self.addParameter(QgsProcessingParameterFileDestination(
             self.JOURNAL, self.tr("Job journal (default: beside the output)"),
             self.tr("WIT Dispatcher journal (*.sqlite)"), optional=True, createByDefault=False))
@@ -203,31 +217,45 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
                                              source.wkbType(), source.sourceCrs())
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
+        jobs_fields = job_fields()
+        jobs_sink, jobs_id = self.parameterAsSink(parameters, self.JOBS, context, jobs_fields)
 
+        intervals = periods(start, end, self.parameterAsInt(parameters, self.INCREMENT_YEARS, context))
+        if len(intervals) > 1:
+            feedback.pushInfo(self.tr("{} time increments per polygon: {}").format(
+                len(intervals), ", ".join("[{}, {})".format(a.strftime("%Y-%m-%d"), b.strftime("%Y-%m-%d"))
+                                          for a, b in intervals)))
         encoder = LonLatEncoder(source.sourceCrs(), context.transformContext(), context.ellipsoid())
-        total = source.featureCount()
+        monitor = Monitor(feedback, source.featureCount(), len(intervals))
         dispatcher = Dispatcher(
             client, max_concurrent,
             self.parameterAsDouble(parameters, self.TIMEOUT, context), journal=journal,
             retry_failed=self.parameterAsBool(parameters, self.RETRY_FAILED, context))
-        todo = jobs(source, encoder, url, process, start, end,
+        todo = jobs(source, encoder, url, process, intervals,
                     self.parameterAsDouble(parameters, self.MAX_PERIMETER, context))
         counts = dict.fromkeys(STATUSES, 0)
         started = time.monotonic()
         # Closing the outcomes stops the workers and lets replies on the wire be journaled:
         # only then may the journal close.
         with interrupts_as_cancel(feedback) as interruption, \
-                closing(dispatcher.run(todo, feedback.isCanceled, Monitor(feedback, total))) as outcomes:
-            for index, feature in enumerate(features(source)):
-                outcome = next(outcomes, None) or Outcome(
-                    index, CANCELLED, error=dispatcher.stopped_because or "cancelled before it was sent")
-                counts[outcome.status] += 1
-                sink.addFeature(output_feature(feature, fields, outcome), QgsFeatureSink.FastInsert)
+                closing(dispatcher.run(todo, feedback.isCanceled, monitor)) as outcomes:
+            polygons = by_polygon(outcomes, intervals,
+                                  lambda: dispatcher.stopped_because or "cancelled before it was sent")
+            for feature, parts in zip(features(source), polygons):
+                result = polygon_result(parts)
+                counts[result.status] += 1
+                monitor.polygon_done()
+                sink.addFeature(output_feature(feature, fields, result), QgsFeatureSink.FastInsert)
+                if jobs_sink is not None:
+                    jobs_sink.addFeatures([job_feature(jobs_fields, o) for o in parts], QgsFeatureSink.FastInsert)
         sink.flushBuffer()
         del sink  # closes the file now, so it is complete even if the run ends in an error below
+        if jobs_sink is not None:
+            jobs_sink.flushBuffer()
+        del jobs_sink
         journal.close()
         elapsed = time.monotonic() - started
-        feedback.pushInfo(summary(counts, dispatcher.tally, elapsed, journal_path))
+        feedback.pushInfo(summary(counts, dispatcher.tally, elapsed, journal_path, len(intervals) > 1))
         if counts[CANCELLED]:
             feedback.pushWarning(self.tr("{} features were not finished; run again with JOURNAL={} to resume.")
                                  .format(counts[CANCELLED], journal_path))
@@ -240,6 +268,8 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
                        POSSIBLE_DUPLICATES=dispatcher.tally.possible_duplicates, ELAPSED_SECONDS=round(elapsed, 1))
         results[self.OUTPUT] = dest_id
         results[self.JOURNAL] = journal_path
+        if jobs_id:
+            results[self.JOBS] = jobs_id
         return results
 
 

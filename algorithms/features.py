@@ -6,15 +6,20 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from qgis.core import QgsFeature, QgsFeatureRequest, QgsField, QgsFields, QgsProcessingFeatureSource
-from qgis.PyQt.QtCore import QVariant
+from qgis.PyQt.QtCore import QDateTime, QVariant
 
 from ..wit_provider import defaults
 from ..wit_provider.dispatcher import Job, Outcome
 from ..wit_provider.geometry import LonLatEncoder, UnusableGeometry
+from ..wit_provider.increments import Increment, PolygonResult
 from ..wit_provider.journal import job_key
 from ..wit_provider.wps import build_execute, feature_collection
 
-RESULT_FIELDS = (("wit_url", 254), ("wit_status", 16), ("wit_error", 254))
+# wit_url holds a JSON array of URIs when a polygon has several increments: no length limit.
+RESULT_FIELDS = (("wit_url", 0), ("wit_status", 16), ("wit_error", 0))
+JOB_FIELDS = (("feature", QVariant.Int), ("start", QVariant.DateTime), ("end", QVariant.DateTime),
+              ("status", QVariant.String), ("url", QVariant.String), ("error", QVariant.String),
+              ("reused", QVariant.Bool))
 
 
 def features(source) -> Iterator[QgsFeature]:
@@ -23,10 +28,13 @@ def features(source) -> Iterator[QgsFeature]:
     return source.getFeatures(QgsFeatureRequest(), QgsProcessingFeatureSource.FlagSkipGeometryValidityChecks)
 
 
-def jobs(source, encoder: LonLatEncoder, wps_url: str, process: str, start: datetime, end: datetime,
+def jobs(source, encoder: LonLatEncoder, wps_url: str, process: str, periods: list[tuple[datetime, datetime]],
          max_perimeter: float) -> Iterator[Job]:
-    """One Job per feature, in order: an Execute document and its job key, or why it is skipped."""
-    for index, feature in enumerate(features(source)):
+    """One Job per feature and time increment, in order: an Execute document and its job key;
+    or one Job per feature that cannot be sent, saying why it is skipped."""
+    index = 0
+    whole = (periods[0][0], periods[-1][1])
+    for position, feature in enumerate(features(source)):
         geometry = feature.geometry()
         try:
             collection = feature_collection(encoder.geojson(geometry))
@@ -34,15 +42,18 @@ def jobs(source, encoder: LonLatEncoder, wps_url: str, process: str, start: date
                 perimeter = encoder.perimeter_m(geometry)
                 if perimeter > max_perimeter:
                     raise UnusableGeometry("perimeter %.0f m is over MAX_PERIMETER %.0f m" % (perimeter, max_perimeter))
+            executes = [build_execute(process, collection, start, end) for start, end in periods]
+            if len(executes[0]) > defaults.MAX_REQUEST_BYTES:
+                raise UnusableGeometry("the request would be %.1f MB, over the server's 3 MB limit: simplify the "
+                                       "polygon" % (len(executes[0]) / 1e6))
         except (UnusableGeometry, ValueError) as reason:
-            yield Job(index, skip_reason=str(reason))
+            yield Job(index, skip_reason=str(reason), label=Increment(position, 0, 1, *whole))
+            index += 1
             continue
-        execute = build_execute(process, collection, start, end)
-        if len(execute) > defaults.MAX_REQUEST_BYTES:
-            yield Job(index, skip_reason="the request would be %.1f MB, over the server's 3 MB limit: "
-                                          "simplify the polygon" % (len(execute) / 1e6))
-            continue
-        yield Job(index, execute=execute, key=job_key(wps_url, process, collection, start, end))
+        for part, ((start, end), execute) in enumerate(zip(periods, executes)):
+            yield Job(index, execute=execute, key=job_key(wps_url, process, collection, start, end),
+                      label=Increment(position, part, len(periods), start, end))
+            index += 1
 
 
 def output_fields(input_fields: QgsFields) -> QgsFields:
@@ -54,11 +65,27 @@ def output_fields(input_fields: QgsFields) -> QgsFields:
     return fields
 
 
-def output_feature(feature: QgsFeature, fields: QgsFields, outcome: Outcome) -> QgsFeature:
+def output_feature(feature: QgsFeature, fields: QgsFields, result: PolygonResult) -> QgsFeature:
     out = QgsFeature(fields)
     out.setGeometry(feature.geometry())
     attributes = feature.attributes() + [None] * (fields.count() - len(feature.attributes()))
-    for (name, _), value in zip(RESULT_FIELDS, (outcome.url, outcome.status, outcome.error)):
+    for (name, _), value in zip(RESULT_FIELDS, (result.url, result.status, result.error)):
         attributes[fields.lookupField(name)] = value or None
     out.setAttributes(attributes)
     return out
+
+
+def job_fields() -> QgsFields:
+    fields = QgsFields()
+    for name, kind in JOB_FIELDS:
+        fields.append(QgsField(name, kind))
+    return fields
+
+
+def job_feature(fields: QgsFields, outcome: Outcome) -> QgsFeature:
+    """One row of the JOBS table: which polygon and interval, and how its job ended."""
+    row = QgsFeature(fields)
+    label = outcome.label
+    row.setAttributes([label.feature, QDateTime(label.start), QDateTime(label.end), outcome.status,
+                       outcome.url or None, outcome.error or None, outcome.reused])
+    return row

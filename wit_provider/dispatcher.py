@@ -37,12 +37,17 @@ _DRAIN_SECONDS = 1.5  # how long a stopping run waits for requests already on th
 
 @dataclass(frozen=True)
 class Job:
-    """One feature's work: the Execute document to send, or the reason it is skipped."""
+    """One job: the Execute document to send, or the reason it is skipped.
+
+    ``index`` is its position in the run (0, 1, 2, ...); ``label`` is the caller's, handed
+    back on its Outcome (e.g. which polygon and which time increment it is).
+    """
 
     index: int
     execute: bytes | None = None
     skip_reason: str = ""
     key: str = ""
+    label: object = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,8 @@ class Outcome:
     status: str
     url: str = ""
     error: str = ""
+    reused: bool = False  # settled by the journal of an earlier run, nothing sent
+    label: object = None
 
 
 @dataclass(frozen=True)
@@ -152,12 +159,13 @@ class Dispatcher:
             worker.start()
         ready: dict[int, Outcome] = {}
         waiting: dict[str, list[int]] = {}  # job key in flight -> the indices sharing its result
+        labels: dict[int, object] = {}  # labels of the jobs read and not settled yet
         read = emitted = 0
         source = iter(jobs)
         exhausted = False
 
         def settle(index: int, outcome: Outcome) -> None:
-            ready[index] = outcome
+            ready[index] = replace(outcome, index=index, label=labels.pop(index, None))
             tally.counts[outcome.status] += 1
 
         try:
@@ -172,6 +180,7 @@ class Dispatcher:
                         exhausted = True
                         break
                     read += 1
+                    labels[job.index] = job.label
                     if job.skip_reason or job.execute is None:
                         settle(job.index, Outcome(job.index, SKIPPED, error=job.skip_reason))
                     elif job.key and job.key in waiting:
@@ -207,11 +216,11 @@ class Dispatcher:
                     tally.possible_duplicates += finished.possible_duplicates
                     settle(finished.outcome.index, finished.outcome)
                     for index in waiting.pop(finished.key, []):
-                        settle(index, replace(finished.outcome, index=index))
+                        settle(index, finished.outcome)
                 on_progress(tally)
             reason = self.stopped_because or "cancelled before the job finished"
             for index in range(emitted, read):
-                yield ready.get(index) or Outcome(index, CANCELLED, error=reason)
+                yield ready.get(index) or Outcome(index, CANCELLED, error=reason, label=labels.get(index))
         finally:
             self._stop.set()
             for _ in workers:
@@ -231,9 +240,9 @@ class Dispatcher:
         if record is None:
             return None
         if record.state == SUCCEEDED:
-            return Outcome(index, SUCCEEDED, url=record.url or "")
+            return Outcome(index, SUCCEEDED, url=record.url or "", reused=True)
         if record.state == FAILED and not self.retry_failed:
-            return Outcome(index, FAILED, error=record.error or "")
+            return Outcome(index, FAILED, error=record.error or "", reused=True)
         return None
 
     def _work(self, todo: queue.Queue, done: queue.Queue) -> None:

@@ -54,7 +54,8 @@ class WitServer:
         return self.base_url + "/wps?service=WPS&request=Execute"
 
     def set_behaviour(self, **behaviour) -> None:
-        """job_seconds, fail_boxes and hang_boxes (lists of lon/lat boxes)."""
+        """job_seconds, fail_boxes and hang_boxes (lists of lon/lat boxes), fail_starts (boxes with a
+        fifth item, the start of the one job interval that fails there, ISO)."""
         path = self.directory / "behaviour.json"
         path.with_suffix(".tmp").write_text(json.dumps(behaviour))
         path.with_suffix(".tmp").replace(path)

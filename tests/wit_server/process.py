@@ -86,5 +86,7 @@ class WitProcess(Process):
         time.sleep(float(behaviour.get("job_seconds", 0)))
         if _inside(vertex, behaviour.get("fail_boxes", [])):
             raise ProcessError("no data for this polygon")
+        if any(_inside(vertex, [box[:4]]) and box[4] == start.isoformat() for box in behaviour.get("fail_starts", [])):
+            raise ProcessError("no data for this period")
         response.outputs["url"].data = url
         return response
