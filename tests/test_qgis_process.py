@@ -2,6 +2,7 @@
 
 import sqlite3
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -34,6 +35,11 @@ def read_gpkg(path):
 def test_plugin_is_listed(profile):
     listing = qgis_process(profile, "list")
     assert "wit:dispatchwit" in listing.stdout
+
+
+def test_preparing_a_prepared_profile_again_keeps_the_plugin_enabled(profile):
+    prepare_profile(Path(profile["QGIS_CUSTOM_CONFIG_PATH"]))  # as a second `make demo` does
+    assert "wit:dispatchwit" in qgis_process(profile, "list").stdout
 
 
 def test_canberra_run(qgis_app, profile, fresh_server, canberra_zip, tmp_path):
