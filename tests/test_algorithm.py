@@ -3,10 +3,7 @@
 from datetime import datetime
 
 import pytest
-
-pytest.importorskip("qgis.core")
-
-from qgis.core import (  # noqa: E402
+from qgis.core import (
     QgsFeature,
     QgsGeometry,
     QgsProcessingException,
@@ -14,7 +11,7 @@ from qgis.core import (  # noqa: E402
     QgsProject,
     QgsVectorLayer,
 )
-from qgis_helpers import RecordingFeedback, lonlat_rings, received_rings, same_rings  # noqa: E402
+from qgis_helpers import RecordingFeedback, lonlat_rings, received_rings, same_rings
 
 START, END = "2010-01-01T00:00:00", "2015-06-30T00:00:00"
 

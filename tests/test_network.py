@@ -3,11 +3,8 @@
 import base64
 
 import pytest
-
-pytest.importorskip("qgis.core")
-
-from fault_proxy import FaultProxy  # noqa: E402
-from qgis.core import (  # noqa: E402
+from fault_proxy import FaultProxy
+from qgis.core import (
     QgsApplication,
     QgsAuthMethodConfig,
     QgsFeature,
@@ -17,8 +14,8 @@ from qgis.core import (  # noqa: E402
     QgsSettings,
     QgsVectorLayer,
 )
-from qgis_helpers import RecordingFeedback  # noqa: E402
-from test_algorithm import dispatch  # noqa: E402
+from qgis_helpers import RecordingFeedback
+from test_algorithm import dispatch
 
 SECRET = "s3cret-Pa55-7d1e"
 

@@ -5,14 +5,10 @@ import subprocess
 import zipfile
 from pathlib import Path
 
-import pytest
+from test_qgis_process import read_gpkg
 
-pytest.importorskip("qgis.core")
-
-from test_qgis_process import read_gpkg  # noqa: E402
-
-from tools.plugin_files import version  # noqa: E402
-from tools.qgis import prepare_profile, qgis_process_command  # noqa: E402
+from tools.plugin_files import version
+from tools.qgis import prepare_profile, qgis_process_command
 
 BLOCKER = '''
 import pathlib, os

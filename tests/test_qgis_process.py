@@ -5,13 +5,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from qgis.core import QgsVectorLayer
+from qgis_helpers import lonlat_rings, received_rings, same_rings
 
-pytest.importorskip("qgis.core")
-
-from qgis.core import QgsVectorLayer  # noqa: E402
-from qgis_helpers import lonlat_rings, received_rings, same_rings  # noqa: E402
-
-from tools.qgis import prepare_profile, qgis_process_command  # noqa: E402
+from tools.qgis import prepare_profile, qgis_process_command
 
 START, END = "2012-03-01T00:00:00", "2019-12-31T00:00:00"
 
