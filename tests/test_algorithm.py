@@ -51,7 +51,7 @@ def test_canberra_every_uri_belongs_to_its_polygon(qgis_app, fresh_server, canbe
         job = received[row["wit_url"]]
         assert same_rings(received_rings(job["geometry"]), lonlat_rings(source, feature))
         assert (job["start"], job["end"]) == (START, END)
-    assert row.geometry().equals(feature.geometry())
+        assert row.geometry().equals(feature.geometry())
 
 
 def test_failed_features_carry_the_server_text_and_the_run_goes_on(qgis_app, fresh_server, canberra_zip):
