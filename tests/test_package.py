@@ -1,13 +1,17 @@
-"""The zip from `make package` installs into a fresh profile and runs where Python has no xmltodict."""
+"""The plugin, from `make package`'s zip or install(), runs in a fresh profile where Python has no xmltodict."""
 
+import importlib.util
+import os
 import re
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
+import pytest
 from test_qgis_process import read_gpkg
 
-from tools.plugin_files import version
+from tools.plugin_files import install, version
 from tools.qgis import prepare_profile, qgis_process_command
 
 BLOCKER = '''
@@ -57,7 +61,37 @@ def test_installs_like_make_deploy_and_runs_without_xmltodict(fresh_server, canb
     assert_dispatches_without_xmltodict(env, fresh_server(job_seconds=0.05), canberra_zip, tmp_path)
 
 
-def test_an_installed_xmltodict_wins_over_the_bundled_copy():
-    from wit_dispatcher.wit_provider.xml import xmltodict
+PROBE = "from wit_dispatcher.wit_provider.xml import xmltodict; print(xmltodict.__name__, xmltodict.__file__)"
 
-    assert xmltodict.__name__ == "xmltodict"  # the bundled one would be wit_dispatcher_xmltodict
+
+@pytest.fixture
+def installed_plugins(tmp_path) -> Path:
+    """A plugins folder holding the plugin as install() writes it, bundled xmltodict included."""
+    plugins = tmp_path / "plugins"
+    assert (install(plugins) / "ext_libs" / "xmltodict.py").is_file()
+    return plugins
+
+
+def xmltodict_used(plugins: Path, env: dict) -> tuple[str, Path]:
+    """The name and file of the xmltodict the installed plugin picks, in a fresh Python."""
+    run = subprocess.run([sys.executable, "-c", PROBE], cwd=plugins, env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 0, run.stderr
+    name, path = run.stdout.split()
+    return name, Path(path).resolve()
+
+
+def plain_env() -> dict:
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
+def test_an_installed_xmltodict_wins_over_the_bundled_copy(installed_plugins):
+    installed = Path(importlib.util.find_spec("xmltodict").origin).resolve()
+    assert xmltodict_used(installed_plugins, plain_env()) == ("xmltodict", installed)
+
+
+def test_without_an_installed_xmltodict_the_bundled_one_loads_under_a_private_name(installed_plugins, tmp_path):
+    env, mark = hide_xmltodict(plain_env(), tmp_path)
+    bundled = (installed_plugins / "wit_dispatcher" / "ext_libs" / "xmltodict.py").resolve()
+    assert xmltodict_used(installed_plugins, env) == ("wit_dispatcher_xmltodict", bundled)
+    assert mark.exists()  # the installed one was tried first, and refused
