@@ -33,6 +33,19 @@ def start_clean(output: Path, journal: Path) -> None:
     WORK.mkdir()
 
 
+def run_to_the_end(command: list[str], env: dict) -> int:
+    """Run qgis_process and return its exit code, letting it finish after a Ctrl-C.
+
+    Ctrl-C reaches qgis_process too, which then cancels, writes every feature and settles its
+    journal; subprocess.run would kill it 0.25 s later, in the middle of that.
+    """
+    process = subprocess.Popen(command, env=env)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        return process.wait()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--wps-url", help="a real WIT WPS Execute URL (default: start the local one)")
@@ -62,7 +75,7 @@ def main() -> int:
             "START=2010-01-01T00:00:00", "END=2020-01-01T00:00:00",
             "MAX_CONCURRENT=%s" % args.max_concurrent, "OUTPUT=%s" % output, "JOURNAL=%s" % journal]
         print("$", " ".join(command))
-        code = subprocess.run(command, env=env).returncode
+        code = run_to_the_end(command, env)
     finally:
         if server is not None:
             server.stop()
