@@ -3,8 +3,10 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SYSTEM_PYTHON := /usr/bin/python3
-DEBIAN_PACKAGES := qgis python3-qgis qgis-providers python3-venv xvfb xauth
+DEBIAN_PACKAGES := qgis python3-qgis qgis-providers python3-venv xvfb xauth openssl
 QGIS_PROFILE ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/default
+# Bundled in the plugin (ext_libs/) by tools/plugin_files.py, for QGIS installations without it.
+WHEEL := build/wheels/xmltodict-0.13.0-py2.py3-none-any.whl
 # Leave empty for the embedded local WIT server; set to use a real one, e.g. DEA's:
 #   make demo WPS_URL='https://ows.dev.dea.ga.gov.au/wps/?service=WPS&request=Execute'
 WPS_URL ?=
@@ -29,7 +31,7 @@ $(VENV)/.installed: requirements-dev.txt
 demo: deps
 	$(PY) -m tools.demo $(if $(WPS_URL),--wps-url '$(WPS_URL)')
 
-test: deps
+test: deps $(WHEEL)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: deps
@@ -39,11 +41,13 @@ bench: deps
 lint: deps
 	$(PY) -m ruff check .
 
-deploy:
-	$(SYSTEM_PYTHON) -m tools.plugin_files install "$(QGIS_PROFILE)/python/plugins"
+$(WHEEL): | deps
+	$(PY) -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: -d $(@D) xmltodict==0.13.0
 
-package: deps
-	$(PY) -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: -d build/wheels xmltodict==0.13.0
+deploy: deps $(WHEEL)
+	$(PY) -m tools.plugin_files install "$(QGIS_PROFILE)/python/plugins"
+
+package: deps $(WHEEL)
 	$(PY) -m tools.plugin_files zip dist/wit_dispatcher-$$($(PY) -m tools.plugin_files version).zip
 
 clean:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -27,6 +29,62 @@ os.environ["QGIS_CUSTOM_CONFIG_PATH"] = tempfile.mkdtemp(prefix="wit-qgis-config
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp/runtime-%d" % os.getuid())
 
 from wit_server import launch  # noqa: E402
+
+# What the suite needs from the machine: `make test` installs all of it (Makefile DEBIAN_PACKAGES).
+REQUIRED_COMMANDS = {
+    "qgis_process (Debian package qgis)": ("qgis_process.bin", "qgis_process"),
+    "qgis.bin (Debian package qgis)": ("qgis.bin",),
+    "xvfb-run (Debian package xvfb)": ("xvfb-run",),
+    "openssl (Debian package openssl)": ("openssl",),
+}
+ALLOW_SKIPS = "WIT_ALLOW_SKIPS"  # =1: a quick local run where skips and missing tools do not fail
+_skipped: list[str] = []
+
+
+def skips_allowed() -> bool:
+    return os.environ.get(ALLOW_SKIPS) == "1"
+
+
+def missing_tools() -> list[str]:
+    """The required tools this machine lacks, by name."""
+    try:
+        pyqgis = importlib.util.find_spec("qgis.core") is not None
+    except ModuleNotFoundError:
+        pyqgis = False
+    missing = [] if pyqgis else ["PyQGIS (Debian package python3-qgis; use .venv/bin/python)"]
+    return missing + [name for name, commands in REQUIRED_COMMANDS.items()
+                      if not any(shutil.which(command) for command in commands)]
+
+
+def pytest_sessionstart(session):
+    """Stop before any test when a required tool is missing, naming it: a test must not pass without it."""
+    missing = missing_tools()
+    if missing and not skips_allowed():
+        pytest.exit("missing on this machine: %s. `make test` installs them (or set %s=1 for a partial "
+                    "local run)" % ("; ".join(missing), ALLOW_SKIPS), returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and not hasattr(report, "wasxfail"):
+        _skipped.append(report.nodeid)
+
+
+pytest_collectreport = pytest_runtest_logreport  # a whole module skipped (importorskip) counts too
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A skipped test is a promise not checked: it fails the session unless skips are allowed."""
+    if _skipped and not skips_allowed() and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _skipped and not skips_allowed():
+        terminalreporter.write_line("FAILED because %d test(s) skipped (set %s=1 to allow skips): %s"
+                                    % (len(_skipped), ALLOW_SKIPS, ", ".join(_skipped)), red=True, bold=True)
+    missing = missing_tools() if skips_allowed() else []
+    if missing:
+        terminalreporter.write_line("%s=1: ran without %s" % (ALLOW_SKIPS, "; ".join(missing)), yellow=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,7 @@
 """wit:dispatchwit through processing.run, against the real PyWPS WIT server on loopback."""
 
 import pytest
-
-pytest.importorskip("qgis.core")
-
-from qgis.core import (  # noqa: E402
+from qgis.core import (
     QgsFeature,
     QgsGeometry,
     QgsProcessingException,
@@ -12,7 +9,7 @@ from qgis.core import (  # noqa: E402
     QgsProject,
     QgsVectorLayer,
 )
-from qgis_helpers import RecordingFeedback, lonlat_rings, received_rings, same_rings  # noqa: E402
+from qgis_helpers import RecordingFeedback, lonlat_rings, received_rings, same_rings
 
 START, END = "2010-01-01T00:00:00", "2015-06-30T00:00:00"
 
@@ -52,7 +49,7 @@ def test_canberra_every_uri_belongs_to_its_polygon(qgis_app, fresh_server, canbe
         job = received[row["wit_url"]]
         assert same_rings(received_rings(job["geometry"]), lonlat_rings(source, feature))
         assert (job["start"], job["end"]) == (START, END)
-    assert row.geometry().equals(feature.geometry())
+        assert row.geometry().equals(feature.geometry())
 
 
 def test_failed_features_carry_the_server_text_and_the_run_goes_on(qgis_app, fresh_server, canberra_zip):

@@ -5,19 +5,14 @@ import os
 import shutil
 import subprocess
 
-import pytest
+from test_qgis_process import read_gpkg
 
-pytest.importorskip("qgis.core")
-
-from test_qgis_process import read_gpkg  # noqa: E402
-
-from tools.plugin_files import ROOT  # noqa: E402
+from tools.plugin_files import ROOT
 
 DRIVER = ROOT / "tests" / "desktop" / "driver.py"
 ARTIFACTS = ROOT / "test-artifacts"
 
 
-@pytest.mark.skipif(not shutil.which("xvfb-run") or not shutil.which("qgis.bin"), reason="needs xvfb and qgis")
 def test_dialog_help_and_a_batch_of_two_layers(profile_from_zip, fresh_server, canberra_zip, tmp_path):
     server = fresh_server(job_seconds=0.2)
     lakes = tmp_path / "lakes.geojson"

@@ -3,16 +3,13 @@
 import json
 
 import pytest
-
-pytest.importorskip("qgis.core")
-
-from qgis.core import (  # noqa: E402
+from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransformContext,
     QgsGeometry,
     QgsPointXY,
 )
-from wit_dispatcher.wit_provider.geometry import LonLatEncoder, UnusableGeometry  # noqa: E402
+from wit_dispatcher.wit_provider.geometry import LonLatEncoder, UnusableGeometry
 
 # Lake Burley Griffin, roughly: lon 149.1, lat -35.3.
 LON, LAT = 149.1, -35.3

@@ -3,11 +3,8 @@
 import base64
 
 import pytest
-
-pytest.importorskip("qgis.core")
-
-from fault_proxy import FaultProxy  # noqa: E402
-from qgis.core import (  # noqa: E402
+from fault_proxy import FaultProxy
+from qgis.core import (
     QgsApplication,
     QgsAuthMethodConfig,
     QgsFeature,
@@ -17,8 +14,8 @@ from qgis.core import (  # noqa: E402
     QgsSettings,
     QgsVectorLayer,
 )
-from qgis_helpers import RecordingFeedback  # noqa: E402
-from test_algorithm import dispatch  # noqa: E402
+from qgis_helpers import RecordingFeedback
+from test_algorithm import dispatch
 
 SECRET = "s3cret-Pa55-7d1e"
 
@@ -49,6 +46,12 @@ def auth_config(method, **values):
     return config.id()
 
 
+def by_host(requests: list) -> tuple[list, list]:
+    """The requests to the WPS host (127.0.0.1) and to the status host (127.0.0.2)."""
+    return ([r for r in requests if r["host"].startswith("127.0.0.1:")],
+            [r for r in requests if r["host"].startswith("127.0.0.2:")])
+
+
 def test_basic_auth_reaches_the_wps_host_and_not_the_status_host(qgis_app, fresh_server, tmp_path):
     server = fresh_server(job_seconds=0.1, status_host="127.0.0.2")
     authcfg = auth_config("Basic", username="alice", password=SECRET)
@@ -58,24 +61,22 @@ def test_basic_auth_reaches_the_wps_host_and_not_the_status_host(qgis_app, fresh
     result = dispatch(lakes(), server.wps_url, feedback, AUTHCFG=authcfg, OUTPUT=str(output), JOURNAL=str(journal))
     assert result["SUCCEEDED"] == 3
     expected = "Basic " + base64.b64encode(("alice:" + SECRET).encode()).decode()
-    seen = server.requests_seen()[before:]
-    wps_side = [r for r in seen if r["host"].startswith("127.0.0.1:")]
-    status_side = [r for r in seen if r["host"].startswith("127.0.0.2:")]
-    assert wps_side and all(r["authorization"] == expected for r in wps_side)
-    assert len(status_side) >= 3 and not any(r["authorization"] for r in status_side)
+    wps_side, status_side = by_host(server.requests_seen()[before:])
+    assert wps_side and all(r["credentials"] == {"Authorization": expected} for r in wps_side)
+    assert len(status_side) >= 3 and not any(r["credentials"] for r in status_side)
     for path in (output, journal):
         assert SECRET.encode() not in path.read_bytes() and expected.encode() not in path.read_bytes()
     assert not any(SECRET in line or "alice" in line for line in feedback.infos + feedback.errors)
 
 
-def test_header_based_auth(qgis_app, fresh_server):
+def test_header_based_auth_reaches_the_wps_host_and_not_the_status_host(qgis_app, fresh_server):
     server = fresh_server(job_seconds=0.05, status_host="127.0.0.2")
     authcfg = auth_config("EsriToken", token=SECRET)
-    dispatch(lakes(1), server.wps_url, AUTHCFG=authcfg)
-    assert server.requests_seen()  # the app logs Authorization only; check the header in the client instead
-    from wit_dispatcher.wit_provider.network import auth_headers
-
-    assert auth_headers(authcfg) == {"X-Esri-Authorization": "Bearer " + SECRET}
+    before = len(server.requests_seen())  # the launcher's own readiness probes
+    assert dispatch(lakes(1), server.wps_url, AUTHCFG=authcfg)["SUCCEEDED"] == 1
+    wps_side, status_side = by_host(server.requests_seen()[before:])
+    assert wps_side and all(r["credentials"] == {"X-Esri-Authorization": "Bearer " + SECRET} for r in wps_side)
+    assert len(status_side) >= 1 and not any(r["credentials"] for r in status_side)
 
 
 def test_unsupported_auth_method_is_a_clear_error(qgis_app, wit_server):
@@ -114,8 +115,7 @@ def test_qgis_proxy_settings_and_exclusions_are_used(qgis_app, fresh_server, qgi
     assert result["SUCCEEDED"] == 3
     assert proxy.requests["POST"] == 3  # every Execute went through the proxy
     assert proxy.requests["GET"] >= 2  # GetCapabilities and DescribeProcess too
-    seen = server.requests_seen()[before:]
-    status_side = [r for r in seen if r["host"].startswith("127.0.0.2:")]
+    wps_side, status_side = by_host(server.requests_seen()[before:])
     assert len(status_side) >= 3  # status polls to the excluded host went direct
-    direct_gets = [r for r in seen if r["host"].startswith("127.0.0.1:") and r["method"] == "GET"]
+    direct_gets = [r for r in wps_side if r["method"] == "GET"]
     assert proxy.requests["GET"] == len(direct_gets)

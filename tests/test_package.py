@@ -1,17 +1,18 @@
-"""The zip from `make package` installs into a fresh profile and runs where Python has no xmltodict."""
+"""The plugin, from `make package`'s zip or install(), runs in a fresh profile where Python has no xmltodict."""
 
+import importlib.util
+import os
 import re
 import subprocess
+import sys
 import zipfile
+from pathlib import Path
 
 import pytest
+from test_qgis_process import read_gpkg
 
-pytest.importorskip("qgis.core")
-
-from test_qgis_process import read_gpkg  # noqa: E402
-
-from tools.plugin_files import version  # noqa: E402
-from tools.qgis import qgis_process_command  # noqa: E402
+from tools.plugin_files import install, version
+from tools.qgis import prepare_profile, qgis_process_command
 
 BLOCKER = '''
 import pathlib, os
@@ -30,13 +31,18 @@ def test_zip_holds_the_plugin_and_its_bundled_licence_only(plugin_zip):
     assert "version=%s\n" % version() in metadata and "hasProcessingProvider=yes" in metadata
 
 
-def test_installs_and_runs_without_xmltodict(profile_from_zip, fresh_server, canberra_zip, tmp_path):
+def hide_xmltodict(env: dict, tmp_path: Path) -> tuple[dict, Path]:
+    """``env`` whose Python finds an xmltodict that refuses to import; and the file it writes when tried."""
     hidden = tmp_path / "hidden"
     hidden.mkdir()
     (hidden / "xmltodict.py").write_text(BLOCKER)
     mark = tmp_path / "blocked"
-    env = dict(profile_from_zip, PYTHONPATH=str(hidden), WIT_BLOCKER_MARK=str(mark))
-    server = fresh_server(job_seconds=0.05)
+    return dict(env, PYTHONPATH=str(hidden), WIT_BLOCKER_MARK=str(mark)), mark
+
+
+def assert_dispatches_without_xmltodict(env: dict, server, canberra_zip: Path, tmp_path: Path) -> None:
+    """qgis_process in the profile of ``env`` dispatches the Canberra sample with xmltodict out of reach."""
+    env, mark = hide_xmltodict(env, tmp_path)
     output = tmp_path / "out.gpkg"
     run = subprocess.run(qgis_process_command() + [
         "run", "wit:dispatchwit", "--", "INPUT=%s" % canberra_zip, "WPS_URL=%s" % server.wps_url,
@@ -46,7 +52,46 @@ def test_installs_and_runs_without_xmltodict(profile_from_zip, fresh_server, can
     assert {row[2] for row in read_gpkg(output)} == {"succeeded"} and len(read_gpkg(output)) == 86
 
 
-def test_an_installed_xmltodict_wins_over_the_bundled_copy():
-    from wit_dispatcher.wit_provider.xml import xmltodict
+def test_installs_from_the_zip_and_runs_without_xmltodict(profile_from_zip, fresh_server, canberra_zip, tmp_path):
+    assert_dispatches_without_xmltodict(profile_from_zip, fresh_server(job_seconds=0.05), canberra_zip, tmp_path)
 
-    assert xmltodict.__name__ == "xmltodict"  # the bundled one would be wit_dispatcher_xmltodict
+
+def test_installs_like_make_deploy_and_runs_without_xmltodict(fresh_server, canberra_zip, tmp_path):
+    env = prepare_profile(tmp_path / "config")  # install(), as `make deploy` does
+    assert_dispatches_without_xmltodict(env, fresh_server(job_seconds=0.05), canberra_zip, tmp_path)
+
+
+PROBE = "from wit_dispatcher.wit_provider.xml import xmltodict; print(xmltodict.__name__, xmltodict.__file__)"
+
+
+@pytest.fixture
+def installed_plugins(tmp_path) -> Path:
+    """A plugins folder holding the plugin as install() writes it, bundled xmltodict included."""
+    plugins = tmp_path / "plugins"
+    assert (install(plugins) / "ext_libs" / "xmltodict.py").is_file()
+    return plugins
+
+
+def xmltodict_used(plugins: Path, env: dict) -> tuple[str, Path]:
+    """The name and file of the xmltodict the installed plugin picks, in a fresh Python."""
+    run = subprocess.run([sys.executable, "-c", PROBE], cwd=plugins, env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 0, run.stderr
+    name, path = run.stdout.split()
+    return name, Path(path).resolve()
+
+
+def plain_env() -> dict:
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
+def test_an_installed_xmltodict_wins_over_the_bundled_copy(installed_plugins):
+    installed = Path(importlib.util.find_spec("xmltodict").origin).resolve()
+    assert xmltodict_used(installed_plugins, plain_env()) == ("xmltodict", installed)
+
+
+def test_without_an_installed_xmltodict_the_bundled_one_loads_under_a_private_name(installed_plugins, tmp_path):
+    env, mark = hide_xmltodict(plain_env(), tmp_path)
+    bundled = (installed_plugins / "wit_dispatcher" / "ext_libs" / "xmltodict.py").resolve()
+    assert xmltodict_used(installed_plugins, env) == ("wit_dispatcher_xmltodict", bundled)
+    assert mark.exists()  # the installed one was tried first, and refused

@@ -2,15 +2,13 @@
 
 import sqlite3
 import subprocess
+from pathlib import Path
 
 import pytest
+from qgis.core import QgsVectorLayer
+from qgis_helpers import lonlat_rings, received_rings, same_rings
 
-pytest.importorskip("qgis.core")
-
-from qgis.core import QgsVectorLayer  # noqa: E402
-from qgis_helpers import lonlat_rings, received_rings, same_rings  # noqa: E402
-
-from tools.qgis import prepare_profile, qgis_process_command  # noqa: E402
+from tools.qgis import prepare_profile, qgis_process_command
 
 START, END = "2012-03-01T00:00:00", "2019-12-31T00:00:00"
 
@@ -34,6 +32,11 @@ def read_gpkg(path):
 def test_plugin_is_listed(profile):
     listing = qgis_process(profile, "list")
     assert "wit:dispatchwit" in listing.stdout
+
+
+def test_preparing_a_prepared_profile_again_keeps_the_plugin_enabled(profile):
+    prepare_profile(Path(profile["QGIS_CUSTOM_CONFIG_PATH"]))  # as a second `make demo` does
+    assert "wit:dispatchwit" in qgis_process(profile, "list").stdout
 
 
 def test_canberra_run(qgis_app, profile, fresh_server, canberra_zip, tmp_path):

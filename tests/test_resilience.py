@@ -11,17 +11,14 @@ import time
 from datetime import datetime
 
 import pytest
+from fault_proxy import FaultProxy
+from qgis.core import QgsFeature, QgsGeometry, QgsVectorLayer
+from qgis_helpers import RecordingFeedback
+from test_algorithm import END, START, dispatch, rows
+from test_qgis_process import read_gpkg
+from wit_dispatcher.wit_provider.journal import job_key
 
-pytest.importorskip("qgis.core")
-
-from fault_proxy import FaultProxy  # noqa: E402
-from qgis.core import QgsFeature, QgsGeometry, QgsVectorLayer  # noqa: E402
-from qgis_helpers import RecordingFeedback  # noqa: E402
-from test_algorithm import END, START, dispatch, rows  # noqa: E402
-from test_qgis_process import read_gpkg  # noqa: E402
-from wit_dispatcher.wit_provider.journal import job_key  # noqa: E402
-
-from tools.qgis import prepare_profile, qgis_process_command  # noqa: E402
+from tools.qgis import prepare_profile, qgis_process_command
 
 
 def duplicates(server) -> int:

@@ -1,18 +1,14 @@
 """TLS verification stays on: an unknown CA is refused; a CA configured in QGIS settings is trusted."""
 
-import shutil
 import ssl
 import subprocess
 import threading
 
 import pytest
-
-pytest.importorskip("qgis.core")
-
-from qgis.core import QgsSettings  # noqa: E402
-from wit_dispatcher.wit_provider.client import ServiceError, WpsClient  # noqa: E402
-from wit_dispatcher.wit_provider.network import CA_BUNDLE_SETTING, ca_bundle  # noqa: E402
-from wit_server.fast import FastWit  # noqa: E402
+from qgis.core import QgsSettings
+from wit_dispatcher.wit_provider.client import ServiceError, WpsClient
+from wit_dispatcher.wit_provider.network import CA_BUNDLE_SETTING, ca_bundle
+from wit_server.fast import FastWit
 
 
 def openssl(*arguments, cwd):
@@ -22,8 +18,6 @@ def openssl(*arguments, cwd):
 @pytest.fixture
 def https_wit(tmp_path):
     """The light WIT server over HTTPS, with a certificate from a CA of this test's own."""
-    if not shutil.which("openssl"):
-        pytest.skip("needs the openssl command")
     openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=WIT test CA",
             "-keyout", "ca.key", "-out", "ca.pem", cwd=tmp_path)
     openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key",

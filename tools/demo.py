@@ -6,6 +6,7 @@ Starts the embedded WIT-compatible WPS on 127.0.0.1 unless --wps-url names a rea
 from __future__ import annotations
 
 import argparse
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -15,39 +16,66 @@ from .plugin_files import ROOT
 from .qgis import prepare_profile, qgis_process_command
 
 SAMPLE = ROOT / "tests" / "data" / "waterbodies_canberra.zip"
+WORK = ROOT / "demo-output"  # the demo's profile, local server and default output
+JOURNAL_SUFFIX = ".wit-journal.sqlite"
+SQLITE_SIDE_FILES = ("", "-wal", "-shm", "-journal")
+
+
+def start_clean(output: Path, journal: Path) -> None:
+    """Remove what an earlier (perhaps interrupted) demo left, so this one dispatches every job anew.
+
+    A journal left behind would make the run reuse its results instead of sending anything.
+    """
+    shutil.rmtree(WORK, ignore_errors=True)
+    for path in (output, journal):
+        for side in SQLITE_SIDE_FILES:
+            path.with_name(path.name + side).unlink(missing_ok=True)
+    WORK.mkdir()
+
+
+def run_to_the_end(command: list[str], env: dict) -> int:
+    """Run qgis_process and return its exit code, letting it finish after a Ctrl-C.
+
+    Ctrl-C reaches qgis_process too, which then cancels, writes every feature and settles its
+    journal; subprocess.run would kill it 0.25 s later, in the middle of that.
+    """
+    process = subprocess.Popen(command, env=env)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        return process.wait()
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--wps-url", help="a real WIT WPS Execute URL (default: start the local one)")
     parser.add_argument("--input", default=str(SAMPLE))
-    parser.add_argument("--output", default=str(ROOT / "demo-output" / "canberra_wit.gpkg"))
+    parser.add_argument("--output", default=str(WORK / "canberra_wit.gpkg"))
     parser.add_argument("--max-concurrent", default="8")
     parser.add_argument("--job-seconds", type=float, default=1.0, help="job length on the local server")
     args = parser.parse_args()
 
-    work = ROOT / "demo-output"
-    work.mkdir(exist_ok=True)
     output = Path(args.output).resolve()
-    output.unlink(missing_ok=True)
+    journal = output.with_suffix(JOURNAL_SUFFIX)
+    start_clean(output, journal)
     server = None
     wps_url = args.wps_url
     if not wps_url:
         sys.path.insert(0, str(ROOT / "tests"))
         from wit_server import launch
 
-        server = launch.start(work / "server", job_seconds=args.job_seconds)
+        server = launch.start(WORK / "server", job_seconds=args.job_seconds)
         wps_url = server.wps_url
         print("Started the local WIT server at %s (set WPS_URL=... to use a real one)" % server.base_url)
     try:
-        env = prepare_profile(work / "qgis-config")
+        env = prepare_profile(WORK / "qgis-config")
         command = qgis_process_command() + [
             "run", "wit:dispatchwit", "--",
             "INPUT=%s" % args.input, "WPS_URL=%s" % wps_url,
             "START=2010-01-01T00:00:00", "END=2020-01-01T00:00:00",
-            "MAX_CONCURRENT=%s" % args.max_concurrent, "OUTPUT=%s" % output]
+            "MAX_CONCURRENT=%s" % args.max_concurrent, "OUTPUT=%s" % output, "JOURNAL=%s" % journal]
         print("$", " ".join(command))
-        code = subprocess.run(command, env=env).returncode
+        code = run_to_the_end(command, env)
     finally:
         if server is not None:
             server.stop()

@@ -47,15 +47,28 @@ def metadata_text() -> str:
     return "\n".join(lines[:at] + ["version=" + version(), "changelog=" + notes] + lines[at:]) + "\n"
 
 
-BUNDLED_WHEEL = "xmltodict-0.13.0-py2.py3-none-any.whl"  # `make package` downloads it into build/wheels
+BUNDLED_WHEEL = "xmltodict-0.13.0-py2.py3-none-any.whl"  # the Makefile's wheel rule downloads it into build/wheels
 
 
 def bundled_files() -> list[tuple[str, bytes]]:
     """Libraries QGIS on Windows and macOS lacks, with their licences, as (path in plugin, content)."""
     wheel = ROOT / "build" / "wheels" / BUNDLED_WHEEL
+    if not wheel.exists():
+        raise FileNotFoundError("%s is missing: `make deploy`, `make package` and `make test` fetch it" % wheel)
     with zipfile.ZipFile(wheel) as archive:
         return [("ext_libs/xmltodict.py", archive.read("xmltodict.py")),
                 ("ext_libs/LICENSE-xmltodict", archive.read("xmltodict-0.13.0.dist-info/LICENSE"))]
+
+
+def written_files() -> list[tuple[str, bytes]]:
+    """What the plugin holds beyond the repository's files: the one list both install() and the zip write."""
+    return [("metadata.txt", metadata_text().encode("utf-8"))] + bundled_files()
+
+
+def copied_files() -> list[Path]:
+    """The repository's files the plugin holds as they are."""
+    written = {name for name, _ in written_files()}
+    return [relative for relative in plugin_files() if relative.as_posix() not in written]
 
 
 def install(plugins_dir: Path) -> Path:
@@ -63,10 +76,12 @@ def install(plugins_dir: Path) -> Path:
     target = Path(plugins_dir) / PLUGIN_NAME
     if target.exists():
         shutil.rmtree(target)
-    for relative in plugin_files():
+    for relative in copied_files():
         (target / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / relative, target / relative)
-    (target / "metadata.txt").write_text(metadata_text(), encoding="utf-8")
+    for name, content in written_files():
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        (target / name).write_bytes(content)
     return target
 
 
@@ -75,11 +90,9 @@ def build_zip(path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for relative in plugin_files():
-            if relative.as_posix() != "metadata.txt":
-                archive.write(ROOT / relative, "%s/%s" % (PLUGIN_NAME, relative.as_posix()))
-        archive.writestr("%s/metadata.txt" % PLUGIN_NAME, metadata_text())
-        for name, content in bundled_files():
+        for relative in copied_files():
+            archive.write(ROOT / relative, "%s/%s" % (PLUGIN_NAME, relative.as_posix()))
+        for name, content in written_files():
             archive.writestr("%s/%s" % (PLUGIN_NAME, name), content)
     return path
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from .plugin_files import PLUGIN_NAME, install
 
+ALREADY_ENABLED = "Plugin is already enabled!"  # qgis_process's words (QGIS 3.22)
+
 
 @functools.lru_cache(maxsize=1)
 def _working_qgis_process() -> str:
@@ -42,15 +44,20 @@ def headless_env(config_path: Path | None = None) -> dict:
 
 
 def prepare_profile(config_path: Path) -> dict:
-    """Install the plugin into ``config_path``'s default profile, enable it, return the environment."""
+    """Install the plugin into ``config_path``'s default profile, enable it, return the environment.
+
+    Idempotent, so a profile can be prepared again (a second `make demo`).
+    """
     plugins = Path(config_path) / "profiles" / "default" / "python" / "plugins"
     plugins.mkdir(parents=True, exist_ok=True)
     install(plugins)
     env = headless_env(config_path)
     enabled = subprocess.run(qgis_process_command() + ["plugins", "enable", PLUGIN_NAME],
                              capture_output=True, text=True, env=env, timeout=120)
-    if enabled.returncode != 0:
-        raise RuntimeError("could not enable the plugin: %s" % (enabled.stdout + enabled.stderr))
+    said = enabled.stdout + enabled.stderr
+    # qgis_process exits 1 when the plugin is enabled already: for us that is the goal reached.
+    if enabled.returncode != 0 and ALREADY_ENABLED not in said:
+        raise RuntimeError("could not enable the plugin: %s" % said)
     return env
 
 

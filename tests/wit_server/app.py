@@ -27,9 +27,20 @@ def _static(environ, start_response):
     return [body]
 
 
+# Headers that carry credentials, logged so tests can see which host received them.
+_CREDENTIAL_HEADERS = ["Authorization", "X-Esri-Authorization"] + [
+    name for name in os.environ.get("WIT_CREDENTIAL_HEADERS", "").split(",") if name]
+
+
+def _credentials(environ) -> dict:
+    """The request's credential-carrying headers present, by name."""
+    present = {name: environ.get("HTTP_" + name.upper().replace("-", "_")) for name in _CREDENTIAL_HEADERS}
+    return {name: value for name, value in present.items() if value is not None}
+
+
 def _log(environ) -> None:
     entry = {"host": environ.get("HTTP_HOST", ""), "method": environ.get("REQUEST_METHOD", ""),
-             "path": environ.get("PATH_INFO", ""), "authorization": environ.get("HTTP_AUTHORIZATION", "")}
+             "path": environ.get("PATH_INFO", ""), "credentials": _credentials(environ)}
     with open(STATE_DIR / "requests.jsonl", "a") as log:
         log.write(json.dumps(entry) + "\n")
 

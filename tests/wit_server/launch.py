@@ -61,7 +61,7 @@ class WitServer:
         path.with_suffix(".tmp").replace(path)
 
     def requests_seen(self) -> list:
-        """Every HTTP request: host, method, path and its Authorization header (for auth tests)."""
+        """Every HTTP request: host, method, path and its credential-carrying headers (for auth tests)."""
         log = self.directory / "requests.jsonl"
         return [json.loads(line) for line in log.read_text().splitlines() if line] if log.exists() else []
 
@@ -81,11 +81,12 @@ class WitServer:
 
 
 def start(directory: Path, parallel: int = 64, queue: int = 1000, workers: int = 4,
-          status_host: str = "127.0.0.1", **behaviour) -> WitServer:
+          status_host: str = "127.0.0.1", credential_headers: tuple = (), **behaviour) -> WitServer:
     """Start the server in ``directory`` and return once it answers GetCapabilities.
 
     With another ``status_host`` (e.g. 127.0.0.2), status documents are served from that
-    address, as DEA serves them from an S3 bucket on another host than the WPS.
+    address, as DEA serves them from an S3 bucket on another host than the WPS. Requests are
+    logged with their Authorization, X-Esri-Authorization and ``credential_headers`` headers.
     """
     directory = Path(directory).resolve()
     for sub in ("outputs", "work"):
@@ -95,7 +96,8 @@ def start(directory: Path, parallel: int = 64, queue: int = 1000, workers: int =
     (directory / "pywps.cfg").write_text(
         _CONFIG.format(url=url, status_url="http://%s:%d" % (status_host, port), dir=directory,
                        parallel=parallel, queue=queue))
-    env = dict(os.environ, WIT_SERVER_DIR=str(directory), PYTHONPATH=str(Path(__file__).parents[1]))
+    env = dict(os.environ, WIT_SERVER_DIR=str(directory), PYTHONPATH=str(Path(__file__).parents[1]),
+               WIT_CREDENTIAL_HEADERS=",".join(credential_headers))
     with open(directory / "gunicorn.log", "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", "127.0.0.1:%d" % port,
