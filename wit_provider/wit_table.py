@@ -8,6 +8,7 @@ the user's GDAL has one (QGIS 3.30+ installers), else pyarrow. No QGIS here.
 from __future__ import annotations
 
 import itertools
+import os
 import sys
 import uuid
 from dataclasses import dataclass
@@ -57,12 +58,23 @@ def reader_name() -> str | None:
 
 def install_hint(profile_dir: str) -> str:
     """How to put pyarrow into QGIS's Python: QGIS puts ``<profile>/python`` on sys.path at start."""
-    python = sys.executable if "python" in sys.executable.rsplit("/", 1)[-1].lower() else "python3"
+    python = _qgis_python()
     target = profile_dir.rstrip("/\\") + "/python"
     return ("No parquet reader: this GDAL has no Parquet driver and pyarrow is not installed for QGIS's Python. "
             "Install pyarrow into your QGIS profile, then restart QGIS:\n"
             "  %s -m pip install --no-deps --target \"%s\" \"pyarrow<26\"\n"
             "(--no-deps keeps QGIS's NumPy; pyarrow 26 needs NumPy 2.)" % (python, target))
+
+
+def _qgis_python() -> str:
+    """The interpreter QGIS embeds, from its prefix: under qgis_process ``sys.executable`` is whatever
+    ``python3`` comes first on PATH (e.g. a pyenv shim), which may be another Python."""
+    version = "python%d.%d" % sys.version_info[:2]
+    for candidate in (os.path.join(sys.base_prefix, "bin", version), os.path.join(sys.base_prefix, "python.exe"),
+                      os.path.join(sys.base_prefix, "bin", "python3")):
+        if os.path.isfile(candidate):
+            return candidate
+    return "python3"
 
 
 def read_series(data: bytes, reader: str) -> Series:
