@@ -217,6 +217,8 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
                        POSSIBLE_DUPLICATES=dispatcher.tally.possible_duplicates, ELAPSED_SECONDS=round(elapsed, 1))
         results[self.OUTPUT] = dest_id
         results[self.JOURNAL] = journal_path
+        from .styling import style_on_completion  # opens styled by wit_status in the desktop
+        style_on_completion(context, dest_id, "dispatch")
         return results
 
 
