@@ -20,7 +20,8 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
-WET_CLASSES = ((0, 5, "#f7fbff"), (5, 20, "#c6dbef"), (20, 50, "#6baed6"), (50, 80, "#2171b5"),
+# Dry polygons in the plot's dry-vegetation beige, wetter ones in deepening blues.
+WET_CLASSES = ((0, 5, "#e6daa6"), (5, 20, "#9ecae1"), (20, 50, "#4292c6"), (50, 80, "#2171b5"),
                (80, 100, "#08306b"))
 STATUS_COLOURS = (("succeeded", "#1a9850"), ("failed", "#d73027"), ("skipped", "#bdbdbd"),
                   ("timeout", "#fdae61"), ("cancelled", "#7b3294"))
