@@ -38,6 +38,7 @@ from ..wit_provider.network import ca_bundle, proxy_rule
 from ..wit_provider.result_fetch import Fetcher, S3Settings, check_endpoint
 from ..wit_provider.result_loader import LOAD_STATUSES, LOADED, Loaded, LoadJob, ResultLoader
 from ..wit_provider.wit_table import FRACTIONS, STAT_FIELDS, install_hint, reader_name
+from .interrupt import interrupts_as_cancel
 from .styling import style_on_completion
 
 DEFAULT_ELLIPSOID = "WGS84"
@@ -176,14 +177,15 @@ class LoadResultsAlgorithm(QgsProcessingAlgorithm):
         counts = dict.fromkeys(LOAD_STATUSES, 0)
         total = max(source.featureCount(), 1)
         started = time.monotonic()
-        for (feature, job), loaded in loader.run(items, feedback.isCanceled):
-            counts[loaded.status] += 1
-            sink.addFeature(output_feature(feature, fields, loaded), QgsFeatureSink.FastInsert)
-            if series_sink is not None and loaded.series is not None:
-                series_sink.addFeatures(timeseries_rows(job.ident, loaded), QgsFeatureSink.FastInsert)
-            if loaded.status != LOADED and loaded.error:
-                feedback.pushInfo(self.tr("{}: {}").format(job.ident, loaded.error))
-            feedback.setProgress(100.0 * sum(counts.values()) / total)
+        with interrupts_as_cancel(feedback):
+            for (feature, job), loaded in loader.run(items, feedback.isCanceled):
+                counts[loaded.status] += 1
+                sink.addFeature(output_feature(feature, fields, loaded), QgsFeatureSink.FastInsert)
+                if series_sink is not None and loaded.series is not None:
+                    series_sink.addFeatures(timeseries_rows(job.ident, loaded), QgsFeatureSink.FastInsert)
+                if loaded.status != LOADED and loaded.error:
+                    feedback.pushInfo(self.tr("{}: {}").format(job.ident, loaded.error))
+                feedback.setProgress(100.0 * sum(counts.values()) / total)
         done = sum(counts.values())
         feedback.pushInfo(self.tr("Summary: {}; {:.1f} s.").format(
             ", ".join("{} {}".format(n, s) for s, n in counts.items()), time.monotonic() - started))
