@@ -123,11 +123,3 @@ def pyarrow_wheel() -> Path:
         found = sorted(wheels.glob("pyarrow-*.whl"))
     return found[-1]
 
-
-def install_pyarrow(profile_dir: Path, wheel: Path) -> None:
-    """What the plugin's message tells a user to do: pip install --no-deps --target <profile>/python."""
-    import subprocess
-
-    run = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps",
-                          "--target", str(Path(profile_dir) / "python"), str(wheel)], capture_output=True, text=True)
-    assert run.returncode == 0, run.stdout + run.stderr
