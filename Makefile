@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SYSTEM_PYTHON := /usr/bin/python3
-DEBIAN_PACKAGES := qgis python3-qgis qgis-providers python3-venv python3-pip xvfb xauth
+DEBIAN_PACKAGES := qgis python3-qgis qgis-providers python3-venv python3-pip python3-matplotlib xvfb xauth
 QGIS_PROFILE ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/default
 # Leave empty for the embedded local WIT server; set to use a real one, e.g. DEA's:
 #   make demo WPS_URL='https://ows.dev.dea.ga.gov.au/wps/?service=WPS&request=Execute'

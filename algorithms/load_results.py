@@ -7,6 +7,7 @@ location, area); features, sinks and feedback stay on the thread running the alg
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import time
 
@@ -150,6 +151,10 @@ class LoadResultsAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(install_hint(QgsApplication.qgisSettingsDirPath()))
         plots_dir = self.parameterAsString(parameters, self.PLOTS, context).strip() or None
         if plots_dir:
+            if importlib.util.find_spec("matplotlib") is None:
+                raise QgsProcessingException(self.tr(
+                    "PLOTS needs matplotlib in QGIS's Python (Debian: apt-get install python3-matplotlib); "
+                    "leave PLOTS empty to load statistics only."))
             try:
                 os.makedirs(plots_dir, exist_ok=True)
             except OSError as error:

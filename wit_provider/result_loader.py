@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .result_fetch import Fetcher, FetchError, parse_locations
-from .wit_plot import plot_name, write_plot
 from .wit_table import Series, TableError, merge, read_series, statistics
 
 LOADED = "loaded"
@@ -71,6 +70,8 @@ class ResultLoader:
             series = merge(parts)
             plot = ""
             if self.plots_dir and len(series):
+                from .wit_plot import plot_name, write_plot  # matplotlib only when plots are asked for
+
                 plot = os.path.join(self.plots_dir, plot_name(job.ident))
                 write_plot(series, job.ident, plot)
             return Loaded(LOADED, stats=statistics(series, self.threshold, job.area_ha),
