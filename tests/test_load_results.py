@@ -212,3 +212,34 @@ def test_cancel_stops_the_run_while_reads_hang():
     done = list(loader.run(((i, LoadJob(str(i), "/x/%d" % i)) for i in range(100)), cancelled))
     assert done == [] and len(fetcher.started) == 3  # returned although no read finished
     fetcher.release.set()
+
+
+def test_http_locations_read_and_refusals_give_the_status():
+    import http.server
+
+    body = wit_parquet("16")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/ok.parquet":
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            else:
+                self.send_error(403 if self.path.startswith("/private") else 404)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = "http://127.0.0.1:%d" % server.server_address[1]
+    try:
+        loader = ResultLoader(Fetcher(), "pyarrow", THRESHOLD, 1)
+        assert loader.load(LoadJob("a", base + "/ok.parquet")).stats["wit_obs"] == len(read_series(body, "pyarrow"))
+        refused = loader.load(LoadJob("b", base + "/private/x.parquet?X-Amz-Signature=secret"))
+        assert refused.error == "403 Forbidden: the server needs credentials (%s/private/x.parquet)" % base
+        assert loader.load(LoadJob("c", base + "/gone.parquet")).error.startswith("404 Not Found")
+    finally:
+        server.shutdown()
