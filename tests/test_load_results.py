@@ -243,3 +243,14 @@ def test_http_locations_read_and_refusals_give_the_status():
         assert loader.load(LoadJob("c", base + "/gone.parquet")).error.startswith("404 Not Found")
     finally:
         server.shutdown()
+
+
+def test_a_single_observation_on_29_february_still_plots(tmp_path):
+    import numpy as np
+
+    from wit_provider.wit_plot import write_plot
+    from wit_provider.wit_table import Series
+
+    moment = np.array([np.datetime64("2012-02-29T10:00", "ns").astype(np.int64)])
+    write_plot(Series(moment, *(np.array([v]) for v in (0.1, 0.2, 0.3, 0.2, 0.1))), "one", str(tmp_path / "one.png"))
+    assert imread(str(tmp_path / "one.png")).shape[:2] == (400, 1200)

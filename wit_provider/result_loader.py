@@ -15,11 +15,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from .dispatcher import FAILED  # one word for a failure in both algorithms
 from .result_fetch import Fetcher, FetchError, parse_locations
 from .wit_table import Series, TableError, merge, read_series, statistics
 
 LOADED = "loaded"
-FAILED = "failed"
 NO_RESULT = "no result"
 LOAD_STATUSES = (LOADED, FAILED, NO_RESULT)
 CANCEL_CHECK_SECONDS = 0.2

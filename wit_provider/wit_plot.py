@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import matplotlib.dates as mdates
 import numpy as np
@@ -48,7 +48,7 @@ def _draw(series: Series, title_id: str, path: str) -> None:
     start, end = times[0], times[-1]
     for first, last in _thin_spans(series, start, end):
         axes.axvspan(first, last, facecolor="none", edgecolor="white", hatch="//", linewidth=0, zorder=3)
-    axes.set_xlim(start, end if end > start else start.replace(year=start.year + 1))
+    axes.set_xlim(start, end if end > start else start + timedelta(days=365))
     axes.set_ylim(0, 100)
     axes.set_ylabel("percent of area")
     axes.set_title("Wetlands Insight Tool: %s" % title_id)
