@@ -46,6 +46,7 @@ from ..wit_provider.network import AuthError, auth_headers, ca_bundle, proxy_rul
 from .features import features, job_feature, job_fields, jobs, output_feature, output_fields
 from .interrupt import interrupts_as_cancel
 from .progress import Monitor, summary
+from .styling import style_on_completion
 
 JOURNAL_SUFFIX = ".wit-journal.sqlite"
 JOURNALS_FOLDER = "wit_dispatcher/journals"  # under the QGIS profile, for runs with a temporary output
@@ -270,6 +271,7 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
         results[self.JOURNAL] = journal_path
         if jobs_id:
             results[self.JOBS] = jobs_id
+        style_on_completion(context, dest_id, "dispatch")  # opens styled by wit_status in the desktop
         return results
 
 

@@ -85,6 +85,9 @@ def main() -> None:
     print("Dispatch: 86 polygons x 10 increments of 1 s...", flush=True)
     increments = increments_case()
     cost = [float(v) for v in last_line(python("bench.client_cost", "2000", "32"))]
+    print("Results: 2,000 WIT files from a local S3 server...", flush=True)
+    parallel_s, sequential_s, rss_200, rss_2000, slow_parallel_s, slow_sequential_s = (
+        float(v) for v in last_line(python("bench.load_results")))
 
     print("\nWIT Dispatcher benchmarks, %s, %s, %d cores, Python %s, %.0f s in all\n" % (
         date.today(), platform.platform(), os.cpu_count(), platform.python_version(), time.monotonic() - began))
@@ -111,6 +114,12 @@ def main() -> None:
               rss[10_000][0], rss[10_000][1], rss[100_000][0], rss[100_000][1], rss[100_000][0] / rss[10_000][0]))
     print("| client cost, 2,000 instant jobs, 32 in flight | WIT Dispatcher | %.2f ms CPU/job; %d new connections"
           " | <= 5 ms/job |" % (cost[0], cost[1]))
+    print("| load results, 2,000 files from local S3 (pyarrow) | WIT Dispatcher, 16 at once vs 1 | %.1f s vs %.1f s = "
+          "%.1f x | >= 4 x |" % (parallel_s, sequential_s, sequential_s / parallel_s))
+    print("| load results, 2,000 files over HTTP answering after 20 ms | WIT Dispatcher, 16 at once vs 1 | %.1f s vs "
+          "%.1f s = %.1f x | >= 4 x |" % (slow_parallel_s, slow_sequential_s, slow_sequential_s / slow_parallel_s))
+    print("| load results, memory | WIT Dispatcher | peak RSS %.0f MB at 200 files, %.0f MB at 2,000 = %.2f x "
+          "| <= 1.3 x |" % (rss_200, rss_2000, rss_2000 / rss_200))
 
 
 if __name__ == "__main__":

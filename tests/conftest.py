@@ -29,6 +29,7 @@ os.environ["QGIS_CUSTOM_CONFIG_PATH"] = tempfile.mkdtemp(prefix="wit-qgis-config
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp/runtime-%d" % os.getuid())
 
 from wit_server import launch  # noqa: E402
+from wit_server import s3 as s3_launch  # noqa: E402
 
 # What the suite needs from the machine: `make test` installs all of it (Makefile DEBIAN_PACKAGES).
 REQUIRED_COMMANDS = {
@@ -154,3 +155,29 @@ def profile_from_zip(plugin_zip, tmp_path):
                             capture_output=True, text=True)
     assert enable.returncode == 0, enable.stdout + enable.stderr
     return env
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """moto's S3 server on 127.0.0.1; credentials in the environment, where GDAL and boto3 look first."""
+    os.environ.update(s3_launch.CREDENTIALS)
+    server = s3_launch.start(tmp_path_factory.mktemp("s3") / "moto.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pyarrow_wheel() -> Path:
+    """pyarrow's wheel for QGIS's Python, downloaded once into build/wheels (NumPy 1.24 needs pyarrow<26)."""
+    import subprocess
+
+    wheels = ROOT / "build" / "wheels"
+    found = sorted(wheels.glob("pyarrow-*.whl"))
+    if not found:
+        run = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
+                              "--no-deps", "--only-binary=:all:", "-d", str(wheels), "pyarrow<26"],
+                             capture_output=True, text=True)
+        assert run.returncode == 0, run.stdout + run.stderr
+        found = sorted(wheels.glob("pyarrow-*.whl"))
+    return found[-1]
+

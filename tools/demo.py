@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .demo_results import results_store, show_results
 from .plugin_files import ROOT
 from .qgis import prepare_profile, qgis_process_command
 
@@ -60,11 +61,12 @@ def main() -> int:
     start_clean(output, journal)
     server = None
     wps_url = args.wps_url
+    store = results_store(WORK, local=not wps_url)
     if not wps_url:
         sys.path.insert(0, str(ROOT / "tests"))
         from wit_server import launch
 
-        server = launch.start(WORK / "server", job_seconds=args.job_seconds)
+        server = launch.start(WORK / "server", job_seconds=args.job_seconds, **store.behaviour)
         wps_url = server.wps_url
         print("Started the local WIT server at %s (set WPS_URL=... to use a real one)" % server.base_url)
     try:
@@ -90,7 +92,7 @@ def main() -> int:
     print("Statuses: " + ", ".join("%s %d" % row for row in counts))
     for uid, url in sample:
         print("  %s  %s" % (uid, url))
-    return 0
+    return show_results(output, env, store)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
 from ..algorithms.dispatch_wit import DispatchWitAlgorithm
+from ..algorithms.load_results import LoadResultsAlgorithm
 
 ICON = Path(__file__).parents[1] / "resources" / "icon.svg"
 
@@ -28,3 +29,4 @@ class WitProvider(QgsProcessingProvider):
 
     def loadAlgorithms(self) -> None:
         self.addAlgorithm(DispatchWitAlgorithm())
+        self.addAlgorithm(LoadResultsAlgorithm())

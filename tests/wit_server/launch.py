@@ -55,7 +55,8 @@ class WitServer:
 
     def set_behaviour(self, **behaviour) -> None:
         """job_seconds, fail_boxes and hang_boxes (lists of lon/lat boxes), fail_starts (boxes with a
-        fifth item, the start of the one job interval that fails there, ISO)."""
+        fifth item, the start of the one job interval that fails there, ISO); s3_endpoint, s3_bucket,
+        time_encoding ('int96' or 'int64') and dry_boxes to write real WIT parquet to an S3 server."""
         path = self.directory / "behaviour.json"
         path.with_suffix(".tmp").write_text(json.dumps(behaviour))
         path.with_suffix(".tmp").replace(path)
@@ -70,6 +71,12 @@ class WitServer:
         if not log.exists():
             return []
         return [json.loads(line) for line in log.read_text().splitlines() if line]
+
+    def results(self) -> dict:
+        """With ``s3_endpoint`` set: result URI → {sample_uid, dry} of the parquet each job wrote."""
+        log = self.directory / "results.jsonl"
+        lines = log.read_text().splitlines() if log.exists() else []
+        return {entry["url"]: entry for entry in map(json.loads, filter(None, lines))}
 
     def stop(self) -> None:
         """Kill gunicorn and every job process it forked (they share its process group)."""

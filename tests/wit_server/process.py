@@ -5,8 +5,11 @@ exactly one feature, start/end as TerriaJS date-time objects. What each job does
 (how long it takes, whether it fails or hangs) comes from ``behaviour.json`` in the
 server's folder, read at every job so a test can change it while the server runs.
 Every job appends a line to ``received.jsonl`` so tests can check what was sent.
+With ``s3_endpoint`` in the behaviour, each job writes a real WIT parquet (one sample
+polygon's series, chosen from the geometry) to that S3 server and returns its s3:// URI.
 """
 
+import hashlib
 import json
 import os
 import time
@@ -15,6 +18,8 @@ from pathlib import Path
 
 from pywps import ComplexInput, Format, LiteralOutput, Process
 from pywps.app.exceptions import ProcessError
+
+from . import s3
 
 GEOJSON = Format("application/vnd.geo+json")
 STATE_DIR = Path(os.environ.get("WIT_SERVER_DIR", "."))
@@ -75,10 +80,10 @@ class WitProcess(Process):
         geometry = features[0]["geometry"]
         start = _date(request.inputs["start"][0].data)
         end = _date(request.inputs["end"][0].data)
-        url = "s3://test-bucket/wit/%s/%s.snappy.parquet" % (self.uuid, self.uuid)
+        behaviour = _behaviour()
+        url = "s3://%s/wit/%s/%s.snappy.parquet" % (behaviour.get("s3_bucket", "test-bucket"), self.uuid, self.uuid)
         _record({"uuid": str(self.uuid), "geometry": geometry, "collection": line.strip(), "start": start.isoformat(),
                  "end": end.isoformat(), "url": url, "pid": os.getpid()})
-        behaviour = _behaviour()
         vertex = _first_vertex(geometry)
         if _inside(vertex, behaviour.get("hang_boxes", [])):
             time.sleep(3600)
@@ -88,5 +93,18 @@ class WitProcess(Process):
             raise ProcessError("no data for this polygon")
         if any(_inside(vertex, [box[:4]]) and box[4] == start.isoformat() for box in behaviour.get("fail_starts", [])):
             raise ProcessError("no data for this period")
+        if behaviour.get("s3_endpoint"):
+            _write_result(behaviour, line.strip(), url, dry=_inside(vertex, behaviour.get("dry_boxes", [])))
         response.outputs["url"].data = url
         return response
+
+
+def _write_result(behaviour: dict, collection: str, url: str, dry: bool) -> None:
+    """The sample series of one polygon, picked by a hash of the geometry so reruns agree."""
+    uids = s3.sample_uids()
+    uid = uids[int(hashlib.sha256(collection.encode()).hexdigest(), 16) % len(uids)]
+    body = s3.wit_parquet(uid, behaviour.get("time_encoding", "int96"), dry=dry)
+    bucket, key = url[len("s3://"):].split("/", 1)
+    s3.put(behaviour["s3_endpoint"], bucket, key, body)
+    with open(STATE_DIR / "results.jsonl", "a") as log:
+        log.write(json.dumps({"url": url, "sample_uid": uid, "dry": dry}) + "\n")

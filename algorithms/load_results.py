@@ -1,0 +1,292 @@
+"""Load WIT results: the dispatch output's result locations → statistics, a time-series table and plots.
+
+A thin Processing layer over ``wit_provider.result_loader``: parameters, checks that fail
+before any download, features in and out, feedback. Workers get plain data only (ID,
+location, area); features, sinks and feedback stay on the thread running the algorithm.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+
+from qgis.core import (
+    QgsApplication,
+    QgsDistanceArea,
+    QgsFeature,
+    QgsFeatureRequest,
+    QgsFeatureSink,
+    QgsField,
+    QgsFields,
+    QgsProcessing,
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingFeatureSource,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
+    QgsProcessingParameterFolderDestination,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
+    QgsUnitTypes,
+    QgsWkbTypes,
+)
+from qgis.PyQt.QtCore import QCoreApplication, QDate, QDateTime, Qt, QVariant
+
+from ..wit_provider.network import ca_bundle, proxy_rule
+from ..wit_provider.result_fetch import Fetcher, S3Settings, check_endpoint
+from ..wit_provider.result_loader import LOAD_STATUSES, LOADED, Loaded, LoadJob, ResultLoader
+from ..wit_provider.wit_table import FRACTIONS, STAT_FIELDS, install_hint, reader_name
+from .interrupt import interrupts_as_cancel
+from .styling import style_on_completion
+
+DEFAULT_ELLIPSOID = "WGS84"
+_INTEGER_STATS = ("wit_obs", "wit_events", "wit_longest_event_days")
+_DATE_STATS = ("wit_first", "wit_last", "wit_last_wet")
+LOAD_FIELDS = (("wit_load_status", 16), ("wit_load_error", 254), ("wit_plot", 254))
+
+
+class LoadResultsAlgorithm(QgsProcessingAlgorithm):
+    INPUT = "INPUT"
+    URL_FIELD = "URL_FIELD"
+    ID_FIELD = "ID_FIELD"
+    S3_ENDPOINT = "S3_ENDPOINT"
+    AWS_PROFILE = "AWS_PROFILE"
+    S3_UNSIGNED = "S3_UNSIGNED"
+    WET_THRESHOLD = "WET_THRESHOLD"
+    MAX_CONCURRENT = "MAX_CONCURRENT"
+    OUTPUT = "OUTPUT"
+    TIMESERIES = "TIMESERIES"
+    PLOTS = "PLOTS"
+
+    def tr(self, text: str) -> str:
+        return QCoreApplication.translate("LoadResultsAlgorithm", text)
+
+    def createInstance(self) -> LoadResultsAlgorithm:
+        return LoadResultsAlgorithm()
+
+    def name(self) -> str:
+        return "loadresults"
+
+    def displayName(self) -> str:
+        return self.tr("Load WIT results")
+
+    def group(self) -> str:
+        return self.tr("Wetlands Insight Tool")
+
+    def groupId(self) -> str:
+        return "wit"
+
+    def shortHelpString(self) -> str:
+        return self.tr(
+            "Reads each polygon's WIT result (parquet) and adds statistics to the polygons, writes the time "
+            "series as a table and DEA's stacked WIT plot per polygon.\n\n"
+            "<b>Result field</b>: one location (s3://bucket/key, https://… or a file path) or a JSON array of "
+            "them in time order, merged into one series (repeated timestamps dropped). Typically Dispatch WIT's "
+            "wit_url.\n"
+            "<b>ID field</b>: names polygons in the table, plot files and titles (else the feature id).\n"
+            "<b>S3 endpoint</b>: an S3-compatible store, path-style, e.g. http://127.0.0.1:9000 (empty = AWS).\n"
+            "<b>AWS profile</b> / <b>Unsigned</b>: credentials come from the environment, ~/.aws profiles or "
+            "an instance role; unsigned for public buckets.\n"
+            "<b>Wet threshold</b>: an observation is wet when water + wet is over it.\n"
+            "<b>Downloads at once</b>: the size of the download pool.\n\n"
+            "Fields added: wit_obs, wit_first, wit_last, wit_wet_pct, wit_water_pct, wit_max_wet, "
+            "wit_max_wet_ha, wit_mean_water, wit_mean_wet, wit_mean_pv, wit_mean_npv, wit_mean_bs, wit_events, "
+            "wit_longest_event_days, wit_last_wet, wit_load_status (loaded, failed or no result), "
+            "wit_load_error and wit_plot. A polygon that cannot be loaded is failed with the reason; the run "
+            "goes on.\n\n"
+            "Needs a parquet reader: GDAL's Parquet driver (QGIS 3.30+ installers) or pyarrow in QGIS's Python.")
+
+    def initAlgorithm(self, config=None) -> None:
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            self.INPUT, self.tr("Polygons with WIT results"), [QgsProcessing.TypeVectorPolygon]))
+        self.addParameter(QgsProcessingParameterField(
+            self.URL_FIELD, self.tr("Result field (default wit_url)"), "wit_url", self.INPUT,
+            QgsProcessingParameterField.String, optional=True))  # QGIS 3.22 refuses a missing value otherwise
+        self.addParameter(QgsProcessingParameterField(
+            self.ID_FIELD, self.tr("ID field (default: feature id)"), None, self.INPUT, optional=True))
+        self.addParameter(QgsProcessingParameterString(
+            self.S3_ENDPOINT, self.tr("S3 endpoint (empty = AWS)"), optional=True))
+        self.addParameter(QgsProcessingParameterString(
+            self.AWS_PROFILE, self.tr("AWS profile"), optional=True))
+        self.addParameter(QgsProcessingParameterBoolean(
+            self.S3_UNSIGNED, self.tr("Unsigned S3 requests (public buckets)"), False))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.WET_THRESHOLD, self.tr("Wet threshold (water + wet, 0-1)"), QgsProcessingParameterNumber.Double,
+            0.01, minValue=0, maxValue=1))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.MAX_CONCURRENT, self.tr("Downloads at once"), QgsProcessingParameterNumber.Integer, 8,
+            minValue=1, maxValue=64))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT, self.tr("WIT statistics"), QgsProcessing.TypeVectorPolygon))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.TIMESERIES, self.tr("WIT time series"), QgsProcessing.TypeVector, optional=True,
+            createByDefault=False))
+        self.addParameter(QgsProcessingParameterFolderDestination(
+            self.PLOTS, self.tr("Folder for WIT plots"), optional=True, createByDefault=False))
+
+    def processAlgorithm(self, parameters, context, feedback) -> dict:
+        source = self.parameterAsSource(parameters, self.INPUT, context)
+        if source is None:
+            raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
+        if QgsWkbTypes.geometryType(source.wkbType()) != QgsWkbTypes.PolygonGeometry:
+            raise QgsProcessingException(self.tr(
+                "Input layer '{}' has {} geometries: Load WIT results needs a polygon layer.").format(
+                source.sourceName(), QgsWkbTypes.displayString(source.wkbType()) or "no"))
+        url_field = self._field(parameters, self.URL_FIELD, context, source) or "wit_url"
+        if source.fields().lookupField(url_field) < 0:
+            raise QgsProcessingException(self.tr("URL_FIELD: layer '{}' has no field '{}'.").format(
+                source.sourceName(), url_field))
+        id_field = self._field(parameters, self.ID_FIELD, context, source)
+        endpoint = self.parameterAsString(parameters, self.S3_ENDPOINT, context).strip()
+        if endpoint:
+            try:
+                check_endpoint(endpoint)
+            except ValueError as error:
+                raise QgsProcessingException(str(error)) from None
+        reader = reader_name()
+        if reader is None:
+            raise QgsProcessingException(install_hint(QgsApplication.qgisSettingsDirPath()))
+        plots_dir = self.parameterAsString(parameters, self.PLOTS, context).strip() or None
+        if plots_dir:
+            if importlib.util.find_spec("matplotlib") is None:
+                raise QgsProcessingException(self.tr(
+                    "PLOTS needs matplotlib in QGIS's Python (Debian: apt-get install python3-matplotlib); "
+                    "leave PLOTS empty to load statistics only."))
+            try:
+                os.makedirs(plots_dir, exist_ok=True)
+            except OSError as error:
+                raise QgsProcessingException(self.tr("PLOTS: cannot create folder {}: {}").format(
+                    plots_dir, error.strerror)) from None
+
+        fields = output_fields(source.fields())
+        sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields, source.wkbType(),
+                                             source.sourceCrs())
+        if sink is None:
+            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
+        series_sink, series_id = self.parameterAsSink(parameters, self.TIMESERIES, context, timeseries_fields(),
+                                                      QgsWkbTypes.NoGeometry)
+
+        fetcher = Fetcher(S3Settings(endpoint, self.parameterAsString(parameters, self.AWS_PROFILE, context).strip(),
+                                     self.parameterAsBool(parameters, self.S3_UNSIGNED, context)),
+                          ca_bundle=ca_bundle(), proxy=proxy_rule())
+        loader = ResultLoader(fetcher, reader, self.parameterAsDouble(parameters, self.WET_THRESHOLD, context),
+                              self.parameterAsInt(parameters, self.MAX_CONCURRENT, context), plots_dir,
+                              keep_series=series_sink is not None)
+        feedback.pushInfo(self.tr("Reading parquet with {}; {} polygons.").format(reader, source.featureCount()))
+        area = ellipsoid_area(source, context)
+        items = (_item(feature, id_field, url_field, area) for feature in source.getFeatures(QgsFeatureRequest(),
+                                                   QgsProcessingFeatureSource.FlagSkipGeometryValidityChecks))
+        counts = dict.fromkeys(LOAD_STATUSES, 0)
+        total = max(source.featureCount(), 1)
+        started = time.monotonic()
+        with interrupts_as_cancel(feedback):
+            for (feature, job), loaded in loader.run(items, feedback.isCanceled):
+                counts[loaded.status] += 1
+                sink.addFeature(output_feature(feature, fields, loaded), QgsFeatureSink.FastInsert)
+                if series_sink is not None and loaded.series is not None:
+                    series_sink.addFeatures(timeseries_rows(job.ident, loaded), QgsFeatureSink.FastInsert)
+                if loaded.status != LOADED and loaded.error:
+                    feedback.pushInfo(self.tr("{}: {}").format(job.ident, loaded.error))
+                feedback.setProgress(100.0 * sum(counts.values()) / total)
+        done = sum(counts.values())
+        feedback.pushInfo(self.tr("Summary: {}; {:.1f} s.").format(
+            ", ".join("{} {}".format(n, s) for s, n in counts.items()), time.monotonic() - started))
+        if feedback.isCanceled():
+            feedback.pushWarning(self.tr("Cancelled: the output has the first {} polygons.").format(done))
+        results = {self.OUTPUT: dest_id, "LOADED": counts[LOADED], "FAILED": counts["failed"],
+                   "NO_RESULT": counts["no result"]}
+        if series_sink is not None:
+            results[self.TIMESERIES] = series_id
+        if plots_dir:
+            results[self.PLOTS] = plots_dir
+        style_on_completion(context, dest_id, "results")
+        return results
+
+    def _field(self, parameters, name, context, source) -> str:
+        chosen = self.parameterAsFields(parameters, name, context)
+        return chosen[0] if chosen else ""
+
+
+def output_fields(input_fields: QgsFields) -> QgsFields:
+    """The input fields plus the statistics and the load status (reused if the input has them)."""
+    fields = QgsFields(input_fields)
+    for name in STAT_FIELDS:
+        kind = QVariant.Int if name in _INTEGER_STATS else QVariant.Date if name in _DATE_STATS else QVariant.Double
+        if fields.lookupField(name) < 0:
+            fields.append(QgsField(name, kind))
+    for name, length in LOAD_FIELDS:
+        if fields.lookupField(name) < 0:
+            fields.append(QgsField(name, QVariant.String, len=length))
+    return fields
+
+
+def output_feature(feature: QgsFeature, fields: QgsFields, loaded: Loaded) -> QgsFeature:
+    out = QgsFeature(fields)
+    out.setGeometry(feature.geometry())
+    attributes = feature.attributes() + [None] * (fields.count() - len(feature.attributes()))
+    for name in STAT_FIELDS:
+        value = loaded.stats.get(name)
+        if name in _DATE_STATS and value is not None:
+            value = QDate(value.year, value.month, value.day)
+        attributes[fields.lookupField(name)] = value
+    for (name, _), value in zip(LOAD_FIELDS, (loaded.status, loaded.error, loaded.plot)):
+        attributes[fields.lookupField(name)] = value or None
+    out.setAttributes(attributes)
+    return out
+
+
+def timeseries_fields() -> QgsFields:
+    fields = QgsFields()
+    fields.append(QgsField("id", QVariant.String, len=254))
+    fields.append(QgsField("time", QVariant.DateTime))
+    for name in FRACTIONS:
+        fields.append(QgsField(name, QVariant.Double))
+    return fields
+
+
+def timeseries_rows(ident: str, loaded: Loaded) -> list[QgsFeature]:
+    """One row per observation; times are UTC."""
+    fields = timeseries_fields()
+    series = loaded.series
+    columns = [getattr(series, name).tolist() for name in FRACTIONS]
+    rows = []
+    for i, nanoseconds in enumerate(series.time.tolist()):
+        row = QgsFeature(fields)
+        moment = QDateTime.fromMSecsSinceEpoch(nanoseconds // 1_000_000, Qt.UTC)
+        row.setAttributes([ident, moment] + [column[i] for column in columns])
+        rows.append(row)
+    return rows
+
+
+def ellipsoid_area(source, context):
+    """A function: feature → its area in hectares on the context's ellipsoid (else the CRS's, else WGS84)."""
+    distance = QgsDistanceArea()
+    distance.setSourceCrs(source.sourceCrs(), context.transformContext())
+    ellipsoid = context.ellipsoid()
+    if not ellipsoid or ellipsoid.upper() == "NONE":
+        ellipsoid = source.sourceCrs().ellipsoidAcronym() or DEFAULT_ELLIPSOID
+    if not distance.setEllipsoid(ellipsoid):
+        distance.setEllipsoid(DEFAULT_ELLIPSOID)
+
+    def area_ha(feature: QgsFeature) -> float | None:
+        geometry = feature.geometry()
+        if geometry is None or geometry.isEmpty():
+            return None
+        return distance.convertAreaMeasurement(distance.measureArea(geometry), QgsUnitTypes.AreaHectares)
+
+    return area_ha
+
+
+def _item(feature: QgsFeature, id_field: str, url_field: str, area) -> tuple:
+    """((feature, job), job): the feature stays with this thread, the job goes to a worker."""
+    ident = _plain(feature[id_field]) if id_field else None
+    job = LoadJob(str(feature.id()) if ident is None else str(ident), _plain(feature[url_field]), area(feature))
+    return (feature, job), job
+
+
+def _plain(value):
+    """A Python value, or None for QGIS's NULL."""
+    return None if value is None or (isinstance(value, QVariant) and value.isNull()) else value

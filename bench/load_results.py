@@ -1,0 +1,168 @@
+"""wit:loadresults against 2,000 result files on a local S3 server (moto on 127.0.0.1).
+
+`python -m bench.load_results` seeds the files, then runs each case in a fresh process and
+prints "parallel_s sequential_s rss_200_mb rss_2000_mb latency_parallel_s latency_sequential_s".
+moto answers one request at a time (one Python process), so on loopback it, not the client,
+sets the pace; the latency cases read the same files over HTTP from a loopback server that
+answers after 20 ms, like S3's time to first byte, to show what the pool overlaps. Speed cases write the statistics
+only (the time-series table is the same main-thread work either way); memory cases also
+write every observation to TIMESERIES. One case alone:
+`python -m bench.load_results run LAYER ENDPOINT MAX_CONCURRENT TIMESERIES(0/1)` prints
+"peak_rss_mb seconds loaded".
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import resource
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from bench.common import CACHE, ROOT
+
+FILES = 2000
+PARALLEL = 16
+LATENCY_SECONDS = 0.02
+
+
+def layer_with_results(path, uris: list[str]) -> str:
+    """A GeoPackage of small squares near Canberra, one per result URI, in field wit_url."""
+    from osgeo import ogr, osr
+
+    if os.path.exists(path):
+        os.unlink(path)
+    dataset = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    crs = osr.SpatialReference()
+    crs.ImportFromEPSG(4326)
+    layer = dataset.CreateLayer("wetlands", crs, ogr.wkbPolygon)
+    layer.CreateField(ogr.FieldDefn("UID", ogr.OFTString))
+    layer.CreateField(ogr.FieldDefn("wit_url", ogr.OFTString))
+    layer.StartTransaction()
+    for index, uri in enumerate(uris):
+        x, y = 149.0 + (index % 100) * 0.01, -35.5 + (index // 100) * 0.01
+        feature = ogr.Feature(layer.GetLayerDefn())
+        feature.SetField("UID", "w%05d" % index)
+        feature.SetField("wit_url", uri)
+        feature.SetGeometry(ogr.CreateGeometryFromWkt(
+            "POLYGON((%f %f,%f %f,%f %f,%f %f,%f %f))" % (x, y, x + 0.005, y, x + 0.005, y + 0.005, x, y + 0.005,
+                                                           x, y)))
+        layer.CreateFeature(feature)
+    layer.CommitTransaction()
+    dataset = None
+    return str(path)
+
+
+def slow_http_server(bodies: list[bytes]) -> http.server.ThreadingHTTPServer:
+    """Serves /wit/<n>.parquet (the bodies in turn) after LATENCY_SECONDS, many requests at once."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            time.sleep(LATENCY_SECONDS)
+            body = bodies[int(self.path.rsplit("/", 1)[-1].split(".")[0]) % len(bodies)]
+            # One write: separate header and body segments would add 40 ms of delayed ACK per request.
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def sample_bodies() -> list[bytes]:
+    from wit_server.s3 import sample_uids, wit_parquet
+
+    return [wit_parquet(uid, "int96" if i % 2 else "int64") for i, uid in enumerate(sample_uids())]
+
+
+def seed(server, bodies: list[bytes]) -> list[str]:
+    """2,000 real WIT files (the sample's series in turn, INT96 and int64 time) in one bucket."""
+    server.client().create_bucket(Bucket="bench-results")
+    client = server.client()
+
+    def put(index: int) -> str:
+        key = "wit/%05d/%05d.snappy.parquet" % (index, index)
+        client.put_object(Bucket="bench-results", Key=key, Body=bodies[index % len(bodies)])
+        return "s3://bench-results/" + key
+
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(put, range(FILES)))
+
+
+def run_case(layer: str, endpoint: str, max_concurrent: str, timeseries: str) -> None:
+    from tools.qgis import processing_session
+
+    app, plugin = processing_session()
+    import processing
+
+    name = "%s_%s" % (os.path.basename(layer), max_concurrent)
+    parameters = {"INPUT": layer, "ID_FIELD": "UID", "S3_ENDPOINT": "" if endpoint == "-" else endpoint,
+                  "MAX_CONCURRENT": int(max_concurrent), "OUTPUT": str(CACHE / ("loaded_%s.gpkg" % name))}
+    if timeseries == "1":
+        parameters["TIMESERIES"] = str(CACHE / ("series_%s.gpkg" % name))
+    began = time.monotonic()
+    result = processing.run("wit:loadresults", parameters)
+    elapsed = time.monotonic() - began
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("%.1f %.2f %d" % (peak_mb, elapsed, result["LOADED"]))
+
+
+def case(layer: str, endpoint: str, max_concurrent: int, timeseries: bool = False) -> list[float]:
+    for stale in CACHE.glob("*_%s_%d.gpkg" % (os.path.basename(layer), max_concurrent)):
+        stale.unlink()
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT))
+    run = subprocess.run([sys.executable, "-m", "bench.load_results", "run", layer, endpoint or "-",
+                          str(max_concurrent), "1" if timeseries else "0"],
+                         cwd=ROOT, env=env, capture_output=True, text=True)
+    lines = run.stdout.strip().splitlines()
+    if run.returncode != 0 or not lines:
+        raise RuntimeError("load case failed: %s" % run.stderr[-2000:])
+    peak, seconds, loaded = (float(v) for v in lines[-1].split())
+    if loaded != FILES and loaded != FILES // 10:
+        raise RuntimeError("only %d files loaded" % loaded)
+    return [peak, seconds]
+
+
+def main() -> None:
+    from wit_server import s3
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    os.environ.update(s3.CREDENTIALS)
+    server = s3.start(CACHE / "moto.log")
+    bodies = sample_bodies()
+    try:
+        uris = seed(server, bodies)
+        large = layer_with_results(CACHE / "results_2000.gpkg", uris)
+        small = layer_with_results(CACHE / "results_200.gpkg", uris[: FILES // 10])
+        case(small, server.endpoint, PARALLEL)  # warm the server and the file caches once
+        sequential = case(large, server.endpoint, 1)
+        parallel = case(large, server.endpoint, PARALLEL)
+        rss_small = case(small, server.endpoint, PARALLEL, timeseries=True)
+        rss_large = case(large, server.endpoint, PARALLEL, timeseries=True)
+    finally:
+        server.stop()
+    slow = slow_http_server(bodies)
+    try:
+        base = "http://127.0.0.1:%d/wit/" % slow.server_address[1]
+        remote = layer_with_results(CACHE / "results_http_2000.gpkg", [base + "%d.parquet" % i for i in range(FILES)])
+        latency_parallel = case(remote, "", PARALLEL)
+        latency_sequential = case(remote, "", 1)
+    finally:
+        slow.shutdown()
+    print("%.2f %.2f %.1f %.1f %.2f %.2f" % (parallel[1], sequential[1], rss_small[0], rss_large[0],
+                                             latency_parallel[1], latency_sequential[1]))
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["run"]:
+        run_case(*sys.argv[2:6])
+    else:
+        main()

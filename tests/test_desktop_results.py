@@ -1,0 +1,41 @@
+"""The real QGIS desktop under Xvfb: dispatch → load results, styled layers, the plot from a layer action."""
+
+import json
+import shutil
+import subprocess
+
+from tools.plugin_files import ROOT
+
+DRIVER = ROOT / "tests" / "desktop" / "results_driver.py"
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def test_results_open_styled_and_show_their_plot(profile_from_zip, s3_server, fresh_server, pyarrow_wheel,
+                                                 canberra_zip, tmp_path):
+    config = profile_from_zip["QGIS_CUSTOM_CONFIG_PATH"]
+    installed = subprocess.run(["/usr/bin/python3", "-m", "pip", "install", "-q", "--no-deps", "--target",
+                                "%s/profiles/default/python" % config, str(pyarrow_wheel)],
+                               capture_output=True, text=True)  # the command the plugin's message gives
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    server = fresh_server(job_seconds=0.05, s3_endpoint=s3_server.endpoint, s3_bucket="desktop-results")
+    out = tmp_path / "desktop"
+    out.mkdir()
+    env = dict(profile_from_zip, WIT_DESKTOP_OUT=str(out), WIT_WPS_URL=server.wps_url,
+               WIT_S3_ENDPOINT=s3_server.endpoint, WIT_LAYER=str(canberra_zip),
+               AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    env.pop("QT_QPA_PLATFORM")  # a real X display this time
+    run = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", "qgis.bin", "--noversioncheck",
+                          "--nologo", "--code", str(DRIVER)], env=env, capture_output=True, text=True, timeout=600)
+    report_path = out / "report.json"
+    assert report_path.exists(), run.stdout[-3000:] + run.stderr[-3000:]
+    report = json.loads(report_path.read_text())
+    assert "error" not in report, report.get("error")
+    ARTIFACTS.mkdir(exist_ok=True)
+    for png in out.glob("*.png"):
+        shutil.copy(png, ARTIFACTS / png.name)
+    assert report["dispatch_renderer"] == {"type": "categorizedSymbol", "attribute": "wit_status"}
+    assert report["results_renderer"] == {"type": "graduatedSymbol", "attribute": "wit_wet_pct"}
+    assert "wit_plot" in report["map_tip"]
+    assert "Show WIT plot" in report["actions"]
+    assert report["windows"] == 1 and report["feature_plot"] in report["window_title"]
+    assert (out / "results_plot_window.png").stat().st_size > 30_000  # the plot, not an empty window

@@ -1,0 +1,256 @@
+"""The results engine without QGIS: fetching, the WIT table and its statistics, plots, the pool."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import WIT_SAMPLE
+from matplotlib.image import imread
+from wit_server.s3 import sample_uids, wit_parquet
+
+from wit_provider.result_fetch import Fetcher, FetchError, S3Settings, parse_locations
+from wit_provider.result_loader import FAILED, LOADED, NO_RESULT, LoadJob, ResultLoader
+from wit_provider.wit_plot import plot_name
+from wit_provider.wit_table import merge, read_series, statistics
+
+THRESHOLD = 0.01
+
+
+@pytest.fixture(scope="module")
+def sample() -> pd.DataFrame:
+    return pd.read_parquet(WIT_SAMPLE)
+
+
+def pandas_statistics(frame: pd.DataFrame, threshold: float, area_ha: float) -> dict:
+    """The issue's definitions, computed independently with pandas."""
+    frame = frame.sort_values("time", kind="stable").drop_duplicates("time", keep="first").reset_index(drop=True)
+    wetw = frame.water + frame.wet
+    wet = wetw > threshold
+    dates = frame.time.dt.tz_localize(None).dt.normalize()
+    run_ids = (wet != wet.shift()).cumsum()[wet]
+    spans = [(dates[group.index[-1]] - dates[group.index[0]]).days + 1 for _, group in run_ids.groupby(run_ids)]
+    return {
+        "wit_obs": len(frame), "wit_first": dates.iloc[0].date(), "wit_last": dates.iloc[-1].date(),
+        "wit_wet_pct": 100 * wet.mean(), "wit_water_pct": 100 * (frame.water > threshold).mean(),
+        "wit_max_wet": wetw.max(), "wit_max_wet_ha": wetw.max() * area_ha,
+        **{"wit_mean_" + n: frame[n].mean() for n in ("water", "wet", "pv", "npv", "bs")},
+        "wit_events": len(spans), "wit_longest_event_days": max(spans, default=0),
+        "wit_last_wet": dates[wet].iloc[-1].date() if wet.any() else None,
+    }
+
+
+def assert_same_statistics(ours: dict, expected: dict) -> None:
+    assert ours.keys() == expected.keys()
+    for name, value in expected.items():
+        if isinstance(value, float):
+            assert ours[name] == pytest.approx(value, rel=1e-12, abs=1e-12), name
+        else:
+            assert ours[name] == value, name
+
+
+@pytest.mark.parametrize("encoding", ["int96", "int64"])
+def test_statistics_of_every_sample_polygon_match_pandas(sample, encoding):
+    for uid in sample_uids():
+        data = wit_parquet(uid, encoding)
+        assert (pq.ParquetFile(io.BytesIO(data)).metadata.schema.column(0).physical_type
+                == ("INT96" if encoding == "int96" else "INT64"))
+        series = merge([read_series(data, "pyarrow")])
+        frame = sample[sample.XXX_UID == uid]
+        assert_same_statistics(statistics(series, THRESHOLD, 12.5), pandas_statistics(frame, THRESHOLD, 12.5))
+
+
+def test_a_higher_threshold_changes_the_statistics_as_pandas_does(sample):
+    series = merge([read_series(wit_parquet("149"), "pyarrow")])
+    expected = pandas_statistics(sample[sample.XXX_UID == "149"], 0.3, 2.0)
+    assert_same_statistics(statistics(series, 0.3, 2.0), expected)
+    assert expected["wit_events"] != pandas_statistics(sample[sample.XXX_UID == "149"], THRESHOLD, 2.0)["wit_events"]
+
+
+def test_no_wet_observation():
+    series = merge([read_series(wit_parquet("2", dry=True), "pyarrow")])
+    stats = statistics(series, THRESHOLD, 3.0)
+    assert stats["wit_obs"] > 300
+    assert (stats["wit_events"], stats["wit_longest_event_days"], stats["wit_last_wet"]) == (0, 0, None)
+    assert stats["wit_wet_pct"] == 0 and stats["wit_max_wet"] == 0 and stats["wit_max_wet_ha"] == 0
+
+
+def test_two_increments_are_merged_and_repeated_timestamps_dropped(tmp_path, sample):
+    frame = sample[sample.XXX_UID == "150"].drop(columns="XXX_UID").reset_index(drop=True)
+    half = len(frame) // 2
+    first, second = frame.iloc[: half + 10], frame.iloc[half:].copy()  # 10 observations in both
+    second.loc[second.index[:10], "water"] = 0.99  # a repeated timestamp keeps the first increment's row
+    paths = []
+    for number, part in enumerate((first, second)):
+        path = tmp_path / ("part%d.parquet" % number)
+        part.to_parquet(path, index=False)
+        paths.append(str(path))
+    loader = ResultLoader(Fetcher(), "pyarrow", THRESHOLD, 2, keep_series=True)
+    loaded = loader.load(LoadJob("150", json.dumps(paths), 1.0))
+    assert loaded.status == LOADED, loaded.error
+    assert len(loaded.series) == len(frame.drop_duplicates("time"))
+    assert_same_statistics(loaded.stats, pandas_statistics(frame, THRESHOLD, 1.0))
+
+
+@pytest.mark.parametrize("value, expected", [
+    (None, []), ("", []), ("  ", []), ("s3://b/k", ["s3://b/k"]), ('["s3://b/1", "s3://b/2"]', ["s3://b/1", "s3://b/2"]),
+])
+def test_locations(value, expected):
+    assert parse_locations(value) == expected
+
+
+def test_a_broken_json_array_fails_with_the_reason():
+    loaded = ResultLoader(Fetcher(), "pyarrow", THRESHOLD, 1).load(LoadJob("x", '["s3://b/1", '))
+    assert loaded.status == FAILED and "not a valid JSON array" in loaded.error
+
+
+def test_empty_location_is_no_result():
+    for value in (None, ""):
+        loaded = ResultLoader(Fetcher(), "pyarrow", THRESHOLD, 1).load(LoadJob("x", value))
+        assert (loaded.status, loaded.stats) == (NO_RESULT, {})
+
+
+def test_corrupt_file_fails_with_the_reason(s3_server):
+    uri = s3_server.put("results", "wit/corrupt.snappy.parquet", b"PAR1 this is not parquet")
+    loaded = ResultLoader(Fetcher(S3Settings(s3_server.endpoint)), "pyarrow", THRESHOLD, 1).load(LoadJob("x", uri))
+    assert loaded.status == FAILED and loaded.error.startswith("not a readable parquet file")
+
+
+def test_a_parquet_without_wit_columns_fails(tmp_path):
+    path = tmp_path / "other.parquet"
+    pq.write_table(pa.table({"time": pa.array([1], pa.timestamp("ns")), "water": [0.5]}), path)
+    loaded = ResultLoader(Fetcher(), "pyarrow", THRESHOLD, 1).load(LoadJob("x", str(path)))
+    assert loaded.status == FAILED and loaded.error == "not a WIT result: no column wet, pv, npv, bs"
+
+
+def test_s3_read_404_and_403(s3_server):
+    settings = S3Settings(s3_server.endpoint)
+    body = wit_parquet("7")
+    uri = s3_server.put("results", "wit/a/a.snappy.parquet", body)
+    assert Fetcher(settings).fetch(uri) == body
+    with pytest.raises(FetchError, match=r"^404 Not Found: no object at s3://results/wit/missing.parquet$"):
+        Fetcher(settings).fetch("s3://results/wit/missing.parquet")
+    private = s3_server.put("private", "wit/b/b.snappy.parquet", body)
+    s3_server.deny_reads("private")
+    with pytest.raises(FetchError) as refused:
+        Fetcher(settings).fetch(private)
+    assert str(refused.value).startswith("403 Forbidden: the bucket needs credentials; set AWS_PROFILE")
+    assert "testing" not in str(refused.value)  # never the credentials
+
+
+def test_s3_options_are_scoped_to_the_bucket(s3_server):
+    from osgeo import gdal
+
+    Fetcher(S3Settings(s3_server.endpoint)).fetch(s3_server.put("scoped", "k", b"x"))
+    assert gdal.GetConfigOption("AWS_S3_ENDPOINT") is None
+    assert gdal.GetPathSpecificOption("/vsis3/scoped/k", "AWS_S3_ENDPOINT") == "127.0.0.1:%d" % s3_server.port
+    assert gdal.GetPathSpecificOption("/vsis3/other-bucket/k", "AWS_S3_ENDPOINT") is None
+
+
+def test_local_file_and_missing_file(tmp_path):
+    path = tmp_path / "r.parquet"
+    path.write_bytes(b"abc")
+    assert Fetcher().fetch(str(path)) == b"abc"
+    with pytest.raises(FetchError, match="no file"):
+        Fetcher().fetch(str(tmp_path / "none.parquet"))
+
+
+def test_plot_is_written_under_a_sanitised_name(tmp_path):
+    loader = ResultLoader(Fetcher(), "pyarrow", THRESHOLD, 1, plots_dir=str(tmp_path))
+    path = tmp_path / "in.parquet"
+    path.write_bytes(wit_parquet("149"))
+    loaded = loader.load(LoadJob("Lake George / east #2", str(path)))
+    assert plot_name("Lake George / east #2") == "Lake_George___east__2.png"
+    assert loaded.plot == str(tmp_path / "Lake_George___east__2.png")
+    image = imread(loaded.plot)
+    assert image.shape[:2] == (400, 1200)
+    colours = {tuple((pixel[:3] * 255).round().astype(int)) for pixel in image[::4, ::4].reshape(-1, image.shape[2])}
+    assert len(colours) > 50  # stacked areas drawn, not an empty frame
+
+
+class BlockingFetcher(Fetcher):
+    """Every read waits until released: the test sees what the pool does meanwhile."""
+
+    def __init__(self):
+        super().__init__()
+        self.release = threading.Event()
+        self.started = []
+
+    def fetch(self, location):
+        self.started.append(location)
+        self.release.wait()
+        raise FetchError("released")
+
+
+def test_the_pool_reads_ahead_a_bounded_window_and_keeps_input_order():
+    fetcher = BlockingFetcher()
+    pulled = []
+
+    def items():
+        for index in range(1000):
+            pulled.append(index)
+            yield index, LoadJob(str(index), "/nowhere/%d" % index)
+
+    loader = ResultLoader(fetcher, "pyarrow", THRESHOLD, 4)
+    results = loader.run(items(), lambda: False)
+    fetcher.release.set()
+    first = [next(results) for _ in range(5)]
+    assert [index for index, _ in first] == list(range(5))
+    assert len(pulled) <= 5 + 2 * 4  # never the whole layer in memory
+    assert len(list(results)) == 995
+
+
+def test_cancel_stops_the_run_while_reads_hang():
+    fetcher = BlockingFetcher()
+    loader = ResultLoader(fetcher, "pyarrow", THRESHOLD, 3)
+    cancelled = lambda: len(fetcher.started) == 3  # noqa: E731  (Cancel pressed while three reads hang)
+    done = list(loader.run(((i, LoadJob(str(i), "/x/%d" % i)) for i in range(100)), cancelled))
+    assert done == [] and len(fetcher.started) == 3  # returned although no read finished
+    fetcher.release.set()
+
+
+def test_http_locations_read_and_refusals_give_the_status():
+    import http.server
+
+    body = wit_parquet("16")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/ok.parquet":
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            else:
+                self.send_error(403 if self.path.startswith("/private") else 404)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = "http://127.0.0.1:%d" % server.server_address[1]
+    try:
+        loader = ResultLoader(Fetcher(), "pyarrow", THRESHOLD, 1)
+        assert loader.load(LoadJob("a", base + "/ok.parquet")).stats["wit_obs"] == len(read_series(body, "pyarrow"))
+        refused = loader.load(LoadJob("b", base + "/private/x.parquet?X-Amz-Signature=secret"))
+        assert refused.error == "403 Forbidden: the server needs credentials (%s/private/x.parquet)" % base
+        assert loader.load(LoadJob("c", base + "/gone.parquet")).error.startswith("404 Not Found")
+    finally:
+        server.shutdown()
+
+
+def test_a_single_observation_on_29_february_still_plots(tmp_path):
+    import numpy as np
+
+    from wit_provider.wit_plot import write_plot
+    from wit_provider.wit_table import Series
+
+    moment = np.array([np.datetime64("2012-02-29T10:00", "ns").astype(np.int64)])
+    write_plot(Series(moment, *(np.array([v]) for v in (0.1, 0.2, 0.3, 0.2, 0.1))), "one", str(tmp_path / "one.png"))
+    assert imread(str(tmp_path / "one.png")).shape[:2] == (400, 1200)

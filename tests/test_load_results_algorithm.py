@@ -1,0 +1,173 @@
+"""wit:loadresults in QGIS: processing.run in this process, and dispatch → load with the real qgis_process."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import sqlite3
+import subprocess
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import WIT_SAMPLE
+from test_load_results import THRESHOLD, assert_same_statistics, pandas_statistics
+from wit_server.s3 import wit_parquet
+
+from tools.qgis import prepare_profile, qgis_process_command
+
+STAT_NAMES = list(pandas_statistics(pd.DataFrame({"time": pd.to_datetime(["2000-01-01"]), **{
+    n: [0.0] for n in ("water", "wet", "pv", "npv", "bs")}}), THRESHOLD, 1.0))
+
+
+@pytest.fixture(scope="module")
+def sample() -> pd.DataFrame:
+    return pd.read_parquet(WIT_SAMPLE)
+
+
+def canberra_layer(canberra_zip, urls: list):
+    """The first Canberra polygons (EPSG:3577) with a UID and the given wit_url values."""
+    from qgis.core import QgsFeature, QgsVectorLayer
+
+    source = QgsVectorLayer(str(canberra_zip), "canberra", "ogr")
+    layer = QgsVectorLayer("MultiPolygon?crs=EPSG:3577&field=UID:string&field=wit_url:string(0)", "wit", "memory")
+    features = []
+    for url, feature in zip(urls, source.getFeatures()):
+        out = QgsFeature(layer.fields())
+        out.setGeometry(feature.geometry())
+        out.setAttributes([feature["UID"], url])
+        features.append(out)
+    layer.dataProvider().addFeatures(features)
+    return layer
+
+
+def read_table(path, columns: str, table: str | None = None) -> list:
+    with sqlite3.connect(path) as db:
+        table = table or db.execute("SELECT table_name FROM gpkg_contents").fetchone()[0]
+        return db.execute('SELECT %s FROM "%s" ORDER BY fid' % (columns, table)).fetchall()
+
+
+def test_every_case_in_one_run(qgis_app, s3_server, canberra_zip, sample, tmp_path):
+    import processing
+
+    good = s3_server.put("results", "wit/149.snappy.parquet", wit_parquet("149", "int96"))
+    modern = s3_server.put("results", "wit/16.snappy.parquet", wit_parquet("16", "int64"))
+    dry = s3_server.put("results", "wit/dry.snappy.parquet", wit_parquet("2", dry=True))
+    corrupt = s3_server.put("results", "wit/corrupt.snappy.parquet", b"not parquet at all")
+    frame = sample[sample.XXX_UID == "150"].drop(columns="XXX_UID")
+    half = len(frame) // 2
+    early = s3_server.put("results", "wit/150a.parquet", frame.iloc[: half + 5].to_parquet(index=False))
+    late = s3_server.put("results", "wit/150b.parquet", frame.iloc[half:].to_parquet(index=False))
+    private = s3_server.put("private-results", "wit/x.snappy.parquet", wit_parquet("7"))
+    s3_server.deny_reads("private-results")
+    urls = [good, modern, "s3://results/wit/missing.parquet", private, "", None, corrupt,
+            json.dumps([early, late]), dry]
+    layer = canberra_layer(canberra_zip, urls)
+    output, series = tmp_path / "stats.gpkg", tmp_path / "series.gpkg"
+    result = processing.run("wit:loadresults", {
+        "INPUT": layer, "ID_FIELD": "UID", "S3_ENDPOINT": s3_server.endpoint, "MAX_CONCURRENT": 3,
+        "OUTPUT": str(output), "TIMESERIES": str(series), "PLOTS": str(tmp_path / "plots")})
+    assert (result["LOADED"], result["FAILED"], result["NO_RESULT"]) == (4, 3, 2)
+
+    rows = read_table(output, "UID, " + ", ".join(STAT_NAMES) + ", wit_load_status, wit_load_error, wit_plot")
+    by_uid = {row[0]: dict(zip(["UID"] + STAT_NAMES + ["status", "error", "plot"], row)) for row in rows}
+    uids = [row[0] for row in rows]
+    areas = {f["UID"]: f.geometry().area() / 10_000 for f in layer.getFeatures()}  # Albers is equal-area
+    expected_frames = {0: sample[sample.XXX_UID == "149"], 1: sample[sample.XXX_UID == "16"], 7: frame}
+    for index, expected_frame in expected_frames.items():
+        row = by_uid[uids[index]]
+        assert row["status"] == "loaded" and row["error"] is None
+        expected = pandas_statistics(expected_frame, THRESHOLD, areas[uids[index]])
+        ours = {name: date.fromisoformat(row[name]) if name in ("wit_first", "wit_last", "wit_last_wet")
+                and row[name] else row[name] for name in STAT_NAMES}
+        ours["wit_max_wet_ha"] = pytest.approx(expected["wit_max_wet_ha"], rel=1e-3)
+        assert_same_statistics(ours, expected)
+    assert by_uid[uids[2]]["status"] == "failed"
+    assert by_uid[uids[2]]["error"] == "404 Not Found: no object at s3://results/wit/missing.parquet"
+    assert by_uid[uids[3]]["error"].startswith("403 Forbidden: the bucket needs credentials")
+    assert [by_uid[uids[i]]["status"] for i in (4, 5)] == ["no result", "no result"]
+    assert by_uid[uids[4]]["wit_obs"] is None and by_uid[uids[4]]["error"] is None
+    assert by_uid[uids[6]]["error"].startswith("not a readable parquet file")
+    assert (by_uid[uids[8]]["wit_events"], by_uid[uids[8]]["wit_longest_event_days"],
+            by_uid[uids[8]]["wit_last_wet"]) == (0, 0, None)
+
+    plotted = sorted(p.name for p in (tmp_path / "plots").iterdir())
+    assert plotted == sorted("%s.png" % uids[i] for i in (0, 1, 7, 8))
+    assert by_uid[uids[0]]["plot"] == str(tmp_path / "plots" / ("%s.png" % uids[0]))
+
+    observations = read_table(series, "id, time, water, wet, pv, npv, bs")
+    first = [row for row in observations if row[0] == uids[0]]
+    expected = sample[sample.XXX_UID == "149"].sort_values("time", kind="stable").drop_duplicates("time")
+    assert len(first) == len(expected)
+    assert first[0][1].startswith(expected.time.iloc[0].strftime("%Y-%m-%dT%H:%M:%S"))
+    assert first[0][2:] == pytest.approx(tuple(expected[["water", "wet", "pv", "npv", "bs"]].iloc[0]))
+    assert {row[0] for row in observations} == {uids[i] for i in (0, 1, 7, 8)}
+
+
+def test_wrong_url_field_and_endpoint_are_refused_before_reading(qgis_app, canberra_zip):
+    import processing
+    from qgis.core import QgsProcessingException
+
+    layer = canberra_layer(canberra_zip, ["s3://b/k"])
+    with pytest.raises(QgsProcessingException, match="S3_ENDPOINT 'ftp://x' must be an http"):
+        processing.run("wit:loadresults", {"INPUT": layer, "S3_ENDPOINT": "ftp://x", "OUTPUT": "memory:"})
+
+
+# The real qgis_process: dispatch to the WIT test server, which writes parquet into S3, then load.
+
+@pytest.fixture(scope="module")
+def profile(tmp_path_factory):
+    config = tmp_path_factory.mktemp("qgis-config-results")
+    return config, prepare_profile(config)
+
+
+def qgis_process(env, *arguments):
+    return subprocess.run(qgis_process_command() + list(arguments), env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_dispatch_then_load_with_qgis_process(profile, s3_server, fresh_server, canberra_zip, pyarrow_wheel,
+                                              sample, tmp_path):
+    config, env = profile
+    env = dict(env, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    server = fresh_server(job_seconds=0.05, s3_endpoint=s3_server.endpoint, s3_bucket="dea-public-data-dev",
+                          time_encoding="int64", fail_boxes=[[149.0, -35.28, 149.05, -35.25]])
+    dispatched = tmp_path / "dispatched.gpkg"
+    run = qgis_process(env, "run", "wit:dispatchwit", "--", "INPUT=%s" % canberra_zip, "WPS_URL=%s" % server.wps_url,
+                       "MAX_CONCURRENT=8", "OUTPUT=%s" % dispatched)
+    assert run.returncode == 0, run.stdout + run.stderr
+    statuses = [row[0] for row in read_table(dispatched, "wit_status")]
+    assert statuses.count("succeeded") >= 80 and statuses.count("failed") >= 1
+
+    arguments = ["run", "wit:loadresults", "--", "INPUT=%s" % dispatched, "ID_FIELD=UID",
+                 "S3_ENDPOINT=%s" % s3_server.endpoint, "OUTPUT=%s" % (tmp_path / "loaded.gpkg"),
+                 "PLOTS=%s" % (tmp_path / "plots")]
+    refused = qgis_process(env, *arguments)
+    assert refused.returncode != 0 and "Traceback" not in refused.stdout + refused.stderr
+    command = re.search(r"^\s*(\S*python\S* -m pip install .*)$", refused.stdout + refused.stderr, re.M).group(1)
+    assert '--target "%s/profiles/default/python"' % config in command  # the real profile, named exactly
+    words = shlex.split(command)
+    assert Path(words[0]).resolve() == Path("/usr/bin/python3").resolve()  # QGIS's own Python, not PATH's
+    assert words[1:] == ["-m", "pip", "install", "--no-deps", "--target", str(config / "profiles/default/python"),
+                         "pyarrow<26"]
+    installed = subprocess.run(words[:-1] + ["-q", str(pyarrow_wheel)], capture_output=True, text=True)  # cached
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+
+    run = qgis_process(env, *arguments)
+    assert run.returncode == 0, run.stdout + run.stderr
+    rows = read_table(tmp_path / "loaded.gpkg", "UID, wit_url, wit_status, wit_load_status, wit_obs, wit_wet_pct")
+    assert len(rows) == 86
+    results = server.results()
+    for uid, url, status, load_status, obs, wet_pct in rows:
+        if status != "succeeded":
+            assert (load_status, obs) == ("no result", None)
+            continue
+        assert load_status == "loaded" and (tmp_path / "plots" / ("%s.png" % uid)).is_file()
+        frame = sample[sample.XXX_UID == results[url]["sample_uid"]]
+        expected = pandas_statistics(frame, THRESHOLD, 1.0)
+        assert (obs, wet_pct) == (expected["wit_obs"], pytest.approx(expected["wit_wet_pct"]))
+    assert len(list((tmp_path / "plots").glob("*.png"))) == statuses.count("succeeded")
+    assert "Summary: %d loaded, 0 failed, %d no result" % (
+        statuses.count("succeeded"), 86 - statuses.count("succeeded")) in run.stdout

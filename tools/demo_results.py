@@ -1,0 +1,92 @@
+"""`make demo`, second half: load the dispatched results with wit:loadresults and show what WIT found.
+
+With the local WIT server, results go to a local S3-compatible server (moto on 127.0.0.1),
+which the server writes real WIT parquet into. pyarrow reaches QGIS's Python the way the
+plugin tells a user to install it: ``pip install --no-deps --target <profile>/python``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sqlite3
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .plugin_files import ROOT
+from .qgis import qgis_process_command
+
+QGIS_PYTHON = "/usr/bin/python3"  # Debian's, the one QGIS embeds
+WHEELS = ROOT / "build" / "wheels"
+SHOWN = 3
+
+
+@dataclass
+class ResultStore:
+    """Where the demo's results live: a local S3 server's endpoint, or AWS (empty)."""
+
+    endpoint: str = ""
+    behaviour: dict = field(default_factory=dict)
+
+
+def results_store(work: Path, local: bool) -> ResultStore:
+    """Start moto's S3 server for the local WIT server (stopped when the demo exits)."""
+    if not local:
+        return ResultStore()
+    sys.path.insert(0, str(ROOT / "tests"))
+    from wit_server import s3
+
+    os.environ.update(s3.CREDENTIALS)  # moto accepts any; GDAL and boto3 read them from the environment
+    server = s3.start(work / "moto.log")
+    atexit.register(server.stop)
+    print("Started a local S3 server for the results at %s" % server.endpoint)
+    return ResultStore(server.endpoint, {"s3_endpoint": server.endpoint, "s3_bucket": "dea-public-data-dev"})
+
+
+def install_pyarrow(profile: Path) -> None:
+    """pyarrow<26 (QGIS's NumPy is 1.24) into the profile's python folder, from a wheel cached in build/."""
+    target = profile / "python"
+    if (target / "pyarrow").is_dir():
+        return
+    if not list(WHEELS.glob("pyarrow-*.whl")):
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-deps",
+                        "--only-binary=:all:", "-d", str(WHEELS), "pyarrow<26"], check=True)
+    wheel = sorted(WHEELS.glob("pyarrow-*.whl"))[-1]
+    command = [QGIS_PYTHON, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)]
+    print("$", " ".join(command))
+    subprocess.run(command, check=True)
+
+
+def show_results(dispatched: Path, env: dict, store: ResultStore) -> int:
+    """Run wit:loadresults on the dispatch output and print a few polygons' statistics and plots."""
+    work = dispatched.parent
+    install_pyarrow(Path(env["QGIS_CUSTOM_CONFIG_PATH"]) / "profiles" / "default")
+    output = work / (dispatched.stem + "_results.gpkg")
+    output.unlink(missing_ok=True)
+    command = qgis_process_command() + [
+        "run", "wit:loadresults", "--", "INPUT=%s" % dispatched, "ID_FIELD=UID",
+        "OUTPUT=%s" % output, "PLOTS=%s" % (work / "plots"), "TIMESERIES=%s" % (work / "timeseries.gpkg")]
+    if store.endpoint:
+        command.append("S3_ENDPOINT=%s" % store.endpoint)
+    print("\n$", " ".join(command))
+    code = subprocess.run(command, env=env).returncode
+    if code != 0:
+        print("qgis_process failed with exit code %d" % code)
+        return code
+    with sqlite3.connect(output) as db:
+        table = db.execute("SELECT table_name FROM gpkg_contents WHERE data_type='features'").fetchone()[0]
+        counts = db.execute('SELECT wit_load_status, count(*) FROM "%s" GROUP BY 1 ORDER BY 1' % table).fetchall()
+        rows = db.execute(
+            'SELECT UID, wit_obs, wit_first, wit_last, wit_wet_pct, wit_max_wet_ha, wit_events, '
+            'wit_longest_event_days, wit_last_wet, wit_plot FROM "%s" WHERE wit_load_status = \'loaded\' '
+            'ORDER BY wit_wet_pct DESC LIMIT %d' % (table, SHOWN)).fetchall()
+    print("\nResults layer: %s" % output)
+    print("Load statuses: " + ", ".join("%s %d" % row for row in counts))
+    print("The %d wettest polygons:" % len(rows))
+    for uid, obs, first, last, wet_pct, max_ha, events, longest, last_wet, plot in rows:
+        print("  %s: %d observations %s to %s; wet %.1f %% of them; at most %.2f ha wet; %d wet events, "
+              "longest %d days; last wet %s\n    plot: %s" % (uid, obs, first, last, wet_pct, max_ha, events,
+                                                               longest, last_wet or "never", plot))
+    return 0

@@ -1,0 +1,81 @@
+"""DEA's WIT plot (as GeoscienceAustralia/wit_tooling draws it) for one polygon, written as a PNG.
+
+Drawn on a ``matplotlib.figure.Figure`` with the Agg canvas, never through pyplot, so it
+keeps no global figure state and touches no GUI: safe from Processing's worker threads.
+Rendering is serialised by a lock because matplotlib's text and font caches are shared.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from datetime import datetime, timedelta
+
+import matplotlib.dates as mdates
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from .wit_table import Series
+
+LAYERS = (("water", "open water", "#030aa7"), ("wet", "wet", "#04d9ff"), ("pv", "green vegetation", "#3f9b0b"),
+          ("npv", "dry vegetation", "#e6daa6"), ("bs", "bare soil", "#60460f"))
+LANDSAT_GAP = (datetime(2011, 11, 1), datetime(2013, 4, 1))
+MIN_OBS_PER_YEAR = 4
+ATTRIBUTION = "Wetlands Insight Tool, Digital Earth Australia"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+_LOCK = threading.Lock()
+
+
+def plot_name(identifier: str) -> str:
+    """``<id>.png`` with every character other than letters, digits, ``_``, ``-`` and ``.`` as ``_``."""
+    return _UNSAFE.sub("_", identifier) + ".png"
+
+
+def write_plot(series: Series, title_id: str, path: str) -> None:
+    """Stacked fractions in percent, hatched where data are thin, saved to ``path``."""
+    with _LOCK:
+        _draw(series, title_id, path)
+
+
+def _draw(series: Series, title_id: str, path: str) -> None:
+    times = (series.time // 1000).astype("datetime64[us]").astype(datetime)
+    figure = Figure(figsize=(12, 4), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_axes((0.06, 0.14, 0.74, 0.76))
+    stacks = axes.stackplot(times, *(100 * getattr(series, name) for name, _, _ in LAYERS),
+                            labels=[label for _, label, _ in LAYERS], colors=[c for _, _, c in LAYERS], alpha=0.6)
+    start, end = times[0], times[-1]
+    for first, last in _thin_spans(series, start, end):
+        axes.axvspan(first, last, facecolor="none", edgecolor="white", hatch="//", linewidth=0, zorder=3)
+    axes.set_xlim(start, end if end > start else start + timedelta(days=365))
+    axes.set_ylim(0, 100)
+    axes.set_ylabel("percent of area")
+    axes.set_title("Wetlands Insight Tool: %s" % title_id)
+    axes.legend(stacks[::-1], [label for _, label, _ in LAYERS][::-1], loc="center left",
+                bbox_to_anchor=(1.01, 0.5), frameon=False)
+    axes.xaxis.set_major_locator(mdates.YearLocator(_year_step(start, end)))
+    axes.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
+    figure.text(0.99, 0.02, ATTRIBUTION, ha="right", va="bottom", fontsize=8, color="#555555")
+    figure.savefig(path, format="png")
+
+
+def _year_step(start: datetime, end: datetime) -> int:
+    years = max(1, end.year - start.year)
+    return 1 if years <= 15 else 2 if years <= 30 else 5
+
+
+def _thin_spans(series: Series, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """The Landsat 7/8 gap and every year with fewer than four observations, clipped to the data."""
+    spans = [LANDSAT_GAP]
+    years = (series.time // 10**9).astype("datetime64[s]").astype("datetime64[Y]").astype(int) + 1970
+    counts = dict(zip(*np.unique(years, return_counts=True)))
+    for year in range(start.year, end.year + 1):
+        if counts.get(year, 0) < MIN_OBS_PER_YEAR:
+            spans.append((datetime(year, 1, 1), datetime(year + 1, 1, 1)))
+    clipped = []
+    for first, last in spans:
+        first, last = max(first, start), min(last, end)
+        if first < last:
+            clipped.append((first, last))
+    return clipped

@@ -1,0 +1,194 @@
+"""A WIT result table: parquet bytes → the five fractions over time, and the statistics of the issue.
+
+Columns are found by name; ``time`` may be INT96 or an int64 timestamp (DEA's files hold
+both); ``geometry`` and unknown columns are ignored. GDAL's Parquet driver is used where
+the user's GDAL has one (QGIS 3.30+ installers), else pyarrow. No QGIS here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+
+FRACTIONS = ("water", "wet", "pv", "npv", "bs")
+_DAY_NS = 86_400 * 10**9
+
+
+class TableError(Exception):
+    """A result file is not a WIT table; the message is the reason shown for that polygon."""
+
+
+@dataclass
+class Series:
+    """One polygon's observations: ``time`` as int64 nanoseconds since the epoch (UTC) and the fractions."""
+
+    time: np.ndarray
+    water: np.ndarray
+    wet: np.ndarray
+    pv: np.ndarray
+    npv: np.ndarray
+    bs: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+    def dates(self) -> np.ndarray:
+        """The UTC date of each observation, as days since 1970-01-01."""
+        return np.floor_divide(self.time, _DAY_NS)
+
+
+def reader_name() -> str | None:
+    """'gdal' if GDAL has a Parquet driver, else 'pyarrow' if importable, else None."""
+    from osgeo import gdal
+
+    if gdal.GetDriverByName("Parquet") is not None:
+        return "gdal"
+    try:
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        return None
+    return "pyarrow"
+
+
+def install_hint(profile_dir: str) -> str:
+    """How to put pyarrow into QGIS's Python: QGIS puts ``<profile>/python`` on sys.path at start."""
+    python = _qgis_python()
+    target = profile_dir.rstrip("/\\") + "/python"
+    return ("No parquet reader: this GDAL has no Parquet driver and pyarrow is not installed for QGIS's Python. "
+            "Install pyarrow into your QGIS profile, then restart QGIS:\n"
+            "  %s -m pip install --no-deps --target \"%s\" \"pyarrow<26\"\n"
+            "(--no-deps keeps QGIS's NumPy; pyarrow 26 needs NumPy 2.)" % (python, target))
+
+
+def _qgis_python() -> str:
+    """The interpreter QGIS embeds, from its prefix: under qgis_process ``sys.executable`` is whatever
+    ``python3`` comes first on PATH (e.g. a pyenv shim), which may be another Python."""
+    version = "python%d.%d" % sys.version_info[:2]
+    for candidate in (os.path.join(sys.base_prefix, "bin", version), os.path.join(sys.base_prefix, "python.exe"),
+                      os.path.join(sys.base_prefix, "bin", "python3")):
+        if os.path.isfile(candidate):
+            return candidate
+    return "python3"
+
+
+def read_series(data: bytes, reader: str) -> Series:
+    """The rows of one result file, in file order."""
+    columns = _read_gdal(data) if reader == "gdal" else _read_pyarrow(data)
+    missing = [name for name in ("time",) + FRACTIONS if name not in columns]
+    if missing:
+        raise TableError("not a WIT result: no column %s" % ", ".join(missing))
+    return Series(*(columns[name] for name in ("time",) + FRACTIONS))
+
+
+def _read_pyarrow(data: bytes) -> dict:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        file = pq.ParquetFile(pa.BufferReader(data))
+        names = [n for n in ("time",) + FRACTIONS if n in file.schema_arrow.names]
+        table = file.read(columns=names)
+    except (pa.ArrowException, OSError) as error:
+        raise TableError("not a readable parquet file: %s" % str(error).splitlines()[0][:200]) from None
+    columns = {}
+    for name in names:
+        column = table.column(name)
+        if name == "time":
+            if not pa.types.is_timestamp(column.type):
+                raise TableError("column time is %s, not a timestamp" % column.type)
+            column = column.cast(pa.timestamp("ns", tz=column.type.tz))
+            columns[name] = column.cast(pa.int64()).to_numpy(zero_copy_only=False)
+        else:
+            columns[name] = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    return columns
+
+
+def _read_gdal(data: bytes) -> dict:
+    from osgeo import gdal
+
+    path = "/vsimem/wit-%s.parquet" % uuid.uuid4().hex
+    gdal.FileFromMemBuffer(path, data)
+    try:
+        dataset = gdal.OpenEx(path, gdal.OF_VECTOR, allowed_drivers=["Parquet"])
+        if dataset is None:
+            raise TableError("not a readable parquet file: %s" % (gdal.GetLastErrorMsg() or "GDAL cannot open it"))
+        layer = dataset.GetLayer(0)
+        definition = layer.GetLayerDefn()
+        names = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
+        rows = {name: [] for name in ("time",) + FRACTIONS if name in names}
+        for feature in layer:
+            for name, values in rows.items():
+                if name == "time":
+                    values.append(_ogr_time_ns(feature, name))
+                else:
+                    values.append(feature.GetFieldAsDouble(name) if feature.IsFieldSetAndNotNull(name) else np.nan)
+        return {name: np.asarray(values, dtype=np.int64 if name == "time" else np.float64)
+                for name, values in rows.items()}
+    finally:
+        gdal.Unlink(path)
+
+
+def _ogr_time_ns(feature, name: str) -> int:
+    year, month, day, hour, minute, second, tz_flag = feature.GetFieldAsDateTime(name)
+    moment = np.datetime64("%04d-%02d-%02dT%02d:%02d" % (year, month, day, hour, minute), "ns")
+    offset = (tz_flag - 100) * 15 * 60 if tz_flag > 1 else 0  # OGR: 100 = UTC, steps of 15 minutes
+    return int(moment.astype(np.int64)) + int(round((second - offset) * 1e9))
+
+
+def merge(parts: list[Series]) -> Series:
+    """Increments of one polygon → one series in time order; a repeated timestamp keeps its first row."""
+    if len(parts) == 1:
+        joined = parts[0]
+    else:
+        joined = Series(*(np.concatenate([getattr(p, n) for p in parts]) for n in ("time",) + FRACTIONS))
+    order = np.argsort(joined.time, kind="stable")
+    times = joined.time[order]
+    keep = np.ones(len(times), dtype=bool)
+    keep[1:] = times[1:] != times[:-1]
+    chosen = order[keep]
+    return Series(*(getattr(joined, n)[chosen] for n in ("time",) + FRACTIONS))
+
+
+STAT_FIELDS = ("wit_obs", "wit_first", "wit_last", "wit_wet_pct", "wit_water_pct", "wit_max_wet", "wit_max_wet_ha",
+               "wit_mean_water", "wit_mean_wet", "wit_mean_pv", "wit_mean_npv", "wit_mean_bs", "wit_events",
+               "wit_longest_event_days", "wit_last_wet")
+
+
+def statistics(series: Series, threshold: float, area_ha: float | None) -> dict:
+    """The issue's statistics of a merged series; dates are ``datetime.date``, NULL is None."""
+    n = len(series)
+    stats = dict.fromkeys(STAT_FIELDS)
+    stats.update(wit_obs=n, wit_events=0, wit_longest_event_days=0)
+    if n == 0:
+        return stats
+    wetw = series.water + series.wet
+    wet = wetw > threshold
+    days = series.dates()
+    stats.update(
+        wit_first=_date(days[0]), wit_last=_date(days[-1]),
+        wit_wet_pct=100.0 * float(np.count_nonzero(wet)) / n,
+        wit_water_pct=100.0 * float(np.count_nonzero(series.water > threshold)) / n,
+        wit_max_wet=float(np.max(wetw)),
+        **{"wit_mean_" + name: float(np.mean(getattr(series, name))) for name in FRACTIONS})
+    stats["wit_max_wet_ha"] = None if area_ha is None else stats["wit_max_wet"] * area_ha
+    spans = []
+    position = 0
+    for is_wet, run in itertools.groupby(wet):
+        length = len(list(run))
+        if is_wet:
+            spans.append(int(days[position + length - 1] - days[position]) + 1)
+        position += length
+    if spans:
+        stats.update(wit_events=len(spans), wit_longest_event_days=max(spans),
+                     wit_last_wet=_date(days[np.flatnonzero(wet)[-1]]))
+    return stats
+
+
+def _date(days: int) -> date:
+    return date.fromordinal(date(1970, 1, 1).toordinal() + int(days))
