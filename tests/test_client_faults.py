@@ -7,9 +7,18 @@ from datetime import datetime
 import pytest
 from fault_proxy import FaultProxy
 from stub_server import StubServer
+from test_dispatcher import ScriptedClient
 from wit_dispatcher.wit_provider import wps
-from wit_dispatcher.wit_provider.client import ServiceError, TransientError, WpsClient, preflight_delays, url_problem
+from wit_dispatcher.wit_provider.client import (
+    PreflightCancelled,
+    ServiceError,
+    TransientError,
+    WpsClient,
+    preflight_delays,
+    url_problem,
+)
 from wit_dispatcher.wit_provider.dispatcher import CANCELLED, FAILED, SUCCEEDED, Dispatcher, Job, RetryPolicy
+from wit_dispatcher.wit_provider.journal import Journal
 from wit_dispatcher.wit_provider.polling import Polling
 from wit_dispatcher.wit_provider.wps import JobState, JobStatus
 
@@ -74,6 +83,20 @@ def test_preflight_retries_for_about_thirty_seconds_then_gives_up():
     assert delays[:-1] == sorted(delays[:-1]) and delays[0] <= 1
 
 
+def test_a_gateway_that_stays_down_fails_the_check_with_the_reason(stub):
+    server = stub(lambda seen: (503, {"Content-Type": "text/html"}, b"<html>down</html>"))
+    with pytest.raises(ServiceError, match="answered HTTP 503"):
+        WpsClient(server.base_url + "/wps", preflight_seconds=1).check_process("WIT")
+    assert len(server.requests()) >= 2
+
+
+def test_a_cancel_during_the_start_up_checks_stops_them(stub):
+    server = stub(lambda seen: (503, {"Content-Type": "text/html"}, b"<html>down</html>"))
+    with pytest.raises(PreflightCancelled):
+        WpsClient(server.base_url + "/wps").check_process("WIT", cancelled=lambda: len(server.requests()) >= 1)
+    assert len(server.requests()) == 1
+
+
 def test_a_web_page_that_is_no_wps_still_fails_with_the_reason(stub):
     server = stub(lambda seen: (200, {"Content-Type": "text/html"}, b"<html><body>Welcome</body></html>"))
     with pytest.raises(ServiceError, match="did not answer as an OGC WPS 1.0.0 server"):
@@ -136,6 +159,14 @@ def test_a_post_that_times_out_is_sent_a_bounded_number_of_times(stub):
     assert pool.tally.possible_duplicates == 3  # each one may have made a job on the server
 
 
+@pytest.mark.parametrize("status, unsent", [(503, True), (429, True), (502, False), (504, False)])
+def test_a_gateway_error_after_a_post_may_hide_a_job(stub, status, unsent):
+    server = stub(lambda seen: (status, {"Content-Type": "text/html"}, b"<html>gateway</html>"))
+    with pytest.raises(TransientError) as raised:
+        WpsClient(server.base_url + "/wps").submit(execute())
+    assert raised.value.unsent is unsent  # a 502/504 can come after the WPS took the job: a possible duplicate
+
+
 def test_a_read_timeout_after_sending_may_have_made_a_job(stub):
     server = stub(lambda seen: None)
     with pytest.raises(TransientError) as raised:
@@ -152,6 +183,18 @@ def test_refused_credentials_stop_the_run_and_nothing_more_is_sent(stub, status)
     assert "HTTP %d" % status in pool.stopped_because and "AUTHCFG" in pool.stopped_because
     assert outcomes and {o.status for o in outcomes} == {CANCELLED}
     assert (pool.tally.retries, pool.tally.possible_duplicates) == (0, 0)
+
+
+def test_jobs_refused_for_credentials_are_resubmitted_without_counting_duplicates(stub, tmp_path):
+    server = stub(lambda seen: (401, {"Content-Type": "text/html"}, b"<html>denied</html>"))
+    journal = Journal(tmp_path / "j.sqlite")
+    todo = [Job(i, execute=b"job%d" % i, key="k%d" % i) for i in range(3)]
+    refused = Dispatcher(WpsClient(server.base_url + "/wps"), 1, 30, Polling(), NO_WAIT, journal=journal)
+    list(refused.run(todo))
+    assert journal.lookup("k0").state == CANCELLED
+    again = Dispatcher(ScriptedClient(), 1, 30, Polling(first=0.01, cap=0.05, finest=0.01), NO_WAIT, journal=journal)
+    outcomes = list(again.run(todo))
+    assert [o.status for o in outcomes] == [SUCCEEDED] * 3 and again.tally.possible_duplicates == 0
 
 
 def test_a_request_too_large_fails_that_feature_only(stub, wit_server):

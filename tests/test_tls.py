@@ -41,6 +41,13 @@ def test_unknown_certificate_authority_is_refused(https_wit):
         WpsClient(wit.wps_url, connect_timeout=5).check_process("WIT")
 
 
+def test_a_tls_failure_names_the_host_but_not_the_urls_query(https_wit):
+    wit, _ = https_wit
+    with pytest.raises(ServiceError) as raised:
+        WpsClient(wit.wps_url + "&token=s3cr3t-t0ken", connect_timeout=5).check_process("WIT")
+    assert "CERTIFICATE_VERIFY_FAILED" in str(raised.value) and "s3cr3t" not in str(raised.value)
+
+
 def test_ca_bundle_from_qgis_settings_is_trusted(qgis_app, https_wit):
     wit, ca = https_wit
     settings = QgsSettings()

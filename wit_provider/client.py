@@ -8,8 +8,10 @@ work) and WpsException (the server refused this request; asking again will not h
 from __future__ import annotations
 
 import os
+import re
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -23,6 +25,9 @@ from .wps import JobStatus, WpsException, WpsParseError
 # The WPS key-value parameters we set ourselves; whatever else the URL carries is kept.
 _KVP_KEYS = {"service", "request", "version", "identifier", "acceptversions"}
 RETRYABLE_HTTP = frozenset({429, 502, 503, 504})
+# Refusals a server or gateway gives before passing a request on; a 502 or 504 may come after
+# the WPS took the Execute (the gateway lost its reply), so a POST answered so may have made a job.
+REFUSED_UNSEEN = frozenset({429, 503})
 PREFLIGHT_SECONDS = 30.0  # how long start-up checks wait out a gateway's transient faults
 _LAST_TRY_SECONDS = 15.0  # what the last preflight request may take beyond that
 
@@ -196,33 +201,35 @@ class WpsClient:
         self.session.headers.update({"Accept": "text/xml"})
         self.timeout = (connect_timeout, read_timeout)
 
-    def check_process(self, process: str) -> None:
+    def check_process(self, process: str, cancelled: Callable[[], bool] = lambda: False) -> None:
         """Fail before any job is sent if the URL is not a WPS offering a WIT-like ``process``.
 
         Transient faults (5xx, resets, HTML or truncated replies: a gateway restarting) are
-        retried for about ``preflight_seconds``; a definite answer (401, 403, 404, a WPS
-        exception, an unknown process) fails at once.
+        retried for about ``preflight_seconds`` in all; a definite answer (401, 403, 404, a WPS
+        exception, an unknown process) fails at once, and so does ``cancelled()``.
         """
         host = host_of(self.wps_url)
+        give_up = time.monotonic() + self.preflight_seconds + _LAST_TRY_SECONDS
         offered = self._read(kvp_url(self.wps_url, service="WPS", request="GetCapabilities"),
                              wps.process_identifiers,
                              "%s did not answer as an OGC WPS 1.0.0 server (GetCapabilities): check the WPS URL"
-                             % host)
+                             % host, give_up, cancelled)
         if process not in offered:
             raise ServiceError("the WPS at %s does not offer a process '%s' (it offers: %s)"
                                % (host, process, ", ".join(offered) or "none"))
         url = kvp_url(self.wps_url, service="WPS", version="1.0.0", request="DescribeProcess", identifier=process)
-        missing = self._read(url, wps.missing_inputs, "the WPS at %s could not describe process '%s'" % (host, process))
+        missing = self._read(url, wps.missing_inputs, "the WPS at %s could not describe process '%s'" % (host, process),
+                             give_up, cancelled)
         if missing:
             raise ServiceError("process '%s' at %s is not a WIT process: it has no input %s"
                                % (process, host, ", ".join(missing)))
 
-    def _read(self, url: str, parse, context: str):
-        """GET ``url`` and ``parse`` it, retrying transient failures with backoff (see check_process)."""
+    def _read(self, url: str, parse, context: str, give_up: float, cancelled: Callable[[], bool]):
+        """GET ``url`` and ``parse`` it, retrying transient failures with backoff until ``give_up``."""
         host = host_of(url)
-        give_up = time.monotonic() + self.preflight_seconds + _LAST_TRY_SECONDS
+        problem = "the WPS at %s did not answer in time" % host
         for delay in [0.0] + preflight_delays(self.preflight_seconds):
-            time.sleep(delay)
+            _wait(delay, cancelled)
             left = give_up - time.monotonic()
             if left <= 0:
                 break
@@ -230,7 +237,8 @@ class WpsClient:
                 reply = self.session.get(url, timeout=(min(self.timeout[0], left), min(self.timeout[1], left)),
                                          proxies=self._proxies(url), verify=self.verify)
             except requests.exceptions.SSLError as error:
-                raise ServiceError("the TLS certificate of %s could not be verified: %s" % (host, error)) from None
+                raise ServiceError("the TLS certificate of %s could not be verified: %s"
+                                   % (host, _tls_reason(error))) from None
             except requests.RequestException as error:
                 problem = "cannot reach the WPS server at %s: %s" % (host, type(error).__name__)
                 continue
@@ -299,8 +307,8 @@ class WpsClient:
 
     def _status_from(self, reply: requests.Response) -> JobStatus:
         if reply.status_code in RETRYABLE_HTTP:
-            raise TransientError("HTTP %d %s" % (reply.status_code, reply.reason), unsent=True,
-                                 retry_after=_retry_after(reply))
+            raise TransientError("HTTP %d %s" % (reply.status_code, reply.reason),
+                                 unsent=reply.status_code in REFUSED_UNSEEN, retry_after=_retry_after(reply))
         if reply.status_code != 200:
             exception = wps.exception_from(reply.content)
             if exception is None:
@@ -314,6 +322,28 @@ class WpsClient:
             if exception.transient:
                 raise TransientError(str(exception), unsent=True) from None
             raise
+
+
+class PreflightCancelled(ServiceError):
+    """The run was cancelled during the start-up checks."""
+
+
+def _wait(seconds: float, cancelled: Callable[[], bool]) -> None:
+    """Sleep ``seconds`` in short steps, so a cancel during start-up takes effect within a moment."""
+    end = time.monotonic() + seconds
+    while True:
+        if cancelled():
+            raise PreflightCancelled("cancelled during the start-up checks")
+        left = end - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(left, 0.1))
+
+
+def _tls_reason(error: Exception) -> str:
+    """The TLS failure without the request's URL (its query may carry a token)."""
+    found = re.search(r"\[SSL: [A-Z_]+\][^'\")]*", str(error))
+    return found.group(0).strip() if found else "the TLS handshake failed"
 
 
 def _never_connected(error: Exception) -> bool:
