@@ -196,10 +196,10 @@ def test_one_run_at_a_time_holds_a_journal(tmp_path):
     assert not (tmp_path / "j.sqlite.lock").exists()
 
 
-def test_the_run_interval_is_remembered(tmp_path):
+def test_the_runs_end_is_remembered(tmp_path):
     journal = Journal(tmp_path / "j.sqlite")
     assert journal.remembered_end() is None
-    journal.remember_interval(datetime(2010, 1, 1), datetime(2026, 11, 29, 7, 52, 41))
+    journal.remember_end(datetime(2026, 11, 29, 7, 52, 41))
     journal.close()
     assert Journal(tmp_path / "j.sqlite").remembered_end() == datetime(2026, 11, 29, 7, 52)
 

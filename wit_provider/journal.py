@@ -13,6 +13,7 @@ interval are stored: never the WPS URL or anything that could carry a credential
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -116,9 +117,8 @@ class Journal:
         row = self._read("SELECT value FROM meta WHERE key = 'end'", ())
         return datetime.fromisoformat(row[0][0]) if row else None
 
-    def remember_interval(self, start: datetime, end: datetime) -> None:
-        self._write("INSERT OR REPLACE INTO meta VALUES ('start', ?), ('end', ?)",
-                    (minute(start).isoformat(), minute(end).isoformat()))
+    def remember_end(self, end: datetime) -> None:
+        self._write("INSERT OR REPLACE INTO meta VALUES ('end', ?)", (minute(end).isoformat(),))
 
     def record_submission(self, key: str) -> bool:
         """Note the intent to submit, before the POST. True if an earlier submission's
@@ -222,27 +222,48 @@ class JournalInUse(JournalError):
 
 
 class _RunLock:
-    """An exclusive lock on ``<journal>.lock`` for the run's lifetime; the OS drops it if the run dies."""
+    """An exclusive lock on ``<journal>.lock`` for the run's lifetime; the OS drops it if the run dies.
+
+    The file is removed on release while still locked; a run that locked a file that was
+    removed meanwhile (its inode is no longer the path's) tries again, so two runs never
+    both hold "the" lock. Where the file system cannot lock at all, the run goes on unlocked.
+    """
 
     def __init__(self, journal: Path):
         self.path = journal.with_name(journal.name + ".lock")
-        self._file = open(self.path, "a+b")  # held open until release: closing drops the lock
-        try:
-            if fcntl is not None:
-                fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            else:
-                msvcrt.locking(self._file.fileno(), msvcrt.LK_NBLCK, 1)
-        except OSError:
+        while True:
+            self._file = open(self.path, "a+b")  # held open until release: closing drops the lock
+            try:
+                _lock(self._file)
+            except OSError as error:
+                self._file.close()
+                if error.errno not in (errno.EACCES, errno.EAGAIN, errno.EWOULDBLOCK, errno.EDEADLK):
+                    self._file = None  # no locking on this file system
+                    return
+                raise JournalInUse("JOURNAL '%s' is in use by another run; wait for it to end or choose another "
+                                   "file" % journal) from None
+            try:
+                if os.stat(self.path).st_ino == os.fstat(self._file.fileno()).st_ino:
+                    return
+            except FileNotFoundError:
+                pass
             self._file.close()
-            raise JournalInUse("JOURNAL '%s' is in use by another run; wait for it to end or choose another "
-                               "file" % journal) from None
 
     def release(self) -> None:
-        self._file.close()  # closing drops the lock
+        if self._file is None:
+            return
         try:
             os.remove(self.path)
         except OSError:
-            pass  # another run may hold it by now, or it is gone
+            pass  # Windows keeps an open file; it stays, unlocked
+        self._file.close()  # closing drops the lock
+
+
+def _lock(file) -> None:
+    if fcntl is not None:
+        fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    else:
+        msvcrt.locking(file.fileno(), msvcrt.LK_NBLCK, 1)
 
 
 def _refuse_foreign(path: Path) -> None:
