@@ -188,30 +188,34 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
                                                                                        process)
         except JournalError as error:
             raise QgsProcessingException(str(error)) from None
-        try:
-            end = self._end(parameters, context, journal, feedback)
-            if end <= start:
-                raise QgsProcessingException(self.tr("END ({}) must be after START ({}).").format(
-                    end.strftime("%Y-%m-%d %H:%M"), start.strftime("%Y-%m-%d %H:%M")))
-            journal.remember_interval(start, end)
-        except (QgsProcessingException, JournalError) as error:
-            journal.close()
+        try:  # the journal (and its run lock) is released whatever happens from here on
+            with interrupts_as_cancel(feedback) as interruption:
+                return self._dispatch(parameters, context, feedback, source, url, process, start, journal,
+                                      interruption)
+        except JournalError as error:
             raise QgsProcessingException(str(error)) from None
+        finally:
+            journal.close()
+
+    def _dispatch(self, parameters, context, feedback, source, url: str, process: str, start: datetime,
+                  journal: Journal, interruption) -> dict:
+        end = self._end(parameters, context, journal, feedback)
+        if end <= start:
+            raise QgsProcessingException(self.tr("END ({}) must be after START ({}).").format(
+                end.strftime("%Y-%m-%d %H:%M"), start.strftime("%Y-%m-%d %H:%M")))
         journal_path = str(journal.path)
         feedback.pushInfo(self.tr("Journal: {}").format(journal_path))
-
         max_concurrent = self.parameterAsInt(parameters, self.MAX_CONCURRENT, context)
         try:
             headers = auth_headers(self.parameterAsString(parameters, self.AUTHCFG, context))
             client = WpsClient(url, pool_size=max_concurrent, auth_headers=headers, proxy=proxy_rule(),
                                ca_bundle=ca_bundle())
-            client.check_process(process)
+            client.check_process(process, feedback.isCanceled)
         except AuthError as error:
-            journal.close()
             raise QgsProcessingException(self.tr("AUTHCFG: {}").format(error)) from None
         except ServiceError as error:
-            journal.close()
             raise QgsProcessingException(self.tr("Cannot start: {}").format(error)) from None
+        journal.remember_end(end)  # only a run that started is one to resume
 
         fields = output_fields(source.fields())
         sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields,
@@ -237,9 +241,8 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
         counts = dict.fromkeys(STATUSES, 0)
         started = time.monotonic()
         # Closing the outcomes stops the workers and lets replies on the wire be journaled:
-        # only then may the journal close.
-        with interrupts_as_cancel(feedback) as interruption, \
-                closing(dispatcher.run(todo, feedback.isCanceled, monitor)) as outcomes:
+        # only then may the journal close (the caller closes it).
+        with closing(dispatcher.run(todo, feedback.isCanceled, monitor)) as outcomes:
             polygons = by_polygon(outcomes, intervals,
                                   lambda: dispatcher.stopped_because or "cancelled before it was sent")
             for feature, parts in zip(features(source), polygons):
@@ -254,7 +257,6 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
         if jobs_sink is not None:
             jobs_sink.flushBuffer()
         del jobs_sink
-        journal.close()
         elapsed = time.monotonic() - started
         feedback.pushInfo(summary(counts, dispatcher.tally, elapsed, journal_path, len(intervals) > 1))
         if counts[CANCELLED]:
@@ -273,7 +275,6 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
             results[self.JOBS] = jobs_id
         style_on_completion(context, dest_id, "dispatch")  # opens styled by wit_status in the desktop
         return results
-
 
     def _default_journal(self, parameters, context, url: str, process: str) -> Journal:
         """Beside a file output; for a temporary output, in the profile, named after the input layer.

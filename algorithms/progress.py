@@ -37,7 +37,8 @@ class Monitor:
 
     def polygon_done(self) -> None:
         self.polygons_done += 1
-        if self.polygons_done == self.polygons:
+        if self.polygons_done == self.polygons:  # skipped polygons have one job, not one per increment
+            self.feedback.setProgress(100.0)
             self._report(True)
 
     def _report(self, now_or_never: bool) -> None:

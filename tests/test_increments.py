@@ -18,7 +18,7 @@ def test_cuts_fall_on_years_divisible_by_k_whatever_start_and_end():
     assert len(cut) == 9 and all(a[1] == b[0] for a, b in zip(cut, cut[1:]))
 
 
-def test_a_later_end_changes_only_the_last_increment():
+def test_a_later_end_within_the_last_increment_changes_only_it():
     before = periods(D(2010, 1, 1), D(2015, 1, 1), 2)
     assert before == [(D(2010, 1, 1), D(2012, 1, 1)), (D(2012, 1, 1), D(2014, 1, 1)), (D(2014, 1, 1), D(2015, 1, 1))]
     later = periods(D(2010, 1, 1), D(2015, 6, 1), 2)

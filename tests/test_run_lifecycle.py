@@ -27,7 +27,7 @@ def journal_states(path) -> dict:
 
 # END left at its default.
 
-def test_a_rerun_without_end_resumes_the_journals_run_on_any_later_day(qgis_app, fresh_server, tmp_path):
+def test_a_rerun_without_end_resumes_the_journals_run_whatever_the_date(qgis_app, fresh_server, tmp_path):
     server = fresh_server(job_seconds=0.05)
     journal = str(tmp_path / "j.sqlite")
     first = dispatch(lakes(3), server.wps_url, JOURNAL=journal, END="2015-06-30T00:00:00")
@@ -50,6 +50,13 @@ def test_a_new_journal_without_end_runs_up_to_now_and_a_rerun_keeps_that_end(qgi
     assert len(sent_end) == 1 and sent_end.pop()[:16].replace("T", " ") in now[0]
     again = dispatch(lakes(2), server.wps_url, JOURNAL=journal, END=None)
     assert again["REUSED"] == 2 and len(server.received()) == 2
+
+
+def test_a_run_that_never_started_pins_no_end(qgis_app, wit_server, tmp_path):
+    journal = tmp_path / "j.sqlite"
+    with pytest.raises(QgsProcessingException, match="does not offer a process 'NOPE'"):
+        dispatch(lakes(1), wit_server.wps_url, JOURNAL=str(journal), END=None, PROCESS="NOPE")
+    assert Journal(journal).remembered_end() is None  # the next run without END runs up to its own now
 
 
 # A malformed URL is a message, not a traceback.
