@@ -15,7 +15,7 @@ WPS_URL ?=
 
 deps: $(VENV)/.installed
 
-$(VENV)/.installed: requirements-dev.txt
+$(VENV)/.installed: requirements-dev.txt Makefile
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "Installing Debian packages:" $$missing; \
@@ -28,13 +28,13 @@ $(VENV)/.installed: requirements-dev.txt
 	@$(PY) -c "import qgis.core, requests, xmltodict, pywps" || { echo "The venv cannot import QGIS: is $(SYSTEM_PYTHON) Debian's Python?"; exit 1; }
 	@touch $@
 
-demo: deps
+demo: deps $(WHEEL)
 	$(PY) -m tools.demo $(if $(WPS_URL),--wps-url '$(WPS_URL)')
 
 test: deps $(WHEEL)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: deps
+bench: deps $(WHEEL)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-bench.txt
 	$(PY) -m bench.run
 

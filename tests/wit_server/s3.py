@@ -69,10 +69,9 @@ def put(endpoint: str, bucket: str, key: str, body: bytes) -> str:
 def start(log_path: Path) -> S3Server:
     """Start moto_server on a free loopback port; return once it answers."""
     port = free_port()
-    executable = Path(sys.executable).with_name("moto_server")
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen([str(executable), "-H", "127.0.0.1", "-p", str(port)], stdout=log,
-                                   stderr=subprocess.STDOUT)
+    with open(log_path, "ab") as log:  # as a module: a console script's shebang pins the venv's old path
+        process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                                   stdout=log, stderr=subprocess.STDOUT)
     server = S3Server(port, process)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
