@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import time
+from contextlib import closing
 
 from qgis.core import (
     QgsApplication,
@@ -37,12 +38,13 @@ from qgis.PyQt.QtCore import QCoreApplication, QDate, QDateTime, Qt, QVariant
 
 from ..wit_provider.network import ca_bundle, proxy_rule
 from ..wit_provider.result_fetch import Fetcher, S3Settings, check_endpoint
-from ..wit_provider.result_loader import LOAD_STATUSES, LOADED, Loaded, LoadJob, ResultLoader
+from ..wit_provider.result_loader import FAILED, LOAD_STATUSES, LOADED, NO_RESULT, Loaded, LoadJob, ResultLoader
 from ..wit_provider.wit_table import FRACTIONS, STAT_FIELDS, install_hint, reader_name
 from .interrupt import interrupts_as_cancel
 from .styling import style_on_completion
 
 DEFAULT_ELLIPSOID = "WGS84"
+DISPATCH_STATUS = "wit_status"  # Dispatch WIT's status field: only a succeeded polygon has a whole series
 _INTEGER_STATS = ("wit_obs", "wit_events", "wit_longest_event_days")
 _DATE_STATS = ("wit_first", "wit_last", "wit_last_wet")
 LOAD_FIELDS = (("wit_load_status", 16), ("wit_load_error", 254), ("wit_plot", 254))
@@ -135,11 +137,11 @@ class LoadResultsAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(self.tr(
                 "Input layer '{}' has {} geometries: Load WIT results needs a polygon layer.").format(
                 source.sourceName(), QgsWkbTypes.displayString(source.wkbType()) or "no"))
-        url_field = self._field(parameters, self.URL_FIELD, context, source) or "wit_url"
+        url_field = self._field(parameters, self.URL_FIELD, context) or "wit_url"
         if source.fields().lookupField(url_field) < 0:
             raise QgsProcessingException(self.tr("URL_FIELD: layer '{}' has no field '{}'.").format(
                 source.sourceName(), url_field))
-        id_field = self._field(parameters, self.ID_FIELD, context, source)
+        id_field = self._field(parameters, self.ID_FIELD, context)
         endpoint = self.parameterAsString(parameters, self.S3_ENDPOINT, context).strip()
         if endpoint:
             try:
@@ -149,7 +151,7 @@ class LoadResultsAlgorithm(QgsProcessingAlgorithm):
         reader = reader_name()
         if reader is None:
             raise QgsProcessingException(install_hint(QgsApplication.qgisSettingsDirPath()))
-        plots_dir = self.parameterAsString(parameters, self.PLOTS, context).strip() or None
+        plots_dir = os.path.abspath(self.parameterAsString(parameters, self.PLOTS, context).strip() or "") or None
         if plots_dir:
             if importlib.util.find_spec("matplotlib") is None:
                 raise QgsProcessingException(self.tr(
@@ -177,12 +179,13 @@ class LoadResultsAlgorithm(QgsProcessingAlgorithm):
                               keep_series=series_sink is not None)
         feedback.pushInfo(self.tr("Reading parquet with {}; {} polygons.").format(reader, source.featureCount()))
         area = ellipsoid_area(source, context)
-        items = (_item(feature, id_field, url_field, area) for feature in source.getFeatures(QgsFeatureRequest(),
-                                                   QgsProcessingFeatureSource.FlagSkipGeometryValidityChecks))
+        status_field = DISPATCH_STATUS if source.fields().lookupField(DISPATCH_STATUS) >= 0 else ""
+        items = (_item(feature, id_field, url_field, status_field, area) for feature in source.getFeatures(
+            QgsFeatureRequest(), QgsProcessingFeatureSource.FlagSkipGeometryValidityChecks))
         counts = dict.fromkeys(LOAD_STATUSES, 0)
-        total = max(source.featureCount(), 1)
+        total = max(source.featureCount(), 1)  # -1 where a provider cannot count
         started = time.monotonic()
-        with interrupts_as_cancel(feedback):
+        with interrupts_as_cancel(feedback), closing(fetcher):
             for (feature, job), loaded in loader.run(items, feedback.isCanceled):
                 counts[loaded.status] += 1
                 sink.addFeature(output_feature(feature, fields, loaded), QgsFeatureSink.FastInsert)
@@ -190,14 +193,14 @@ class LoadResultsAlgorithm(QgsProcessingAlgorithm):
                     series_sink.addFeatures(timeseries_rows(job.ident, loaded), QgsFeatureSink.FastInsert)
                 if loaded.status != LOADED and loaded.error:
                     feedback.pushInfo(self.tr("{}: {}").format(job.ident, loaded.error))
-                feedback.setProgress(100.0 * sum(counts.values()) / total)
+                feedback.setProgress(min(100.0, 100.0 * sum(counts.values()) / total))
         done = sum(counts.values())
         feedback.pushInfo(self.tr("Summary: {}; {:.1f} s.").format(
             ", ".join("{} {}".format(n, s) for s, n in counts.items()), time.monotonic() - started))
         if feedback.isCanceled():
             feedback.pushWarning(self.tr("Cancelled: the output has the first {} polygons.").format(done))
-        results = {self.OUTPUT: dest_id, "LOADED": counts[LOADED], "FAILED": counts["failed"],
-                   "NO_RESULT": counts["no result"]}
+        results = {self.OUTPUT: dest_id, "LOADED": counts[LOADED], "FAILED": counts[FAILED],
+                   "NO_RESULT": counts[NO_RESULT]}
         if series_sink is not None:
             results[self.TIMESERIES] = series_id
         if plots_dir:
@@ -205,7 +208,7 @@ class LoadResultsAlgorithm(QgsProcessingAlgorithm):
         style_on_completion(context, dest_id, "results")
         return results
 
-    def _field(self, parameters, name, context, source) -> str:
+    def _field(self, parameters, name, context) -> str:
         chosen = self.parameterAsFields(parameters, name, context)
         return chosen[0] if chosen else ""
 
@@ -280,10 +283,12 @@ def ellipsoid_area(source, context):
     return area_ha
 
 
-def _item(feature: QgsFeature, id_field: str, url_field: str, area) -> tuple:
+def _item(feature: QgsFeature, id_field: str, url_field: str, status_field: str, area) -> tuple:
     """((feature, job), job): the feature stays with this thread, the job goes to a worker."""
     ident = _plain(feature[id_field]) if id_field else None
-    job = LoadJob(str(feature.id()) if ident is None else str(ident), _plain(feature[url_field]), area(feature))
+    status = _plain(feature[status_field]) if status_field else None
+    job = LoadJob(str(feature.id()) if ident is None else str(ident), _plain(feature[url_field]), area(feature),
+                  None if status is None else str(status))
     return (feature, job), job
 
 

@@ -26,10 +26,13 @@ WET_CLASSES = ((0, 5, "#e6daa6"), (5, 20, "#9ecae1"), (20, 50, "#4292c6"), (50, 
 STATUS_COLOURS = (("succeeded", "#1a9850"), ("failed", "#d73027"), ("skipped", "#bdbdbd"),
                   ("timeout", "#fdae61"), ("cancelled", "#7b3294"))
 PLOT_ACTION = "Show WIT plot"
-_ACTION_CODE = ("from wit_dispatcher.algorithms.plot_viewer import show_plot\n"
-                "show_plot('[% @layer_id %]', [% $id %])")
+_PLUGIN_PACKAGE = __name__.rsplit(".", 2)[0]  # the folder the plugin is installed under
+_ACTION_CODE = ("from %s.algorithms.plot_viewer import show_plot\n"
+                "show_plot('[%% @layer_id %%]', [%% $id %%])" % _PLUGIN_PACKAGE)
+# A file URL that works for POSIX and Windows paths (C:\\… → file:///C:/…) and spaces.
 MAP_TIP = ('<b>[% "wit_load_status" %]</b> [% "wit_load_error" %]<br>'
-           '[% CASE WHEN "wit_plot" IS NOT NULL THEN \'<img width="480" src="file://\' || "wit_plot" || \'">\' '
+           '[% CASE WHEN "wit_plot" IS NOT NULL THEN \'<img width="480" src="file:///\' || '
+           'replace(regexp_replace(replace("wit_plot", \'\\\\\', \'/\'), \'^/+\', \'\'), \' \', \'%20\') || \'">\' '
            'ELSE \'\' END %]')
 
 

@@ -169,15 +169,7 @@ def s3_server(tmp_path_factory):
 @pytest.fixture(scope="session")
 def pyarrow_wheel() -> Path:
     """pyarrow's wheel for QGIS's Python, downloaded once into build/wheels (NumPy 1.24 needs pyarrow<26)."""
-    import subprocess
+    from tools.demo_results import pyarrow_wheel as wheel
 
-    wheels = ROOT / "build" / "wheels"
-    found = sorted(wheels.glob("pyarrow-*.whl"))
-    if not found:
-        run = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
-                              "--no-deps", "--only-binary=:all:", "-d", str(wheels), "pyarrow<26"],
-                             capture_output=True, text=True)
-        assert run.returncode == 0, run.stdout + run.stderr
-        found = sorted(wheels.glob("pyarrow-*.whl"))
-    return found[-1]
+    return wheel()
 

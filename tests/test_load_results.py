@@ -143,13 +143,28 @@ def test_s3_read_404_and_403(s3_server):
     assert "testing" not in str(refused.value)  # never the credentials
 
 
-def test_s3_options_are_scoped_to_the_bucket(s3_server):
+def test_s3_options_are_scoped_to_the_bucket_and_the_run(s3_server):
     from osgeo import gdal
 
-    Fetcher(S3Settings(s3_server.endpoint)).fetch(s3_server.put("scoped", "k", b"x"))
+    fetcher = Fetcher(S3Settings(s3_server.endpoint))
+    fetcher.fetch(s3_server.put("scoped", "k", b"x"))
     assert gdal.GetConfigOption("AWS_S3_ENDPOINT") is None
     assert gdal.GetPathSpecificOption("/vsis3/scoped/k", "AWS_S3_ENDPOINT") == "127.0.0.1:%d" % s3_server.port
     assert gdal.GetPathSpecificOption("/vsis3/other-bucket/k", "AWS_S3_ENDPOINT") is None
+    fetcher.close()  # the run ended: a later run without S3_ENDPOINT must not inherit it
+    assert gdal.GetPathSpecificOption("/vsis3/scoped/k", "AWS_S3_ENDPOINT") is None
+    assert gdal.GetPathSpecificOption("/vsis3/scoped/k", "AWS_VIRTUAL_HOSTING") is None
+
+
+def test_an_object_written_after_a_404_is_found_by_the_next_run(s3_server):
+    location = "s3://later/wit/result.parquet"
+    s3_server.put("later", "other", b"x")  # the bucket exists, the object not yet
+    first = Fetcher(S3Settings(s3_server.endpoint))
+    with pytest.raises(FetchError, match="404"):
+        first.fetch(location)
+    first.close()
+    s3_server.put("later", "wit/result.parquet", b"now")
+    assert Fetcher(S3Settings(s3_server.endpoint)).fetch(location) == b"now"  # not GDAL's cached "no such file"
 
 
 def test_local_file_and_missing_file(tmp_path):
@@ -211,7 +226,29 @@ def test_cancel_stops_the_run_while_reads_hang():
     cancelled = lambda: len(fetcher.started) == 3  # noqa: E731  (Cancel pressed while three reads hang)
     done = list(loader.run(((i, LoadJob(str(i), "/x/%d" % i)) for i in range(100)), cancelled))
     assert done == [] and len(fetcher.started) == 3  # returned although no read finished
+    hung = [t for t in threading.enumerate() if t.name.startswith("wit-load") and t.is_alive()]
+    assert hung and all(t.daemon for t in hung)  # a hung read never holds qgis_process at exit
     fetcher.release.set()
+
+
+def test_a_plot_that_cannot_be_written_keeps_the_statistics(tmp_path):
+    path = tmp_path / "r.parquet"
+    path.write_bytes(wit_parquet("16"))
+    not_a_folder = tmp_path / "plots"
+    not_a_folder.write_text("a file where the plots folder should be")
+    loaded = ResultLoader(Fetcher(), "pyarrow", THRESHOLD, 1, str(not_a_folder)).load(LoadJob("16", str(path)))
+    assert loaded.status == LOADED and loaded.stats["wit_obs"] > 0
+    assert loaded.error.startswith("the plot could not be written") and not loaded.plot
+
+
+def test_a_polygon_whose_dispatch_did_not_succeed_is_not_loaded_from_a_partial_series(tmp_path):
+    path = tmp_path / "r.parquet"
+    path.write_bytes(wit_parquet("16"))
+    loader = ResultLoader(Fetcher(), "pyarrow", THRESHOLD, 1)
+    partial = loader.load(LoadJob("16", json.dumps([str(path)]), dispatch_status="failed"))
+    assert partial.status == FAILED and "its dispatch is 'failed' (wit_status)" in partial.error
+    assert not partial.stats
+    assert loader.load(LoadJob("16", str(path), dispatch_status="succeeded")).status == LOADED
 
 
 def test_http_locations_read_and_refusals_give_the_status():

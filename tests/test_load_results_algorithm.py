@@ -123,12 +123,27 @@ def profile(tmp_path_factory):
     return config, prepare_profile(config)
 
 
+def ellipsoidal_hectares(canberra_zip) -> dict:
+    """Each Canberra polygon's area on GRS80, the ellipsoid of its CRS (EPSG:3577), by UID."""
+    from qgis.core import QgsDistanceArea, QgsProject, QgsUnitTypes, QgsVectorLayer
+
+    layer = QgsVectorLayer(str(canberra_zip), "canberra", "ogr")
+    measure = QgsDistanceArea()
+    measure.setSourceCrs(layer.crs(), QgsProject.instance().transformContext())
+    measure.setEllipsoid("GRS80")
+    areas = {f["UID"]: measure.convertAreaMeasurement(measure.measureArea(f.geometry()), QgsUnitTypes.AreaHectares)
+             for f in layer.getFeatures()}
+    planar = {f["UID"]: f.geometry().area() / 1e4 for f in layer.getFeatures()}
+    assert max(abs(areas[k] / planar[k] - 1) for k in areas) > 1e-7  # the test tells ellipsoidal from planar
+    return areas
+
+
 def qgis_process(env, *arguments):
     return subprocess.run(qgis_process_command() + list(arguments), env=env, capture_output=True, text=True,
                           timeout=600)
 
 
-def test_dispatch_then_load_with_qgis_process(profile, s3_server, fresh_server, canberra_zip, pyarrow_wheel,
+def test_dispatch_then_load_with_qgis_process(qgis_app, profile, s3_server, fresh_server, canberra_zip, pyarrow_wheel,
                                               sample, tmp_path):
     config, env = profile
     env = dict(env, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
@@ -157,17 +172,37 @@ def test_dispatch_then_load_with_qgis_process(profile, s3_server, fresh_server, 
 
     run = qgis_process(env, *arguments)
     assert run.returncode == 0, run.stdout + run.stderr
-    rows = read_table(tmp_path / "loaded.gpkg", "UID, wit_url, wit_status, wit_load_status, wit_obs, wit_wet_pct")
+    rows = read_table(tmp_path / "loaded.gpkg", "UID, wit_url, wit_status, wit_load_status, " + ", ".join(STAT_NAMES))
     assert len(rows) == 86
     results = server.results()
-    for uid, url, status, load_status, obs, wet_pct in rows:
+    areas = ellipsoidal_hectares(canberra_zip)
+    for uid, url, status, load_status, *stats in rows:
+        ours = dict(zip(STAT_NAMES, stats))
         if status != "succeeded":
-            assert (load_status, obs) == ("no result", None)
+            assert load_status == "no result" and set(ours.values()) == {None}
             continue
         assert load_status == "loaded" and (tmp_path / "plots" / ("%s.png" % uid)).is_file()
         frame = sample[sample.XXX_UID == results[url]["sample_uid"]]
-        expected = pandas_statistics(frame, THRESHOLD, 1.0)
-        assert (obs, wet_pct) == (expected["wit_obs"], pytest.approx(expected["wit_wet_pct"]))
+        expected = pandas_statistics(frame, THRESHOLD, areas[uid])
+        expected = {k: v.isoformat() if isinstance(v, date) else v for k, v in expected.items()}  # GeoPackage dates
+        assert_same_statistics(ours, expected)  # every statistic, as the issue defines it
     assert len(list((tmp_path / "plots").glob("*.png"))) == statuses.count("succeeded")
     assert "Summary: %d loaded, 0 failed, %d no result" % (
         statuses.count("succeeded"), 86 - statuses.count("succeeded")) in run.stdout
+
+
+@pytest.mark.parametrize("path, url", [("/tmp/my plots/a.png", "file:///tmp/my%20plots/a.png"),
+                                       ("C:\\Users\\me\\WIT plots\\a.png", "file:///C:/Users/me/WIT%20plots/a.png")])
+def test_the_map_tip_shows_the_plot_from_posix_and_windows_paths(qgis_app, path, url):
+    from qgis.core import QgsExpression, QgsExpressionContext, QgsFeature, QgsField, QgsFields
+    from qgis.PyQt.QtCore import QVariant
+    from wit_dispatcher.algorithms.styling import MAP_TIP
+
+    fields = QgsFields()
+    for name in ("wit_load_status", "wit_load_error", "wit_plot"):
+        fields.append(QgsField(name, QVariant.String))
+    feature = QgsFeature(fields)
+    feature.setAttributes(["loaded", None, path])
+    context = QgsExpressionContext()
+    context.setFeature(feature)
+    assert '<img width="480" src="%s">' % url in QgsExpression.replaceExpressionText(MAP_TIP, context)

@@ -8,13 +8,12 @@ from __future__ import annotations
 import argparse
 import shutil
 import sqlite3
-import subprocess
 import sys
 from pathlib import Path
 
 from .demo_results import results_store, show_results
 from .plugin_files import ROOT
-from .qgis import prepare_profile, qgis_process_command
+from .qgis import prepare_profile, qgis_process_command, run_to_the_end
 
 SAMPLE = ROOT / "tests" / "data" / "waterbodies_canberra.zip"
 WORK = ROOT / "demo-output"  # the demo's profile, local server and default output
@@ -32,19 +31,6 @@ def start_clean(output: Path, journal: Path) -> None:
         for side in SQLITE_SIDE_FILES:
             path.with_name(path.name + side).unlink(missing_ok=True)
     WORK.mkdir()
-
-
-def run_to_the_end(command: list[str], env: dict) -> int:
-    """Run qgis_process and return its exit code, letting it finish after a Ctrl-C.
-
-    Ctrl-C reaches qgis_process too, which then cancels, writes every feature and settles its
-    journal; subprocess.run would kill it 0.25 s later, in the middle of that.
-    """
-    process = subprocess.Popen(command, env=env)
-    try:
-        return process.wait()
-    except KeyboardInterrupt:
-        return process.wait()
 
 
 def main() -> int:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .plugin_files import ROOT
-from .qgis import qgis_process_command
+from .qgis import qgis_process_command, run_to_the_end
 
 QGIS_PYTHON = "/usr/bin/python3"  # Debian's, the one QGIS embeds
 WHEELS = ROOT / "build" / "wheels"
@@ -45,16 +45,20 @@ def results_store(work: Path, local: bool) -> ResultStore:
     return ResultStore(server.endpoint, {"s3_endpoint": server.endpoint, "s3_bucket": "dea-public-data-dev"})
 
 
-def install_pyarrow(profile: Path) -> None:
-    """pyarrow<26 (QGIS's NumPy is 1.24) into the profile's python folder, from a wheel cached in build/."""
-    target = profile / "python"
-    if (target / "pyarrow").is_dir():
-        return
+def pyarrow_wheel() -> Path:
+    """pyarrow's wheel for QGIS's Python, downloaded once into build/wheels (NumPy 1.24 needs pyarrow<26)."""
     if not list(WHEELS.glob("pyarrow-*.whl")):
         subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-deps",
                         "--only-binary=:all:", "-d", str(WHEELS), "pyarrow<26"], check=True)
-    wheel = sorted(WHEELS.glob("pyarrow-*.whl"))[-1]
-    command = [QGIS_PYTHON, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)]
+    return sorted(WHEELS.glob("pyarrow-*.whl"))[-1]
+
+
+def install_pyarrow(profile: Path) -> None:
+    """pyarrow<26 (QGIS's NumPy is 1.24) into the profile's python folder, as the plugin tells a user to."""
+    target = profile / "python"
+    if (target / "pyarrow").is_dir():
+        return
+    command = [QGIS_PYTHON, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(pyarrow_wheel())]
     print("$", " ".join(command))
     subprocess.run(command, check=True)
 
@@ -71,7 +75,7 @@ def show_results(dispatched: Path, env: dict, store: ResultStore) -> int:
     if store.endpoint:
         command.append("S3_ENDPOINT=%s" % store.endpoint)
     print("\n$", " ".join(command))
-    code = subprocess.run(command, env=env).returncode
+    code = run_to_the_end(command, env)
     if code != 0:
         print("qgis_process failed with exit code %d" % code)
         return code

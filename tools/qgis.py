@@ -43,6 +43,19 @@ def headless_env(config_path: Path | None = None) -> dict:
     return env
 
 
+def run_to_the_end(command: list[str], env: dict) -> int:
+    """Run qgis_process and return its exit code, letting it finish after a Ctrl-C.
+
+    Ctrl-C reaches qgis_process too, which then cancels, writes every feature and settles its
+    journal; subprocess.run would kill it 0.25 s later, in the middle of that.
+    """
+    process = subprocess.Popen(command, env=env)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        return process.wait()
+
+
 def prepare_profile(config_path: Path) -> dict:
     """Install the plugin into ``config_path``'s default profile, enable it, return the environment.
 

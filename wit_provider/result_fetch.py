@@ -3,7 +3,9 @@
 GDAL is the S3 client because QGIS ships it: it already finds credentials the way AWS users
 keep them (environment, ``~/.aws`` profiles, instance roles), so the plugin needs no SDK.
 Options we set are scoped to each bucket with ``gdal.SetPathSpecificOption``, never
-process-wide, so other layers in the same QGIS keep their own S3 settings. No QGIS here.
+process-wide, and cleared when the run ends (``close``), so other layers in the same QGIS,
+and later runs, keep their own S3 settings. GDAL's cache of that bucket (which remembers
+"no such file" too) is cleared when a run first reads it. No QGIS here.
 """
 
 from __future__ import annotations
@@ -139,7 +141,17 @@ class Fetcher:
             prefix = "/vsis3/%s/" % bucket
             for name, value in self.s3.options().items():
                 gdal.SetPathSpecificOption(prefix, name, value)
+            # Results written, or credentials fixed, since GDAL last looked: forget what it cached
+            # (after the options, which say which endpoint the cache is of).
+            gdal.VSICurlPartialClearCache(prefix)
             self._buckets.add(bucket)
+
+    def close(self) -> None:
+        """Remove this run's options, so neither later runs nor other layers inherit them."""
+        with self._lock:
+            for bucket in self._buckets:
+                gdal.ClearPathSpecificOptions("/vsis3/%s/" % bucket)
+            self._buckets.clear()
 
     def _http(self, location: str) -> bytes:
         session = getattr(self._local, "session", None)

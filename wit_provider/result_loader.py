@@ -9,13 +9,15 @@ the reason; it never stops the run. No QGIS here.
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from .dispatcher import FAILED  # one word for a failure in both algorithms
+from .dispatcher import FAILED, SUCCEEDED  # one word for a failure in both algorithms
 from .result_fetch import Fetcher, FetchError, parse_locations
 from .wit_table import Series, TableError, merge, read_series, statistics
 
@@ -27,11 +29,13 @@ CANCEL_CHECK_SECONDS = 0.2
 
 @dataclass(frozen=True)
 class LoadJob:
-    """Plain data for a worker: the polygon's ID, its location field value, its area in hectares."""
+    """Plain data for a worker: the polygon's ID, its location field value, its area in hectares,
+    and its ``wit_status`` where the layer has one (Dispatch WIT's output)."""
 
     ident: str
     location: Any
     area_ha: float | None = None
+    dispatch_status: str | None = None
 
 
 @dataclass
@@ -52,6 +56,7 @@ class ResultLoader:
         self.max_concurrent = max_concurrent
         self.plots_dir = plots_dir
         self.keep_series = keep_series
+        self._stopped = threading.Event()
 
     def load(self, job: LoadJob) -> Loaded:
         """One polygon, start to end; every expected failure becomes a reason."""
@@ -59,6 +64,10 @@ class ResultLoader:
             locations = parse_locations(job.location)
             if not locations:
                 return Loaded(NO_RESULT)
+            if job.dispatch_status not in (None, SUCCEEDED):
+                # Some of its increments have no result: statistics of what is left would mislead.
+                return Loaded(FAILED, error="its dispatch is '%s' (wit_status), so its series is incomplete: "
+                              "run Dispatch WIT again (RETRY_FAILED for failed jobs)" % job.dispatch_status)
             parts = []
             for number, location in enumerate(locations, 1):
                 try:
@@ -68,27 +77,33 @@ class ResultLoader:
                         locations) > 1 else ""
                     raise FetchError(where + str(reason)) from None
             series = merge(parts)
-            plot = ""
-            if self.plots_dir and len(series):
-                from .wit_plot import plot_name, write_plot  # matplotlib only when plots are asked for
-
-                plot = os.path.join(self.plots_dir, plot_name(job.ident))
-                write_plot(series, job.ident, plot)
-            return Loaded(LOADED, stats=statistics(series, self.threshold, job.area_ha),
-                          series=series if self.keep_series else None, plot=plot)
+            loaded = Loaded(LOADED, stats=statistics(series, self.threshold, job.area_ha),
+                            series=series if self.keep_series else None)
         except FetchError as reason:
             return Loaded(FAILED, error=str(reason))
-        except OSError as error:
-            return Loaded(FAILED, error="cannot write the plot: %s" % error)
         except Exception as error:  # a bug must not stop the other polygons
             return Loaded(FAILED, error="internal error: %r" % (error,))
+        if self.plots_dir and len(series) and not self._stopped.is_set():
+            loaded.plot, loaded.error = self._plot(series, job.ident)
+        return loaded
+
+    def _plot(self, series: Series, ident: str) -> tuple[str, str]:
+        """(path, '') once written, else ('', why): a plot that fails keeps the statistics."""
+        from .wit_plot import plot_name, write_plot  # matplotlib only when plots are asked for
+
+        path = os.path.join(self.plots_dir, plot_name(ident))
+        try:
+            write_plot(series, ident, path)
+        except Exception as error:  # any plotting failure is reported, never fatal
+            return "", "the plot could not be written: %s" % (getattr(error, "strerror", None) or error)
+        return path, ""
 
     def run(self, items: Iterable[tuple[Any, LoadJob]], cancelled: Callable[[], bool]) -> Iterator[tuple[Any, Loaded]]:
         """(item, Loaded) in input order; stops promptly when ``cancelled()`` turns true."""
         window = 2 * self.max_concurrent
         pending: deque[tuple[Any, Future]] = deque()
         source = iter(items)
-        pool = ThreadPoolExecutor(max_workers=self.max_concurrent, thread_name_prefix="wit-load")
+        pool = _DaemonPool(self.max_concurrent, self.load)
         try:
             exhausted = False
             while True:
@@ -97,7 +112,7 @@ class ResultLoader:
                     if item is None:
                         exhausted = True
                         break
-                    pending.append((item[0], pool.submit(self.load, item[1])))
+                    pending.append((item[0], pool.submit(item[1])))
                 if not pending:
                     return
                 head = pending[0][1]
@@ -110,5 +125,50 @@ class ResultLoader:
                 item, future = pending.popleft()
                 yield item, future.result()
         finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+            self._stopped.set()
+            pool.shutdown()
+
+
+class _DaemonPool:
+    """Worker threads that never hold the process at exit.
+
+    concurrent.futures joins its workers when Python shuts down, so a read hung on the
+    network would keep qgis_process alive minutes after a cancel; these are daemons.
+    """
+
+    def __init__(self, workers: int, task: Callable[[Any], Any]):
+        self._task = task
+        self._todo: queue.Queue = queue.Queue()
+        self._workers = workers
+        for number in range(workers):
+            threading.Thread(target=self._work, daemon=True, name="wit-load-%d" % number).start()
+
+    def submit(self, argument) -> Future:
+        future: Future = Future()
+        self._todo.put((future, argument))
+        return future
+
+    def shutdown(self) -> None:
+        """Cancel what has not started; each worker ends after its current item."""
+        while True:
+            try:
+                future, _ = self._todo.get_nowait()
+            except queue.Empty:
+                break
+            future.cancel()
+        for _ in range(self._workers):
+            self._todo.put(None)
+
+    def _work(self) -> None:
+        while True:
+            item = self._todo.get()
+            if item is None:
+                return
+            future, argument = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(self._task(argument))
+            except BaseException as error:  # handed to the waiting thread
+                future.set_exception(error)
 

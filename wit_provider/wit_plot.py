@@ -46,9 +46,11 @@ def _draw(series: Series, title_id: str, path: str) -> None:
     stacks = axes.stackplot(times, *(100 * getattr(series, name) for name, _, _ in LAYERS),
                             labels=[label for _, label, _ in LAYERS], colors=[c for _, _, c in LAYERS], alpha=0.6)
     start, end = times[0], times[-1]
+    if end <= start:  # one observation: show its year
+        end = start + timedelta(days=365)
     for first, last in _thin_spans(series, start, end):
         axes.axvspan(first, last, facecolor="none", edgecolor="white", hatch="//", linewidth=0, zorder=3)
-    axes.set_xlim(start, end if end > start else start + timedelta(days=365))
+    axes.set_xlim(start, end)
     axes.set_ylim(0, 100)
     axes.set_ylabel("percent of area")
     axes.set_title("Wetlands Insight Tool: %s" % title_id)
@@ -66,7 +68,7 @@ def _year_step(start: datetime, end: datetime) -> int:
 
 
 def _thin_spans(series: Series, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-    """The Landsat 7/8 gap and every year with fewer than four observations, clipped to the data."""
+    """The Landsat 7/8 gap and every year with fewer than four observations, clipped to the axis."""
     spans = [LANDSAT_GAP]
     years = (series.time // 10**9).astype("datetime64[s]").astype("datetime64[Y]").astype(int) + 1970
     counts = dict(zip(*np.unique(years, return_counts=True)))

@@ -63,7 +63,9 @@ def install_hint(profile_dir: str) -> str:
     return ("No parquet reader: this GDAL has no Parquet driver and pyarrow is not installed for QGIS's Python. "
             "Install pyarrow into your QGIS profile, then restart QGIS:\n"
             "  %s -m pip install --no-deps --target \"%s\" \"pyarrow<26\"\n"
-            "(--no-deps keeps QGIS's NumPy; pyarrow 26 needs NumPy 2.)" % (python, target))
+            "(--no-deps keeps QGIS's NumPy; pyarrow 26 needs NumPy 2. If pip is missing, install it first: "
+            "Debian/Ubuntu apt-get install python3-pip; the QGIS installers for Windows and macOS ship it.)"
+            % (python, target))
 
 
 def _qgis_python() -> str:
