@@ -48,6 +48,13 @@ def test_metadata_has_every_key_qgis_requires():
     assert metadata["hasprocessingprovider"] == "yes"
 
 
+def test_metadata_declares_qgis_3_22_to_4():
+    """QGIS 4 and the plugin repository offer a plugin to Qt 6 builds only with supportsQt6=True."""
+    metadata = repository_metadata()
+    assert (metadata["qgisminimumversion"], metadata["qgismaximumversion"], metadata["supportsqt6"]) == (
+        "3.22", "4.99", "True")
+
+
 def test_metadata_version_and_changelog_repeat_changelog_md():
     assert disagreements(repository_metadata(), changelog()) == []
 

@@ -30,6 +30,8 @@ def test_zip_holds_the_plugin_and_its_bundled_licence_only(plugin_zip):
     metadata = zipfile.ZipFile(plugin_zip).read("wit_dispatcher/metadata.txt")
     assert metadata == (ROOT / "metadata.txt").read_bytes()  # what a linked checkout is loaded from
     assert "version=%s\n" % version() in metadata.decode()
+    assert {"supportsQt6=True", "qgisMinimumVersion=3.22", "qgisMaximumVersion=4.99"} <= set(
+        metadata.decode().splitlines())  # QGIS 4 installs only plugins that declare Qt 6 support
 
 
 def hide_xmltodict(env: dict, tmp_path: Path) -> tuple[dict, Path]:
