@@ -40,6 +40,7 @@ bench: deps $(WHEEL)
 
 lint: deps
 	$(PY) -m ruff check .
+	$(PY) -m tools.qt6_check
 
 $(WHEEL): | deps
 	$(PY) -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: -d $(@D) xmltodict==0.13.0

@@ -19,7 +19,6 @@ from pathlib import Path
 from qgis.core import (
     QgsApplication,
     QgsFeatureSink,
-    QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputNumber,
@@ -46,6 +45,7 @@ from ..wit_provider.network import AuthError, auth_headers, ca_bundle, proxy_rul
 from .features import features, job_feature, job_fields, jobs, output_feature, output_fields
 from .interrupt import interrupts_as_cancel
 from .progress import Monitor, summary
+from .qgis_compat import DOUBLE, INTEGER, VECTOR_ANY, VECTOR_POLYGON
 from .styling import style_on_completion
 
 JOURNAL_SUFFIX = ".wit-journal.sqlite"
@@ -125,7 +125,7 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterFeatureSource(
-            self.INPUT, self.tr("Input polygon layer"), [QgsProcessing.TypeVectorPolygon]))
+            self.INPUT, self.tr("Input polygon layer"), [VECTOR_POLYGON]))
         self.addParameter(QgsProcessingParameterString(
             self.WPS_URL, self.tr("WPS URL"), defaultValue=defaults.DEA_WPS_URL))
         self.addParameter(QgsProcessingParameterString(
@@ -139,22 +139,22 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
             self.END, self.tr("End (empty: now, or the journal's run)"), optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.INCREMENT_YEARS, self.tr("Time increments (years; 0 = one job per polygon)"),
-            QgsProcessingParameterNumber.Integer, 0, minValue=0))
+            INTEGER, 0, minValue=0))
         self.addParameter(QgsProcessingParameterNumber(
-            self.MAX_CONCURRENT, self.tr("Jobs in flight at once"), QgsProcessingParameterNumber.Integer,
+            self.MAX_CONCURRENT, self.tr("Jobs in flight at once"), INTEGER,
             defaults.MAX_CONCURRENT, minValue=1, maxValue=defaults.MAX_CONCURRENT_LIMIT))
         self.addParameter(QgsProcessingParameterNumber(
-            self.TIMEOUT, self.tr("Timeout per job (seconds)"), QgsProcessingParameterNumber.Double,
+            self.TIMEOUT, self.tr("Timeout per job (seconds)"), DOUBLE,
             defaults.JOB_TIMEOUT_SECONDS, minValue=1))
         self.addParameter(QgsProcessingParameterNumber(
             self.MAX_PERIMETER, self.tr("Maximum perimeter (metres, 0 = no limit)"),
-            QgsProcessingParameterNumber.Double, 0, minValue=0))
+            DOUBLE, 0, minValue=0))
         self.addParameter(QgsProcessingParameterBoolean(
             self.RETRY_FAILED, self.tr("Resubmit jobs that failed or timed out in an earlier run"), False))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, self.tr("WIT results"), QgsProcessing.TypeVectorPolygon))
+            self.OUTPUT, self.tr("WIT results"), VECTOR_POLYGON))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.JOBS, self.tr("Jobs"), QgsProcessing.TypeVector, optional=True, createByDefault=False))
+            self.JOBS, self.tr("Jobs"), VECTOR_ANY, optional=True, createByDefault=False))
         self.addParameter(QgsProcessingParameterFileDestination(
             self.JOURNAL, self.tr("Job journal (default: beside the output)"),
             self.tr("WIT Dispatcher journal (*.sqlite)"), optional=True, createByDefault=False))
@@ -167,7 +167,7 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
         source = self.parameterAsSource(parameters, self.INPUT, context)
         if source is None:
             raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
-        if QgsWkbTypes.geometryType(source.wkbType()) != QgsWkbTypes.PolygonGeometry:
+        if QgsWkbTypes.geometryType(source.wkbType()) != QgsWkbTypes.GeometryType.PolygonGeometry:
             raise QgsProcessingException(self.tr(
                 "Input layer '{}' has {} geometries: Dispatch WIT needs a polygon layer.").format(
                 source.sourceName(), QgsWkbTypes.displayString(source.wkbType()) or "no"))
@@ -249,9 +249,9 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
                 result = polygon_result(parts)
                 counts[result.status] += 1
                 monitor.polygon_done()
-                sink.addFeature(output_feature(feature, fields, result), QgsFeatureSink.FastInsert)
+                sink.addFeature(output_feature(feature, fields, result), QgsFeatureSink.Flag.FastInsert)
                 if jobs_sink is not None:
-                    jobs_sink.addFeatures([job_feature(jobs_fields, o) for o in parts], QgsFeatureSink.FastInsert)
+                    jobs_sink.addFeatures([job_feature(jobs_fields, o) for o in parts], QgsFeatureSink.Flag.FastInsert)
         sink.flushBuffer()
         del sink  # closes the file now, so it is complete even if the run ends in an error below
         if jobs_sink is not None:

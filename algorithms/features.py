@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from qgis.core import QgsFeature, QgsFeatureRequest, QgsField, QgsFields, QgsProcessingFeatureSource
-from qgis.PyQt.QtCore import QDateTime, QVariant
+from qgis.core import QgsFeature, QgsFeatureRequest, QgsFields
+from qgis.PyQt.QtCore import QDateTime
 
 from ..wit_provider import defaults
 from ..wit_provider.dispatcher import Job, Outcome
@@ -14,18 +14,18 @@ from ..wit_provider.geometry import LonLatEncoder, UnusableGeometry
 from ..wit_provider.increments import Increment, PolygonResult
 from ..wit_provider.journal import job_key
 from ..wit_provider.wps import build_execute, feature_collection
+from .qgis_compat import SKIP_GEOMETRY_CHECKS, field
 
 # wit_url holds a JSON array of URIs when a polygon has several increments: no length limit.
 RESULT_FIELDS = (("wit_url", 0), ("wit_status", 16), ("wit_error", 0))
-JOB_FIELDS = (("feature", QVariant.Int), ("start", QVariant.DateTime), ("end", QVariant.DateTime),
-              ("status", QVariant.String), ("url", QVariant.String), ("error", QVariant.String),
-              ("reused", QVariant.Bool))
+JOB_FIELDS = (("feature", "int"), ("start", "datetime"), ("end", "datetime"), ("status", "string"), ("url", "string"),
+              ("error", "string"), ("reused", "bool"))
 
 
 def features(source) -> Iterator[QgsFeature]:
     """Every feature, invalid geometries included: a validity check that aborts the run
     half-way would throw away jobs already done. The server judges what it can use."""
-    return source.getFeatures(QgsFeatureRequest(), QgsProcessingFeatureSource.FlagSkipGeometryValidityChecks)
+    return source.getFeatures(QgsFeatureRequest(), SKIP_GEOMETRY_CHECKS)
 
 
 def jobs(source, encoder: LonLatEncoder, wps_url: str, process: str, periods: list[tuple[datetime, datetime]],
@@ -61,7 +61,7 @@ def output_fields(input_fields: QgsFields) -> QgsFields:
     fields = QgsFields(input_fields)
     for name, length in RESULT_FIELDS:
         if fields.lookupField(name) < 0:
-            fields.append(QgsField(name, QVariant.String, len=length))
+            fields.append(field(name, "string", length))
     return fields
 
 
@@ -78,7 +78,7 @@ def output_feature(feature: QgsFeature, fields: QgsFields, result: PolygonResult
 def job_fields() -> QgsFields:
     fields = QgsFields()
     for name, kind in JOB_FIELDS:
-        fields.append(QgsField(name, kind))
+        fields.append(field(name, kind))
     return fields
 
 

@@ -18,12 +18,9 @@ from qgis.core import (
     QgsFeature,
     QgsFeatureRequest,
     QgsFeatureSink,
-    QgsField,
     QgsFields,
-    QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
-    QgsProcessingFeatureSource,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFeatureSource,
@@ -41,6 +38,7 @@ from ..wit_provider.result_fetch import Fetcher, S3Settings, check_endpoint
 from ..wit_provider.result_loader import FAILED, LOAD_STATUSES, LOADED, NO_RESULT, Loaded, LoadJob, ResultLoader
 from ..wit_provider.wit_table import FRACTIONS, STAT_FIELDS, install_hint, reader_name
 from .interrupt import interrupts_as_cancel
+from .qgis_compat import DOUBLE, INTEGER, SKIP_GEOMETRY_CHECKS, STRING_FIELDS, VECTOR_ANY, VECTOR_POLYGON, field
 from .styling import style_on_completion
 
 DEFAULT_ELLIPSOID = "WGS84"
@@ -103,10 +101,10 @@ class LoadResultsAlgorithm(QgsProcessingAlgorithm):
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterFeatureSource(
-            self.INPUT, self.tr("Polygons with WIT results"), [QgsProcessing.TypeVectorPolygon]))
+            self.INPUT, self.tr("Polygons with WIT results"), [VECTOR_POLYGON]))
         self.addParameter(QgsProcessingParameterField(
             self.URL_FIELD, self.tr("Result field (default wit_url)"), "wit_url", self.INPUT,
-            QgsProcessingParameterField.String, optional=True))  # QGIS 3.22 refuses a missing value otherwise
+            STRING_FIELDS, optional=True))  # QGIS 3.22 refuses a missing value otherwise
         self.addParameter(QgsProcessingParameterField(
             self.ID_FIELD, self.tr("ID field (default: feature id)"), None, self.INPUT, optional=True))
         self.addParameter(QgsProcessingParameterString(
@@ -116,15 +114,15 @@ class LoadResultsAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterBoolean(
             self.S3_UNSIGNED, self.tr("Unsigned S3 requests (public buckets)"), False))
         self.addParameter(QgsProcessingParameterNumber(
-            self.WET_THRESHOLD, self.tr("Wet threshold (water + wet, 0-1)"), QgsProcessingParameterNumber.Double,
+            self.WET_THRESHOLD, self.tr("Wet threshold (water + wet, 0-1)"), DOUBLE,
             0.01, minValue=0, maxValue=1))
         self.addParameter(QgsProcessingParameterNumber(
-            self.MAX_CONCURRENT, self.tr("Downloads at once"), QgsProcessingParameterNumber.Integer, 8,
+            self.MAX_CONCURRENT, self.tr("Downloads at once"), INTEGER, 8,
             minValue=1, maxValue=64))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, self.tr("WIT statistics"), QgsProcessing.TypeVectorPolygon))
+            self.OUTPUT, self.tr("WIT statistics"), VECTOR_POLYGON))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.TIMESERIES, self.tr("WIT time series"), QgsProcessing.TypeVector, optional=True,
+            self.TIMESERIES, self.tr("WIT time series"), VECTOR_ANY, optional=True,
             createByDefault=False))
         self.addParameter(QgsProcessingParameterFolderDestination(
             self.PLOTS, self.tr("Folder for WIT plots"), optional=True, createByDefault=False))
@@ -133,7 +131,7 @@ class LoadResultsAlgorithm(QgsProcessingAlgorithm):
         source = self.parameterAsSource(parameters, self.INPUT, context)
         if source is None:
             raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
-        if QgsWkbTypes.geometryType(source.wkbType()) != QgsWkbTypes.PolygonGeometry:
+        if QgsWkbTypes.geometryType(source.wkbType()) != QgsWkbTypes.GeometryType.PolygonGeometry:
             raise QgsProcessingException(self.tr(
                 "Input layer '{}' has {} geometries: Load WIT results needs a polygon layer.").format(
                 source.sourceName(), QgsWkbTypes.displayString(source.wkbType()) or "no"))
@@ -169,7 +167,7 @@ class LoadResultsAlgorithm(QgsProcessingAlgorithm):
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
         series_sink, series_id = self.parameterAsSink(parameters, self.TIMESERIES, context, timeseries_fields(),
-                                                      QgsWkbTypes.NoGeometry)
+                                                      QgsWkbTypes.Type.NoGeometry)
 
         fetcher = Fetcher(S3Settings(endpoint, self.parameterAsString(parameters, self.AWS_PROFILE, context).strip(),
                                      self.parameterAsBool(parameters, self.S3_UNSIGNED, context)),
@@ -181,16 +179,16 @@ class LoadResultsAlgorithm(QgsProcessingAlgorithm):
         area = ellipsoid_area(source, context)
         status_field = DISPATCH_STATUS if source.fields().lookupField(DISPATCH_STATUS) >= 0 else ""
         items = (_item(feature, id_field, url_field, status_field, area) for feature in source.getFeatures(
-            QgsFeatureRequest(), QgsProcessingFeatureSource.FlagSkipGeometryValidityChecks))
+            QgsFeatureRequest(), SKIP_GEOMETRY_CHECKS))
         counts = dict.fromkeys(LOAD_STATUSES, 0)
         total = max(source.featureCount(), 1)  # -1 where a provider cannot count
         started = time.monotonic()
         with interrupts_as_cancel(feedback), closing(fetcher):
             for (feature, job), loaded in loader.run(items, feedback.isCanceled):
                 counts[loaded.status] += 1
-                sink.addFeature(output_feature(feature, fields, loaded), QgsFeatureSink.FastInsert)
+                sink.addFeature(output_feature(feature, fields, loaded), QgsFeatureSink.Flag.FastInsert)
                 if series_sink is not None and loaded.series is not None:
-                    series_sink.addFeatures(timeseries_rows(job.ident, loaded), QgsFeatureSink.FastInsert)
+                    series_sink.addFeatures(timeseries_rows(job.ident, loaded), QgsFeatureSink.Flag.FastInsert)
                 if loaded.status != LOADED and loaded.error:
                     feedback.pushInfo(self.tr("{}: {}").format(job.ident, loaded.error))
                 feedback.setProgress(min(100.0, 100.0 * sum(counts.values()) / total))
@@ -217,12 +215,12 @@ def output_fields(input_fields: QgsFields) -> QgsFields:
     """The input fields plus the statistics and the load status (reused if the input has them)."""
     fields = QgsFields(input_fields)
     for name in STAT_FIELDS:
-        kind = QVariant.Int if name in _INTEGER_STATS else QVariant.Date if name in _DATE_STATS else QVariant.Double
+        kind = "int" if name in _INTEGER_STATS else "date" if name in _DATE_STATS else "double"
         if fields.lookupField(name) < 0:
-            fields.append(QgsField(name, kind))
+            fields.append(field(name, kind))
     for name, length in LOAD_FIELDS:
         if fields.lookupField(name) < 0:
-            fields.append(QgsField(name, QVariant.String, len=length))
+            fields.append(field(name, "string", length))
     return fields
 
 
@@ -243,10 +241,10 @@ def output_feature(feature: QgsFeature, fields: QgsFields, loaded: Loaded) -> Qg
 
 def timeseries_fields() -> QgsFields:
     fields = QgsFields()
-    fields.append(QgsField("id", QVariant.String, len=254))
-    fields.append(QgsField("time", QVariant.DateTime))
+    fields.append(field("id", "string", 254))
+    fields.append(field("time", "datetime"))
     for name in FRACTIONS:
-        fields.append(QgsField(name, QVariant.Double))
+        fields.append(field(name, "double"))
     return fields
 
 
@@ -258,7 +256,7 @@ def timeseries_rows(ident: str, loaded: Loaded) -> list[QgsFeature]:
     rows = []
     for i, nanoseconds in enumerate(series.time.tolist()):
         row = QgsFeature(fields)
-        moment = QDateTime.fromMSecsSinceEpoch(nanoseconds // 1_000_000, Qt.UTC)
+        moment = QDateTime.fromMSecsSinceEpoch(nanoseconds // 1_000_000, Qt.TimeSpec.UTC)
         row.setAttributes([ident, moment] + [column[i] for column in columns])
         rows.append(row)
     return rows
@@ -278,7 +276,7 @@ def ellipsoid_area(source, context):
         geometry = feature.geometry()
         if geometry is None or geometry.isEmpty():
             return None
-        return distance.convertAreaMeasurement(distance.measureArea(geometry), QgsUnitTypes.AreaHectares)
+        return distance.convertAreaMeasurement(distance.measureArea(geometry), QgsUnitTypes.AreaUnit.AreaHectares)
 
     return area_ha
 

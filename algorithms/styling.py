@@ -45,8 +45,8 @@ def style_results(layer: QgsVectorLayer) -> None:
     layer.setMapTipTemplate(MAP_TIP)
     actions = layer.actions()
     if not any(action.name() == PLOT_ACTION for action in actions.actions()):
-        actions.addAction(QgsAction(QgsAction.GenericPython, PLOT_ACTION, _ACTION_CODE, "", False, "WIT plot",
-                                    {"Feature", "Canvas"}))
+        actions.addAction(QgsAction(QgsAction.ActionType.GenericPython, PLOT_ACTION, _ACTION_CODE, "", False,
+                                    "WIT plot", {"Feature", "Canvas"}))
     layer.triggerRepaint()
 
 

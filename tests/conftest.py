@@ -141,20 +141,23 @@ def plugin_zip() -> Path:
 @pytest.fixture
 def profile_from_zip(plugin_zip, tmp_path):
     """A fresh QGIS profile with the plugin installed from the zip and enabled; returns its environment."""
-    import subprocess
     import zipfile
 
-    from tools.qgis import headless_env, qgis_process_command
+    from tools.qgis import enable_plugin, plugins_folder
 
     config = tmp_path / "config"
-    plugins = config / "profiles" / "default" / "python" / "plugins"
-    plugins.mkdir(parents=True)
-    zipfile.ZipFile(plugin_zip).extractall(plugins)  # what "Install from ZIP" does
-    env = headless_env(config)
-    enable = subprocess.run(qgis_process_command() + ["plugins", "enable", "wit_dispatcher"], env=env,
-                            capture_output=True, text=True)
-    assert enable.returncode == 0, enable.stdout + enable.stderr
-    return env
+    zipfile.ZipFile(plugin_zip).extractall(plugins_folder(config))  # what "Install from ZIP" does
+    return enable_plugin(config)
+
+
+@pytest.fixture
+def profile_linked(tmp_path):
+    """A fresh QGIS profile whose plugin is this checkout, linked as a contributor links it, and enabled."""
+    from tools.qgis import enable_plugin, plugins_folder
+
+    config = tmp_path / "linked-config"
+    (plugins_folder(config) / "wit_dispatcher").symlink_to(ROOT, target_is_directory=True)
+    return enable_plugin(config)
 
 
 @pytest.fixture(scope="session")

@@ -1,15 +1,13 @@
 """The real QGIS desktop under Xvfb, plugin installed from the packaged zip: dialogs, help, a batch run."""
 
-import json
 import os
 import shutil
-import subprocess
 
+from desktop_session import run_driver
 from test_qgis_process import read_gpkg
 
 from tools.plugin_files import ROOT
 
-DRIVER = ROOT / "tests" / "desktop" / "driver.py"
 ARTIFACTS = ROOT / "test-artifacts"
 
 
@@ -20,16 +18,8 @@ def test_dialog_help_and_a_batch_of_two_layers(profile_from_zip, fresh_server, c
                      '"geometry":{"type":"Polygon","coordinates":[[[149,-35],[149.01,-35],[149.01,-35.01],'
                      '[149,-35]]]}}]}')
     out = tmp_path / "desktop"
-    out.mkdir()
-    env = dict(profile_from_zip, WIT_DESKTOP_OUT=str(out), WIT_WPS_URL=server.wps_url,
-               WIT_LAYERS="%s|%s" % (canberra_zip, lakes))
-    env.pop("QT_QPA_PLATFORM")  # a real X display this time
-    run = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1280x1024x24", "qgis.bin", "--noversioncheck",
-                          "--nologo", "--code", str(DRIVER)], env=env, capture_output=True, text=True, timeout=600)
-    report_path = out / "report.json"
-    assert report_path.exists(), run.stdout[-3000:] + run.stderr[-3000:]
-    report = json.loads(report_path.read_text())
-    assert "error" not in report, report.get("error")
+    report = run_driver("driver.py", profile_from_zip, out, WIT_WPS_URL=server.wps_url,
+                        WIT_LAYERS="%s|%s" % (canberra_zip, lakes))
     ARTIFACTS.mkdir(exist_ok=True)
     for png in out.glob("*.png"):
         shutil.copy(png, ARTIFACTS / png.name)

@@ -1,12 +1,12 @@
 """The real QGIS desktop under Xvfb: dispatch → load results, styled layers, the plot from a layer action."""
 
-import json
 import shutil
 import subprocess
 
+from desktop_session import run_driver
+
 from tools.plugin_files import ROOT
 
-DRIVER = ROOT / "tests" / "desktop" / "results_driver.py"
 ARTIFACTS = ROOT / "test-artifacts"
 
 
@@ -19,17 +19,9 @@ def test_results_open_styled_and_show_their_plot(profile_from_zip, s3_server, fr
     assert installed.returncode == 0, installed.stdout + installed.stderr
     server = fresh_server(job_seconds=0.05, s3_endpoint=s3_server.endpoint, s3_bucket="desktop-results")
     out = tmp_path / "desktop"
-    out.mkdir()
-    env = dict(profile_from_zip, WIT_DESKTOP_OUT=str(out), WIT_WPS_URL=server.wps_url,
-               WIT_S3_ENDPOINT=s3_server.endpoint, WIT_LAYER=str(canberra_zip),
-               AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
-    env.pop("QT_QPA_PLATFORM")  # a real X display this time
-    run = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", "qgis.bin", "--noversioncheck",
-                          "--nologo", "--code", str(DRIVER)], env=env, capture_output=True, text=True, timeout=600)
-    report_path = out / "report.json"
-    assert report_path.exists(), run.stdout[-3000:] + run.stderr[-3000:]
-    report = json.loads(report_path.read_text())
-    assert "error" not in report, report.get("error")
+    report = run_driver("results_driver.py", profile_from_zip, out, "1600x1000x24", WIT_WPS_URL=server.wps_url,
+                        WIT_S3_ENDPOINT=s3_server.endpoint, WIT_LAYER=str(canberra_zip),
+                        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
     ARTIFACTS.mkdir(exist_ok=True)
     for png in out.glob("*.png"):
         shutil.copy(png, ARTIFACTS / png.name)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from test_qgis_process import read_gpkg
 
-from tools.plugin_files import install, version
+from tools.plugin_files import ROOT, install, version
 from tools.qgis import prepare_profile, qgis_process_command
 
 BLOCKER = '''
@@ -27,8 +27,11 @@ def test_zip_holds_the_plugin_and_its_bundled_licence_only(plugin_zip):
     assert {"wit_dispatcher/metadata.txt", "wit_dispatcher/LICENSE", "wit_dispatcher/ext_libs/xmltodict.py",
             "wit_dispatcher/ext_libs/LICENSE-xmltodict"} <= set(names)
     assert not [n for n in names if re.search(r"/(tests|tools|bench|build|\.ci)/|__pycache__|Makefile", n)]
-    metadata = zipfile.ZipFile(plugin_zip).read("wit_dispatcher/metadata.txt").decode()
-    assert "version=%s\n" % version() in metadata and "hasProcessingProvider=yes" in metadata
+    metadata = zipfile.ZipFile(plugin_zip).read("wit_dispatcher/metadata.txt")
+    assert metadata == (ROOT / "metadata.txt").read_bytes()  # what a linked checkout is loaded from
+    assert "version=%s\n" % version() in metadata.decode()
+    assert {"supportsQt6=True", "qgisMinimumVersion=3.22", "qgisMaximumVersion=4.99"} <= set(
+        metadata.decode().splitlines())  # QGIS 4 installs only plugins that declare Qt 6 support
 
 
 def hide_xmltodict(env: dict, tmp_path: Path) -> tuple[dict, Path]:

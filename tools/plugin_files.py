@@ -24,7 +24,7 @@ def plugin_files() -> list[Path]:
 
 
 def changelog() -> list[tuple[str, list[str]]]:
-    """(version, entries) from CHANGELOG.md, newest first: the one source of both."""
+    """(version, entries) from CHANGELOG.md, newest first: the source metadata.txt repeats."""
     releases = []
     for line in (ROOT / "CHANGELOG.md").read_text(encoding="utf-8").splitlines():
         if line.startswith("## "):
@@ -36,15 +36,6 @@ def changelog() -> list[tuple[str, list[str]]]:
 
 def version() -> str:
     return changelog()[0][0]
-
-
-def metadata_text() -> str:
-    """metadata.txt with version= and changelog= written from CHANGELOG.md."""
-    lines = [line for line in (ROOT / "metadata.txt").read_text(encoding="utf-8").splitlines()
-             if not line.startswith(("version=", "changelog="))]
-    notes = " ".join("%s: %s" % (release, " ".join(entries)) for release, entries in changelog())
-    at = lines.index("[general]") + 1
-    return "\n".join(lines[:at] + ["version=" + version(), "changelog=" + notes] + lines[at:]) + "\n"
 
 
 BUNDLED_WHEEL = "xmltodict-0.13.0-py2.py3-none-any.whl"  # the Makefile's wheel rule downloads it into build/wheels
@@ -60,26 +51,15 @@ def bundled_files() -> list[tuple[str, bytes]]:
                 ("ext_libs/LICENSE-xmltodict", archive.read("xmltodict-0.13.0.dist-info/LICENSE"))]
 
 
-def written_files() -> list[tuple[str, bytes]]:
-    """What the plugin holds beyond the repository's files: the one list both install() and the zip write."""
-    return [("metadata.txt", metadata_text().encode("utf-8"))] + bundled_files()
-
-
-def copied_files() -> list[Path]:
-    """The repository's files the plugin holds as they are."""
-    written = {name for name, _ in written_files()}
-    return [relative for relative in plugin_files() if relative.as_posix() not in written]
-
-
 def install(plugins_dir: Path) -> Path:
     """Copy the plugin into a QGIS profile's ``python/plugins`` folder, replacing an older copy."""
     target = Path(plugins_dir) / PLUGIN_NAME
     if target.exists():
         shutil.rmtree(target)
-    for relative in copied_files():
+    for relative in plugin_files():
         (target / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / relative, target / relative)
-    for name, content in written_files():
+    for name, content in bundled_files():
         (target / name).parent.mkdir(parents=True, exist_ok=True)
         (target / name).write_bytes(content)
     return target
@@ -90,9 +70,9 @@ def build_zip(path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for relative in copied_files():
+        for relative in plugin_files():
             archive.write(ROOT / relative, "%s/%s" % (PLUGIN_NAME, relative.as_posix()))
-        for name, content in written_files():
+        for name, content in bundled_files():
             archive.writestr("%s/%s" % (PLUGIN_NAME, name), content)
     return path
 

@@ -61,9 +61,19 @@ def prepare_profile(config_path: Path) -> dict:
 
     Idempotent, so a profile can be prepared again (a second `make demo`).
     """
+    install(plugins_folder(config_path))
+    return enable_plugin(config_path)
+
+
+def plugins_folder(config_path: Path) -> Path:
+    """The default profile's ``python/plugins`` folder under ``config_path``, created if missing."""
     plugins = Path(config_path) / "profiles" / "default" / "python" / "plugins"
     plugins.mkdir(parents=True, exist_ok=True)
-    install(plugins)
+    return plugins
+
+
+def enable_plugin(config_path: Path) -> dict:
+    """Enable the plugin in ``config_path``'s default profile, where the desktop looks too; the environment."""
     env = headless_env(config_path)
     enabled = subprocess.run(qgis_process_command() + ["plugins", "enable", PLUGIN_NAME],
                              capture_output=True, text=True, env=env, timeout=120)

@@ -7,6 +7,7 @@ order, so writing (x, y) after the transform is always (lon, lat).
 from __future__ import annotations
 
 from qgis.core import (
+    Qgis,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
     QgsCoordinateTransformContext,
@@ -43,7 +44,7 @@ class LonLatEncoder:
     def perimeter_m(self, geometry: QgsGeometry) -> float:
         """Length of every ring (outer and holes), in metres on the ellipsoid."""
         length = self._distance.measurePerimeter(geometry)
-        return self._distance.convertLengthMeasurement(length, QgsUnitTypes.DistanceMeters)
+        return self._distance.convertLengthMeasurement(length, QgsUnitTypes.DistanceUnit.DistanceMeters)
 
     def geojson(self, geometry: QgsGeometry) -> str:
         """Compact GeoJSON text of a Polygon or MultiPolygon in lon/lat, Z and M dropped, holes kept.
@@ -52,14 +53,14 @@ class LonLatEncoder:
         """
         if geometry is None or geometry.isNull() or geometry.isEmpty():
             raise UnusableGeometry("the feature has no geometry")
-        if geometry.type() != QgsWkbTypes.PolygonGeometry:
+        if geometry.type() != QgsWkbTypes.GeometryType.PolygonGeometry:
             kind = QgsWkbTypes.displayString(geometry.wkbType())
             raise UnusableGeometry("the geometry is a %s, not a polygon" % kind)
         lonlat = QgsGeometry(geometry)
         if QgsWkbTypes.isCurvedType(lonlat.wkbType()):
             lonlat.convertToStraightSegment()
         try:
-            if lonlat.transform(self._transform) != QgsGeometry.Success:
+            if lonlat.transform(self._transform) != Qgis.GeometryOperationResult.Success:
                 raise UnusableGeometry("the geometry could not be transformed to longitude/latitude")
         except QgsCsException as error:
             raise UnusableGeometry("the geometry could not be transformed to longitude/latitude: %s"

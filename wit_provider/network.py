@@ -15,8 +15,8 @@ from qgis.PyQt.QtNetwork import QNetworkProxy
 from .client import ProxyRule
 
 CA_BUNDLE_SETTING = "wit_dispatcher/ca_bundle"
-_PROXY_SCHEMES = {QNetworkProxy.HttpProxy: "http", QNetworkProxy.HttpCachingProxy: "http",
-                  QNetworkProxy.Socks5Proxy: "socks5h"}
+_PROXY_SCHEMES = {QNetworkProxy.ProxyType.HttpProxy: "http", QNetworkProxy.ProxyType.HttpCachingProxy: "http",
+                  QNetworkProxy.ProxyType.Socks5Proxy: "socks5h"}
 
 
 class AuthError(ValueError):

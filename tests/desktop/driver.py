@@ -4,36 +4,17 @@ saves screenshots, runs a batch of two layers, and writes what it saw to report.
 Environment: WIT_DESKTOP_OUT (folder), WIT_WPS_URL, WIT_LAYERS (two paths, separated by '|').
 """
 
-import json
 import os
 import time
-import traceback
-from pathlib import Path
 
+from harness import OUT, finish, later, report
 from qgis.core import QgsApplication
 from qgis.PyQt.QtCore import QTimer
 from qgis.utils import iface
 
-OUT = Path(os.environ["WIT_DESKTOP_OUT"])
-report = {"ticks": 0}
+report["ticks"] = 0
 ticker = QTimer()
 ticker.timeout.connect(lambda: report.__setitem__("ticks", report["ticks"] + 1))
-
-
-def finish():
-    """Write the report and leave at once: a normal exit would ask whether to save the project."""
-    (OUT / "report.json").write_text(json.dumps(report, indent=1))
-    os._exit(0)
-
-
-def guarded(step):
-    def run():
-        try:
-            step()
-        except Exception:
-            report["error"] = traceback.format_exc()
-            finish()
-    return run
 
 
 def open_dialogs():
@@ -49,7 +30,7 @@ def open_dialogs():
     report["help"] = algorithm.shortHelpString()
     report["provider_icon"] = not algorithm.provider().icon().isNull()
     globals()["dialogs"] = [dialog]
-    QTimer.singleShot(1500, guarded(lambda: shoot(dialog, algorithm)))
+    later(1500, lambda: shoot(dialog, algorithm))
 
 
 def shoot(dialog, algorithm):
@@ -59,7 +40,7 @@ def shoot(dialog, algorithm):
     batch = BatchAlgorithmDialog(algorithm, iface.mainWindow())
     batch.show()
     globals()["dialogs"].append(batch)
-    QTimer.singleShot(1500, guarded(lambda: run_batch(batch)))
+    later(1500, lambda: run_batch(batch))
 
 
 def run_batch(batch):
@@ -87,4 +68,4 @@ def run_batch(batch):
     finish()
 
 
-QTimer.singleShot(2000, guarded(open_dialogs))
+later(2000, open_dialogs)

@@ -5,33 +5,11 @@ polygon; saves screenshots and writes what it saw to report.json.
 Environment: WIT_DESKTOP_OUT (folder), WIT_WPS_URL, WIT_S3_ENDPOINT, WIT_LAYER (a polygon layer path).
 """
 
-import json
 import os
-import traceback
-from pathlib import Path
 
+from harness import OUT, finish, later, report
 from qgis.core import QgsExpressionContext, QgsExpressionContextUtils, QgsProject
-from qgis.PyQt.QtCore import QTimer
 from qgis.utils import iface
-
-OUT = Path(os.environ["WIT_DESKTOP_OUT"])
-report = {}
-
-
-def finish():
-    """Write the report and leave at once: a normal exit would ask whether to save the project."""
-    (OUT / "report.json").write_text(json.dumps(report, indent=1))
-    os._exit(0)
-
-
-def guarded(step):
-    def run():
-        try:
-            step()
-        except Exception:
-            report["error"] = traceback.format_exc()
-            finish()
-    return run
 
 
 def renderer_of(path):
@@ -57,7 +35,7 @@ def run_both():
     iface.setActiveLayer(layer)
     iface.mapCanvas().setExtent(layer.extent())
     iface.mapCanvas().refresh()
-    QTimer.singleShot(2000, guarded(lambda: show_plot(layer)))
+    later(2000, lambda: show_plot(layer))
 
 
 def show_plot(layer):
@@ -72,7 +50,7 @@ def show_plot(layer):
     context.setFeature(feature)
     layer.actions().doAction(actions["Show WIT plot"].id(), feature, context)
     report["windows"] = len(plot_viewer._OPEN)
-    QTimer.singleShot(1000, guarded(lambda: shoot(plot_viewer._OPEN[-1])))
+    later(1000, lambda: shoot(plot_viewer._OPEN[-1]))
 
 
 def shoot(dialog):
@@ -81,4 +59,4 @@ def shoot(dialog):
     finish()
 
 
-QTimer.singleShot(2000, guarded(run_both))
+later(2000, run_both)

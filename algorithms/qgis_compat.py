@@ -1,0 +1,52 @@
+"""One spelling for the few things QGIS 3.22 and QGIS 4 (Qt 6) spell differently.
+
+QGIS 3.36 moved Processing's enums into ``Qgis``; QGIS 3.38 made QgsField take a
+QMetaType type, and PyQt6 has no QVariant type constants. Everything else in the plugin
+uses the scoped enum spellings both accept; only this module asks which QGIS it runs in.
+Lines marked ``# qgis3-only`` never run on QGIS 4 (tools/qt6_check.py skips them).
+"""
+
+from __future__ import annotations
+
+from qgis.core import (
+    Qgis,
+    QgsField,
+    QgsProcessing,
+    QgsProcessingFeatureSource,
+    QgsProcessingParameterField,
+    QgsProcessingParameterNumber,
+)
+from qgis.PyQt.QtCore import QMetaType, QVariant
+
+PROCESSING_ENUMS_IN_QGIS = hasattr(Qgis, "ProcessingSourceType")  # QGIS 3.36 and later
+FIELDS_TAKE_QMETATYPE = Qgis.versionInt() >= 33800
+
+if PROCESSING_ENUMS_IN_QGIS:
+    VECTOR_POLYGON = Qgis.ProcessingSourceType.VectorPolygon
+    VECTOR_ANY = Qgis.ProcessingSourceType.Vector
+    INTEGER = Qgis.ProcessingNumberParameterType.Integer
+    DOUBLE = Qgis.ProcessingNumberParameterType.Double
+    STRING_FIELDS = Qgis.ProcessingFieldParameterDataType.String
+    SKIP_GEOMETRY_CHECKS = Qgis.ProcessingFeatureSourceFlag.SkipGeometryValidityChecks
+else:
+    VECTOR_POLYGON = QgsProcessing.SourceType.TypeVectorPolygon
+    VECTOR_ANY = QgsProcessing.SourceType.TypeVector
+    INTEGER = QgsProcessingParameterNumber.Type.Integer
+    DOUBLE = QgsProcessingParameterNumber.Type.Double
+    STRING_FIELDS = QgsProcessingParameterField.DataType.String
+    SKIP_GEOMETRY_CHECKS = QgsProcessingFeatureSource.Flag.FlagSkipGeometryValidityChecks
+
+if FIELDS_TAKE_QMETATYPE:
+    _FIELD_TYPES = {"string": QMetaType.Type.QString, "int": QMetaType.Type.Int, "double": QMetaType.Type.Double,
+                    "bool": QMetaType.Type.Bool, "date": QMetaType.Type.QDate, "datetime": QMetaType.Type.QDateTime}
+else:
+    _FIELD_TYPES = {"string": QVariant.Type.String, "int": QVariant.Type.Int,  # qgis3-only
+                    "double": QVariant.Type.Double, "bool": QVariant.Type.Bool,  # qgis3-only
+                    "date": QVariant.Type.Date, "datetime": QVariant.Type.DateTime}  # qgis3-only
+
+FIELD_KINDS = tuple(_FIELD_TYPES)
+
+
+def field(name: str, kind: str, length: int = 0) -> QgsField:
+    """A QgsField of ``kind``, one of FIELD_KINDS (``length`` 0: no limit)."""
+    return QgsField(name, _FIELD_TYPES[kind], len=length)

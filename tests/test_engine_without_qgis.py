@@ -1,0 +1,45 @@
+"""The engine (wire format, HTTP, dispatcher, journal, polling, increments, result fetching and statistics)
+needs neither Qt nor QGIS: it imports in a Python where both are refused."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+from tools.plugin_files import ROOT
+
+ENGINE = ("defaults", "xml", "wps", "client", "dispatcher", "journal", "polling", "increments", "result_fetch",
+          "wit_table", "wit_plot", "result_loader")
+BLOCKED = ("qgis", "PyQt5", "PyQt6", "sip")
+BLOCKING_IMPORT = textwrap.dedent('''\
+    import importlib, sys
+
+    class Refuse:
+        """Any import of Qt or QGIS fails, as in a Python without them."""
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in %r:
+                raise ImportError("blocked for this test: " + name)
+
+    sys.meta_path.insert(0, Refuse())
+    for name in sys.argv[1:]:
+        importlib.import_module(name)
+    print(sorted(m for m in sys.modules if m.split(".")[0] in %r))
+    ''') % (BLOCKED, BLOCKED)
+
+
+def test_the_engine_imports_without_qt_or_qgis(tmp_path):
+    (tmp_path / "wit_dispatcher").symlink_to(ROOT, target_is_directory=True)
+    modules = ["wit_dispatcher.wit_provider.%s" % name for name in ENGINE]
+    run = subprocess.run([sys.executable, "-c", BLOCKING_IMPORT] + modules, cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120, env=dict(os.environ, PYTHONPATH=str(tmp_path)))
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
+
+
+def test_the_import_block_is_real(tmp_path):
+    """The same block refuses a module that does import QGIS: the test above could fail."""
+    (tmp_path / "wit_dispatcher").symlink_to(ROOT, target_is_directory=True)
+    run = subprocess.run([sys.executable, "-c", BLOCKING_IMPORT, "wit_dispatcher.wit_provider.geometry"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, PYTHONPATH=str(tmp_path)))
+    assert run.returncode == 1 and "ImportError: blocked for this test: qgis" in run.stderr
