@@ -1,7 +1,9 @@
 """The real QGIS desktop under Xvfb, plugin installed from the packaged zip: dialogs, help, a batch run."""
 
+import json
 import os
 import shutil
+from datetime import datetime
 
 from desktop_session import run_driver
 from test_qgis_process import read_gpkg
@@ -32,6 +34,9 @@ def test_dialog_help_and_a_batch_of_two_layers(profile_from_zip, fresh_server, c
     canberra, lake = (read_gpkg(path) for path in report["outputs"])
     assert len(canberra) == 86 and {r[2] for r in canberra} == {"succeeded"}
     assert len(lake) == 1 and lake[0][2] == "succeeded"
+    years = datetime.now().year - 1987 + 1  # yearly increments from the default START to now
+    assert len(json.loads(lake[0][1])) == years and len(set(json.loads(lake[0][1]))) == years
+    assert canberra[0][1].startswith("s3://")  # the row without increments keeps one URI
     # The event loop kept turning while the batch ran on the GUI thread (a 100 ms timer ticked).
     assert report["ticks"] >= 2 * report["batch_seconds"]
     assert os.path.exists(ARTIFACTS / "dispatch_wit_dialog.png")

@@ -1,5 +1,6 @@
 """Runs inside the real QGIS desktop (qgis.bin --code): opens Dispatch WIT and its batch dialog,
-saves screenshots, runs a batch of two layers, and writes what it saw to report.json.
+saves screenshots, runs a batch of two layers (the second in yearly time increments), and writes
+what it saw to report.json.
 
 Environment: WIT_DESKTOP_OUT (folder), WIT_WPS_URL, WIT_LAYERS (two paths, separated by '|').
 """
@@ -58,6 +59,8 @@ def run_batch(batch):
         panel.wrappers[row][columns["WPS_URL"]].setParameterValue(os.environ["WIT_WPS_URL"], context)
         panel.wrappers[row][columns["MAX_CONCURRENT"]].setParameterValue(4, context)
         panel.tblParameters.cellWidget(row + 1, columns["OUTPUT"]).setValue(str(OUT / ("batch_%d.gpkg" % row)))
+    # The second row in yearly time increments (START 1987, END empty: now), beside a row without.
+    panel.wrappers[1][columns["INCREMENT_YEARS"]].setParameterValue(1, context)
     ticker.start(100)
     began = time.monotonic()
     batch.runAlgorithm()
