@@ -20,9 +20,10 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
-# Dry polygons in the plot's dry-vegetation beige, wetter ones in deepening blues.
-WET_CLASSES = ((0, 5, "#e6daa6"), (5, 20, "#9ecae1"), (20, 50, "#4292c6"), (50, 80, "#2171b5"),
-               (80, 100, "#08306b"))
+# Dry polygons in the plot's dry-vegetation beige, wetter ones in deepening blues. Most wetlands
+# are wet in a few percent of observations (the sample's median is 2.7 %), so the low classes are narrow.
+WET_CLASSES = ((0, 2, "#e6daa6"), (2, 5, "#c6dbef"), (5, 10, "#9ecae1"), (10, 25, "#4292c6"), (25, 50, "#2171b5"),
+               (50, 100, "#08306b"))
 STATUS_COLOURS = (("succeeded", "#1a9850"), ("failed", "#d73027"), ("skipped", "#bdbdbd"),
                   ("timeout", "#fdae61"), ("cancelled", "#7b3294"))
 PLOT_ACTION = "Show WIT plot"
