@@ -20,12 +20,13 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
+from ..wit_provider.job_status import OUTCOMES
+
 # Dry polygons in the plot's dry-vegetation beige, wetter ones in deepening blues. Most wetlands
 # are wet in a few percent of observations (the sample's median is 2.7 %), so the low classes are narrow.
 WET_CLASSES = ((0, 2, "#e6daa6"), (2, 5, "#c6dbef"), (5, 10, "#9ecae1"), (10, 25, "#4292c6"), (25, 50, "#2171b5"),
                (50, 100, "#08306b"))
-STATUS_COLOURS = (("succeeded", "#1a9850"), ("failed", "#d73027"), ("skipped", "#bdbdbd"),
-                  ("timeout", "#fdae61"), ("cancelled", "#7b3294"))
+STATUS_COLOURS = tuple(zip(OUTCOMES, ("#1a9850", "#d73027", "#bdbdbd", "#fdae61", "#7b3294")))
 PLOT_ACTION = "Show WIT plot"
 _PLUGIN_PACKAGE = __name__.rsplit(".", 2)[0]  # the folder the plugin is installed under
 _ACTION_CODE = ("from %s.algorithms.plot_viewer import show_plot\n"

@@ -7,7 +7,8 @@ from datetime import datetime
 import pytest
 from test_dispatcher import NO_WAIT, ScriptedClient, fast
 from wit_dispatcher.wit_provider.dispatcher import CANCELLED, FAILED, SUCCEEDED, TIMEOUT, Dispatcher, Job
-from wit_dispatcher.wit_provider.journal import ACCEPTED, SUBMITTING, Journal, JournalError, JournalInUse, job_key
+from wit_dispatcher.wit_provider.job_status import ACCEPTED, SUBMITTING
+from wit_dispatcher.wit_provider.journal import Journal, JournalError, JournalInUse, job_key
 
 
 def keyed_jobs(keys):

@@ -18,18 +18,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from . import journal as journal_states
 from .client import CredentialsRefused, TransientError
+from .job_status import ACCEPTED, CANCELLED, FAILED, OUTCOMES, SKIPPED, SUCCEEDED, TIMEOUT
 from .journal import Journal, JournalError, Record
 from .polling import Polling
 from .wps import JobState, JobStatus, WpsException
 
-SUCCEEDED = "succeeded"
-FAILED = "failed"
-SKIPPED = "skipped"
-TIMEOUT = "timeout"
-CANCELLED = "cancelled"
-STATUSES = (SUCCEEDED, FAILED, SKIPPED, TIMEOUT, CANCELLED)
+STATUSES = OUTCOMES
 
 _TICK = 0.2  # how often the dispatching thread looks at cancel and progress, in seconds
 _DRAIN_SECONDS = 1.5  # how long a stopping run waits for requests already on the wire
@@ -273,7 +268,7 @@ class Dispatcher:
 
     def _run_job(self, job: Job, record: Record | None, counters: dict) -> Outcome:
         resumable = record is not None and record.status_location and (
-            record.state == journal_states.ACCEPTED or (record.state == TIMEOUT and not self.retry_failed))
+            record.state == ACCEPTED or (record.state == TIMEOUT and not self.retry_failed))
         if resumable:
             return self._follow(job, JobStatus(JobState.ACCEPTED, record.status_location), counters)
         journal = self._journal_of(job)

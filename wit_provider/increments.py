@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
-from .dispatcher import CANCELLED, SUCCEEDED, Outcome
+from .dispatcher import Outcome
+from .job_status import CANCELLED, SUCCEEDED
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from .job_status import ACCEPTED, SUBMITTING
+
 try:
     import fcntl
 except ImportError:  # Windows
@@ -33,8 +35,6 @@ except ImportError:  # Windows
 APPLICATION = "wit-dispatcher-journal"
 VERSION = "1"
 
-SUBMITTING = "submitting"
-ACCEPTED = "accepted"
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

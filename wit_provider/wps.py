@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from xml.parsers.expat import ExpatError
 
+from . import job_status
 from .xml import xmltodict
 
 WPS_NS = "http://www.opengis.net/wps/1.0.0"
@@ -26,11 +27,13 @@ ET.register_namespace("ows", OWS_NS)
 
 
 class JobState(enum.Enum):
-    ACCEPTED = "accepted"
-    STARTED = "started"
-    PAUSED = "paused"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
+    """A job's state as a status document reports it, in the project's one vocabulary."""
+
+    ACCEPTED = job_status.ACCEPTED
+    STARTED = job_status.STARTED
+    PAUSED = job_status.PAUSED
+    SUCCEEDED = job_status.SUCCEEDED
+    FAILED = job_status.FAILED
 
     @property
     def finished(self) -> bool:
