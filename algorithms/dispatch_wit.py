@@ -19,7 +19,6 @@ from pathlib import Path
 from qgis.core import (
     QgsApplication,
     QgsFeatureSink,
-    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputNumber,
     QgsProcessingParameterAuthConfig,
@@ -31,9 +30,8 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
     QgsProcessingUtils,
-    QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QCoreApplication, QDateTime
+from qgis.PyQt.QtCore import QDateTime
 
 from ..wit_provider import defaults
 from ..wit_provider.client import ServiceError, WpsClient, redacted, url_problem
@@ -42,6 +40,7 @@ from ..wit_provider.geometry import LonLatEncoder
 from ..wit_provider.increments import by_polygon, periods, polygon_result
 from ..wit_provider.journal import Journal, JournalError, JournalInUse, minute
 from ..wit_provider.network import AuthError, auth_headers, ca_bundle, proxy_rule
+from .base import WitAlgorithm
 from .features import features, job_feature, job_fields, jobs, output_feature, output_fields
 from .interrupt import interrupts_as_cancel
 from .progress import Monitor, summary
@@ -53,8 +52,7 @@ JOURNALS_FOLDER = "wit_dispatcher/journals"  # under the QGIS profile, for runs 
 SUMMARY_OUTPUTS = ("REUSED", "RETRIES", "POSSIBLE_DUPLICATES", "ELAPSED_SECONDS")
 
 
-class DispatchWitAlgorithm(QgsProcessingAlgorithm):
-    INPUT = "INPUT"
+class DispatchWitAlgorithm(WitAlgorithm):
     WPS_URL = "WPS_URL"
     PROCESS = "PROCESS"
     START = "START"
@@ -69,23 +67,11 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
     INCREMENT_YEARS = "INCREMENT_YEARS"
     JOBS = "JOBS"
 
-    def tr(self, text: str) -> str:
-        return QCoreApplication.translate("DispatchWitAlgorithm", text)
-
-    def createInstance(self) -> DispatchWitAlgorithm:
-        return DispatchWitAlgorithm()
-
     def name(self) -> str:
         return "dispatchwit"
 
     def displayName(self) -> str:
         return self.tr("Dispatch WIT")
-
-    def group(self) -> str:
-        return self.tr("Wetlands Insight Tool")
-
-    def groupId(self) -> str:
-        return "wit"
 
     def shortHelpString(self) -> str:
         return self.tr(
@@ -164,13 +150,7 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
             self.addOutput(QgsProcessingOutputNumber(name, name.replace("_", " ").capitalize()))
 
     def processAlgorithm(self, parameters, context, feedback) -> dict:
-        source = self.parameterAsSource(parameters, self.INPUT, context)
-        if source is None:
-            raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
-        if QgsWkbTypes.geometryType(source.wkbType()) != QgsWkbTypes.GeometryType.PolygonGeometry:
-            raise QgsProcessingException(self.tr(
-                "Input layer '{}' has {} geometries: Dispatch WIT needs a polygon layer.").format(
-                source.sourceName(), QgsWkbTypes.displayString(source.wkbType()) or "no"))
+        source = self.polygon_source(parameters, context)
         url = self.parameterAsString(parameters, self.WPS_URL, context).strip()
         problem = url_problem(url)
         if problem:

@@ -14,10 +14,11 @@ from ..wit_provider.geometry import LonLatEncoder, UnusableGeometry
 from ..wit_provider.increments import Increment, PolygonResult
 from ..wit_provider.journal import job_key
 from ..wit_provider.wps import build_execute, feature_collection
+from .base import extended_feature, extended_fields
 from .qgis_compat import SKIP_GEOMETRY_CHECKS, field
 
 # wit_url holds a JSON array of URIs when a polygon has several increments: no length limit.
-RESULT_FIELDS = (("wit_url", 0), ("wit_status", 16), ("wit_error", 0))
+RESULT_FIELDS = [("wit_url", "string", 0), ("wit_status", "string", 16), ("wit_error", "string", 0)]
 JOB_FIELDS = (("feature", "int"), ("start", "datetime"), ("end", "datetime"), ("status", "string"), ("url", "string"),
               ("error", "string"), ("reused", "bool"))
 
@@ -58,21 +59,12 @@ def jobs(source, encoder: LonLatEncoder, wps_url: str, process: str, periods: li
 
 def output_fields(input_fields: QgsFields) -> QgsFields:
     """The input fields plus wit_url, wit_status and wit_error (reused if the input has them)."""
-    fields = QgsFields(input_fields)
-    for name, length in RESULT_FIELDS:
-        if fields.lookupField(name) < 0:
-            fields.append(field(name, "string", length))
-    return fields
+    return extended_fields(input_fields, RESULT_FIELDS)
 
 
 def output_feature(feature: QgsFeature, fields: QgsFields, result: PolygonResult) -> QgsFeature:
-    out = QgsFeature(fields)
-    out.setGeometry(feature.geometry())
-    attributes = feature.attributes() + [None] * (fields.count() - len(feature.attributes()))
-    for (name, _), value in zip(RESULT_FIELDS, (result.url, result.status, result.error)):
-        attributes[fields.lookupField(name)] = value or None
-    out.setAttributes(attributes)
-    return out
+    return extended_feature(feature, fields, {"wit_url": result.url or None, "wit_status": result.status,
+                                              "wit_error": result.error or None})
 
 
 def job_fields() -> QgsFields:

@@ -19,7 +19,6 @@ from qgis.core import (
     QgsFeatureRequest,
     QgsFeatureSink,
     QgsFields,
-    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterFeatureSink,
@@ -31,12 +30,13 @@ from qgis.core import (
     QgsUnitTypes,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QCoreApplication, QDate, QDateTime, Qt, QVariant
+from qgis.PyQt.QtCore import QDate, QDateTime, Qt, QVariant
 
 from ..wit_provider.network import ca_bundle, proxy_rule
 from ..wit_provider.result_fetch import Fetcher, S3Settings, check_endpoint
 from ..wit_provider.result_loader import FAILED, LOAD_STATUSES, LOADED, NO_RESULT, Loaded, LoadJob, ResultLoader
 from ..wit_provider.wit_table import FRACTIONS, STAT_FIELDS, install_hint, reader_name
+from .base import WitAlgorithm, extended_feature, extended_fields
 from .interrupt import interrupts_as_cancel
 from .qgis_compat import DOUBLE, INTEGER, SKIP_GEOMETRY_CHECKS, STRING_FIELDS, VECTOR_ANY, VECTOR_POLYGON, field
 from .styling import style_on_completion
@@ -45,11 +45,10 @@ DEFAULT_ELLIPSOID = "WGS84"
 DISPATCH_STATUS = "wit_status"  # Dispatch WIT's status field: only a succeeded polygon has a whole series
 _INTEGER_STATS = ("wit_obs", "wit_events", "wit_longest_event_days")
 _DATE_STATS = ("wit_first", "wit_last", "wit_last_wet")
-LOAD_FIELDS = (("wit_load_status", 16), ("wit_load_error", 254), ("wit_plot", 254))
+LOAD_FIELDS = [("wit_load_status", "string", 16), ("wit_load_error", "string", 0), ("wit_plot", "string", 0)]
 
 
-class LoadResultsAlgorithm(QgsProcessingAlgorithm):
-    INPUT = "INPUT"
+class LoadResultsAlgorithm(WitAlgorithm):
     URL_FIELD = "URL_FIELD"
     ID_FIELD = "ID_FIELD"
     S3_ENDPOINT = "S3_ENDPOINT"
@@ -61,23 +60,11 @@ class LoadResultsAlgorithm(QgsProcessingAlgorithm):
     TIMESERIES = "TIMESERIES"
     PLOTS = "PLOTS"
 
-    def tr(self, text: str) -> str:
-        return QCoreApplication.translate("LoadResultsAlgorithm", text)
-
-    def createInstance(self) -> LoadResultsAlgorithm:
-        return LoadResultsAlgorithm()
-
     def name(self) -> str:
         return "loadresults"
 
     def displayName(self) -> str:
         return self.tr("Load WIT results")
-
-    def group(self) -> str:
-        return self.tr("Wetlands Insight Tool")
-
-    def groupId(self) -> str:
-        return "wit"
 
     def shortHelpString(self) -> str:
         return self.tr(
@@ -128,13 +115,7 @@ class LoadResultsAlgorithm(QgsProcessingAlgorithm):
             self.PLOTS, self.tr("Folder for WIT plots"), optional=True, createByDefault=False))
 
     def processAlgorithm(self, parameters, context, feedback) -> dict:
-        source = self.parameterAsSource(parameters, self.INPUT, context)
-        if source is None:
-            raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
-        if QgsWkbTypes.geometryType(source.wkbType()) != QgsWkbTypes.GeometryType.PolygonGeometry:
-            raise QgsProcessingException(self.tr(
-                "Input layer '{}' has {} geometries: Load WIT results needs a polygon layer.").format(
-                source.sourceName(), QgsWkbTypes.displayString(source.wkbType()) or "no"))
+        source = self.polygon_source(parameters, context)
         url_field = self._field(parameters, self.URL_FIELD, context) or "wit_url"
         if source.fields().lookupField(url_field) < 0:
             raise QgsProcessingException(self.tr("URL_FIELD: layer '{}' has no field '{}'.").format(
@@ -213,30 +194,20 @@ class LoadResultsAlgorithm(QgsProcessingAlgorithm):
 
 def output_fields(input_fields: QgsFields) -> QgsFields:
     """The input fields plus the statistics and the load status (reused if the input has them)."""
-    fields = QgsFields(input_fields)
-    for name in STAT_FIELDS:
-        kind = "int" if name in _INTEGER_STATS else "date" if name in _DATE_STATS else "double"
-        if fields.lookupField(name) < 0:
-            fields.append(field(name, kind))
-    for name, length in LOAD_FIELDS:
-        if fields.lookupField(name) < 0:
-            fields.append(field(name, "string", length))
-    return fields
+    stats = [(name, "int" if name in _INTEGER_STATS else "date" if name in _DATE_STATS else "double", 0)
+             for name in STAT_FIELDS]
+    return extended_fields(input_fields, stats + LOAD_FIELDS)
 
 
 def output_feature(feature: QgsFeature, fields: QgsFields, loaded: Loaded) -> QgsFeature:
-    out = QgsFeature(fields)
-    out.setGeometry(feature.geometry())
-    attributes = feature.attributes() + [None] * (fields.count() - len(feature.attributes()))
-    for name in STAT_FIELDS:
-        value = loaded.stats.get(name)
-        if name in _DATE_STATS and value is not None:
-            value = QDate(value.year, value.month, value.day)
-        attributes[fields.lookupField(name)] = value
-    for (name, _), value in zip(LOAD_FIELDS, (loaded.status, loaded.error, loaded.plot)):
-        attributes[fields.lookupField(name)] = value or None
-    out.setAttributes(attributes)
-    return out
+    values = {name: _date(loaded.stats.get(name)) if name in _DATE_STATS else loaded.stats.get(name)
+              for name in STAT_FIELDS}
+    values.update(wit_load_status=loaded.status, wit_load_error=loaded.error or None, wit_plot=loaded.plot or None)
+    return extended_feature(feature, fields, values)
+
+
+def _date(value):
+    return None if value is None else QDate(value.year, value.month, value.day)
 
 
 def timeseries_fields() -> QgsFields:

@@ -1,0 +1,56 @@
+"""What both WIT algorithms share: their group, translation, the polygon-layer check, and
+output layers that are the input's fields and geometry plus fields of their own."""
+
+from __future__ import annotations
+
+from qgis.core import QgsFeature, QgsFields, QgsProcessingAlgorithm, QgsProcessingException, QgsWkbTypes
+from qgis.PyQt.QtCore import QCoreApplication
+
+from .qgis_compat import field
+
+
+class WitAlgorithm(QgsProcessingAlgorithm):
+    INPUT = "INPUT"
+
+    def tr(self, text: str) -> str:
+        return QCoreApplication.translate(type(self).__name__, text)
+
+    def createInstance(self) -> WitAlgorithm:
+        return type(self)()
+
+    def group(self) -> str:
+        return self.tr("Wetlands Insight Tool")
+
+    def groupId(self) -> str:
+        return "wit"
+
+    def polygon_source(self, parameters, context):
+        """INPUT as a feature source, refused unless it holds polygons (qgis_process does not check)."""
+        source = self.parameterAsSource(parameters, self.INPUT, context)
+        if source is None:
+            raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
+        if QgsWkbTypes.geometryType(source.wkbType()) != QgsWkbTypes.GeometryType.PolygonGeometry:
+            raise QgsProcessingException(self.tr(
+                "Input layer '{}' has {} geometries: {} needs a polygon layer.").format(
+                source.sourceName(), QgsWkbTypes.displayString(source.wkbType()) or "no", self.displayName()))
+        return source
+
+
+def extended_fields(input_fields: QgsFields, added: list[tuple[str, str, int]]) -> QgsFields:
+    """The input fields plus (name, kind, length) fields; one the input already has is reused."""
+    fields = QgsFields(input_fields)
+    for name, kind, length in added:
+        if fields.lookupField(name) < 0:
+            fields.append(field(name, kind, length))
+    return fields
+
+
+def extended_feature(feature: QgsFeature, fields: QgsFields, values: dict) -> QgsFeature:
+    """``feature`` with its geometry and attributes in ``fields``, and ``values`` by field name."""
+    out = QgsFeature(fields)
+    out.setGeometry(feature.geometry())
+    attributes = feature.attributes() + [None] * (fields.count() - len(feature.attributes()))
+    for name, value in values.items():
+        attributes[fields.lookupField(name)] = value
+    out.setAttributes(attributes)
+    return out
