@@ -64,22 +64,30 @@ class _Histogram:
 
     def __init__(self, bins: dict | None = None):
         self.bins: dict[int, float] = {int(k): float(v) for k, v in (bins or {}).items()}
+        self._quantiles: dict[float, float] = {}  # asked often between changes
 
     def add(self, value: float) -> None:
         index = math.floor(value / BIN)
         self.bins[index] = self.bins.get(index, 0.0) + 1.0
+        self._quantiles.clear()
 
     def fade(self, decay: float) -> None:
         for index in list(self.bins):
             self.bins[index] *= decay
             if self.bins[index] < 1e-3:
                 del self.bins[index]
+        self._quantiles.clear()
 
     @property
     def weight(self) -> float:
         return sum(self.bins.values())
 
     def quantile(self, q: float) -> float:
+        if q not in self._quantiles:
+            self._quantiles[q] = self._quantile(q)
+        return self._quantiles[q]
+
+    def _quantile(self, q: float) -> float:
         total = self.weight
         target, seen = q * total, 0.0
         for index in sorted(self.bins):
@@ -125,7 +133,11 @@ class JobTimes:
             return self._predict(workload)
 
     def observe(self, workload: Workload | None, seconds: float) -> None:
-        """Learn one finished job: its residuals first (predicted before it is learned), then its time."""
+        """Learn one finished job: its residuals first (predicted before it is learned), then its time.
+
+        Every job is learned, however coarsely its end was seen: leaving out the jobs that
+        ended far from their prediction would make the model trust itself too much.
+        """
         if seconds <= 0:
             return
         y = math.log(seconds)
