@@ -1,0 +1,148 @@
+"""How long the rest of a run will take, and whether the server is what sets its pace.
+
+No QGIS. Jobs in flight have a prediction and an age; jobs not read yet are
+counted, and costed at the mean prediction of a sample of the jobs read so far
+(the layer is streamed, never held). With ``concurrency`` workers the rest takes
+about (work left in flight + work not started) / concurrency, and never less than
+the longest job in flight. When the server queues jobs (a job still Accepted long
+after it was sent, or ServerBusy refusing Executes), its throughput decides the
+end instead: jobs left / jobs finished per second lately.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import deque
+
+from .job_times import JobTimes, Prediction, Workload
+from .polling import Polling
+
+QUEUED_SECONDS = 10.0  # a job still Accepted this long after it was sent waits in the server's queue
+PACE_SECONDS = 60.0  # the server sets the pace while it queued or refused a job this recently
+MILESTONES = (0.1, 0.5, 0.9)
+
+
+def seconds_left_text(seconds: float) -> str:
+    """'about 40 s left', 'about 12 min left', 'about 3.5 h left', 'about 2.1 days left'."""
+    if seconds < 90:
+        return "about %d s left" % max(1, round(seconds))
+    if seconds < 90 * 60:
+        return "about %d min left" % round(seconds / 60)
+    if seconds < 36 * 3600:
+        return "about %.1f h left" % (seconds / 3600)
+    return "about %.1f days left" % (seconds / 86400)
+
+
+class Forecast:
+    """Shared by the dispatching thread and the workers of one run; thread-safe."""
+
+    def __init__(self, job_times: JobTimes, polling: Polling, concurrency: int, total: int | None = None,
+                 sample: int = 200, seed: int = 0):
+        self.job_times = job_times
+        self.polling = polling
+        self.concurrency = concurrency
+        self.total = total
+        self.queued = 0  # jobs seen waiting in the server's queue
+        self.refused = 0  # Executes the server refused for now (ServerBusy, 503...)
+        self._read = self._ran = 0
+        self._sample: list[Workload | None] = []
+        self._sample_size = sample
+        self._rng = random.Random(seed)
+        self._in_flight: dict[int, tuple[float | None, Workload | None]] = {}  # index -> (run clock start, workload)
+        self._finishes: deque = deque(maxlen=50)
+        self._last_pressure = float("-inf")
+        self._milestones: dict[float, tuple[float, float]] = {}  # fraction -> (when, predicted end)
+        self._lock = threading.Lock()
+
+    def expected(self, workload: Workload | None) -> Prediction | None:
+        """The model's prediction, or while it knows nothing, the run's own median so far."""
+        prediction = self.job_times.predict(workload)
+        if prediction is None:
+            typical = self.polling.typical_duration()
+            prediction = Prediction(typical, typical, typical) if typical else None
+        return prediction
+
+    def read(self, runs: bool) -> None:
+        """A job was read from the source; ``runs`` unless it was skipped or reused."""
+        with self._lock:
+            self._read += 1
+            self._ran += runs
+
+    def started(self, index: int, workload: Workload | None) -> None:
+        """A worker took the job: it is in flight, its run clock not started yet."""
+        with self._lock:
+            self._in_flight[index] = (None, workload)
+            if len(self._sample) < self._sample_size:
+                self._sample.append(workload)
+            else:
+                self._sample[self._rng.randrange(self._sample_size)] = workload
+
+    def running(self, index: int, since: float) -> None:
+        """The job's run clock starts (or starts again: seen waiting in the server's queue)."""
+        with self._lock:
+            self._in_flight[index] = (since, self._in_flight.get(index, (None, None))[1])
+
+    def queued_job(self, now: float) -> None:
+        """A job was still Accepted ``QUEUED_SECONDS`` after it was sent: it waits in the server's queue."""
+        with self._lock:
+            self.queued += 1
+            self._last_pressure = now
+
+    def refused_job(self, now: float) -> None:
+        """The server refused an Execute for now (ServerBusy, 503...)."""
+        with self._lock:
+            self.refused += 1
+            self._last_pressure = now
+
+    def finished(self, index: int, now: float) -> None:
+        with self._lock:
+            self._in_flight.pop(index, None)
+            self._finishes.append(now)
+
+    def server_paced(self, now: float) -> bool:
+        return now - self._last_pressure <= PACE_SECONDS
+
+    def seconds_left(self, now: float) -> float | None:
+        """Seconds until the last job ends, or None while nothing is known of job times."""
+        with self._lock:
+            in_flight = list(self._in_flight.values())
+            sample = list(self._sample)
+            unread = max(0, self.total - self._read) if self.total is not None else 0
+            ratio = self._ran / self._read if self._read else 1.0
+            finishes = list(self._finishes)
+        to_start = unread * ratio
+        if self.server_paced(now) and len(finishes) >= 5 and finishes[-1] > finishes[0]:
+            rate = (len(finishes) - 1) / (finishes[-1] - finishes[0])
+            return (len(in_flight) + to_start) / rate
+        slots = []
+        for since, workload in in_flight:
+            expected = self.expected(workload)
+            if expected is None:
+                return None
+            age = now - since if since is not None else 0.0
+            slots.append(expected.likely - age if age < expected.likely
+                         else max(expected.late - age, 0.1 * expected.likely))
+        if to_start:
+            predictions = [self.expected(w) for w in sample]
+            if not predictions or None in predictions:
+                return None
+            work = to_start * sum(p.likely for p in predictions) / len(predictions)
+        else:
+            work = 0.0
+        return max(max(slots, default=0.0), (sum(slots) + work) / self.concurrency)
+
+    def passed(self, now: float, finished: int) -> None:
+        """Keep the predicted end when the run passes 10, 50 and 90 % of its jobs."""
+        if not self.total:
+            return
+        for fraction in MILESTONES:
+            if fraction not in self._milestones and finished >= fraction * self.total:
+                left = self.seconds_left(now)
+                if left is not None:
+                    self._milestones[fraction] = (now, now + left)
+
+    def errors(self, ended: float) -> dict[float, float]:
+        """Per milestone: (predicted end - actual end) / time that was actually left then."""
+        return {fraction: (predicted - ended) / max(ended - when, 1e-9)
+                for fraction, (when, predicted) in sorted(self._milestones.items())}
