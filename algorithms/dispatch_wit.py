@@ -41,6 +41,7 @@ from ..wit_provider.client import ServiceError, WpsClient, redacted, url_problem
 from ..wit_provider.dispatcher import CANCELLED, STATUSES, Dispatcher
 from ..wit_provider.geometry import LonLatEncoder
 from ..wit_provider.increments import by_polygon, periods, polygon_result
+from ..wit_provider.job_times import JobTimesFile, model_key
 from ..wit_provider.journal import Journal, JournalError, JournalInUse, minute
 from ..wit_provider.network import AuthError, auth_headers, ca_bundle, proxy_rule
 from .features import features, job_feature, job_fields, jobs, output_feature, output_fields
@@ -50,6 +51,7 @@ from .styling import style_on_completion
 
 JOURNAL_SUFFIX = ".wit-journal.sqlite"
 JOURNALS_FOLDER = "wit_dispatcher/journals"  # under the QGIS profile, for runs with a temporary output
+JOB_TIMES_FILE = "wit_dispatcher/job_times.json"  # under the QGIS profile: how long jobs take, per server
 SUMMARY_OUTPUTS = ("REUSED", "RETRIES", "POSSIBLE_DUPLICATES", "ELAPSED_SECONDS")
 
 
@@ -228,10 +230,17 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
                                           for a, b in intervals)))
         encoder = LonLatEncoder(source.sourceCrs(), context.transformContext(), context.ellipsoid())
         monitor = Monitor(feedback, source.featureCount(), len(intervals))
+        job_times_file = JobTimesFile(Path(QgsApplication.qgisSettingsDirPath()) / JOB_TIMES_FILE)
+        model = model_key(url, process)
+        job_times = job_times_file.load(model)
+        feedback.pushInfo(self.tr("Job times: learned from {} earlier jobs on {}").format(job_times.samples, model)
+                          if job_times.samples else
+                          self.tr("Job times: none known yet for {}; polling learns as jobs finish").format(model))
         dispatcher = Dispatcher(
             client, max_concurrent,
             self.parameterAsDouble(parameters, self.TIMEOUT, context), journal=journal,
-            retry_failed=self.parameterAsBool(parameters, self.RETRY_FAILED, context))
+            retry_failed=self.parameterAsBool(parameters, self.RETRY_FAILED, context), job_times=job_times,
+            total=monitor.total)
         todo = jobs(source, encoder, url, process, intervals,
                     self.parameterAsDouble(parameters, self.MAX_PERIMETER, context))
         counts = dict.fromkeys(STATUSES, 0)
@@ -256,6 +265,10 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
         del jobs_sink
         journal.close()
         elapsed = time.monotonic() - started
+        try:
+            job_times_file.save(model, job_times)
+        except OSError as error:
+            feedback.pushWarning(self.tr("Job times not saved to {}: {}").format(job_times_file.path, error))
         feedback.pushInfo(summary(counts, dispatcher.tally, elapsed, journal_path, len(intervals) > 1))
         if counts[CANCELLED]:
             feedback.pushWarning(self.tr("{} features were not finished; run again with JOURNAL={} to resume.")

@@ -12,11 +12,13 @@ from ..wit_provider import defaults
 from ..wit_provider.dispatcher import Job, Outcome
 from ..wit_provider.geometry import LonLatEncoder, UnusableGeometry
 from ..wit_provider.increments import Increment, PolygonResult
+from ..wit_provider.job_times import Workload
 from ..wit_provider.journal import job_key
 from ..wit_provider.wps import build_execute, feature_collection
 
 # wit_url holds a JSON array of URIs when a polygon has several increments: no length limit.
 RESULT_FIELDS = (("wit_url", 0), ("wit_status", 16), ("wit_error", 0))
+YEAR_SECONDS = 365.25 * 86400
 JOB_FIELDS = (("feature", QVariant.Int), ("start", QVariant.DateTime), ("end", QVariant.DateTime),
               ("status", QVariant.String), ("url", QVariant.String), ("error", QVariant.String),
               ("reused", QVariant.Bool))
@@ -31,7 +33,8 @@ def features(source) -> Iterator[QgsFeature]:
 def jobs(source, encoder: LonLatEncoder, wps_url: str, process: str, periods: list[tuple[datetime, datetime]],
          max_perimeter: float) -> Iterator[Job]:
     """One Job per feature and time increment, in order: an Execute document and its job key;
-    or one Job per feature that cannot be sent, saying why it is skipped."""
+    or one Job per feature that cannot be sent, saying why it is skipped. Each Job carries its
+    Workload (area and years), from which its time is predicted."""
     index = 0
     whole = (periods[0][0], periods[-1][1])
     for position, feature in enumerate(features(source)):
@@ -43,6 +46,7 @@ def jobs(source, encoder: LonLatEncoder, wps_url: str, process: str, periods: li
                 if perimeter > max_perimeter:
                     raise UnusableGeometry("perimeter %.0f m is over MAX_PERIMETER %.0f m" % (perimeter, max_perimeter))
             executes = [build_execute(process, collection, start, end) for start, end in periods]
+            area = encoder.area_km2(geometry)
             if len(executes[0]) > defaults.MAX_REQUEST_BYTES:
                 raise UnusableGeometry("the request would be %.1f MB, over the server's 3 MB limit: simplify the "
                                        "polygon" % (len(executes[0]) / 1e6))
@@ -52,7 +56,8 @@ def jobs(source, encoder: LonLatEncoder, wps_url: str, process: str, periods: li
             continue
         for part, ((start, end), execute) in enumerate(zip(periods, executes)):
             yield Job(index, execute=execute, key=job_key(wps_url, process, collection, start, end),
-                      label=Increment(position, part, len(periods), start, end))
+                      label=Increment(position, part, len(periods), start, end),
+                      workload=Workload(area, (end - start).total_seconds() / YEAR_SECONDS))
             index += 1
 
 
