@@ -160,7 +160,9 @@ class JobTimes:
         center, residuals = self._durations.quantile(0.5), self._median_residuals
         if (workload is not None and self.samples >= FIT_SAMPLES and self._fit_residuals.weight >= 3
                 and self._fit_residuals.spread() <= residuals.spread()):
-            center, residuals = self._fit(_features(workload)), self._fit_residuals
+            # never beyond the times seen: a job predicted too long is caught late, one too short costs polls
+            low, high = self._durations.quantile(0.0), self._durations.quantile(1.0)
+            center, residuals = min(high, max(low, self._fit(_features(workload)))), self._fit_residuals
         if residuals.weight < 1:
             return Prediction(*(math.exp(center),) * 3)
         return Prediction(*(math.exp(center + residuals.quantile(q)) for q in (0.2, 0.5, 0.9)))
