@@ -44,7 +44,7 @@ from ..wit_provider.increments import by_polygon, periods, polygon_result
 from ..wit_provider.job_times import JobTimesFile, model_key
 from ..wit_provider.journal import Journal, JournalError, JournalInUse, minute
 from ..wit_provider.network import AuthError, auth_headers, ca_bundle, proxy_rule
-from .features import features, job_feature, job_fields, jobs, output_feature, output_fields
+from .features import features, job_feature, job_fields, jobs, output_feature, output_fields, workload_sample
 from .interrupt import interrupts_as_cancel
 from .progress import Monitor, summary
 from .styling import style_on_completion
@@ -240,7 +240,7 @@ class DispatchWitAlgorithm(QgsProcessingAlgorithm):
             client, max_concurrent,
             self.parameterAsDouble(parameters, self.TIMEOUT, context), journal=journal,
             retry_failed=self.parameterAsBool(parameters, self.RETRY_FAILED, context), job_times=job_times,
-            total=monitor.total)
+            total=monitor.total, sample=workload_sample(source, encoder, intervals))
         todo = jobs(source, encoder, url, process, intervals,
                     self.parameterAsDouble(parameters, self.MAX_PERIMETER, context))
         counts = dict.fromkeys(STATUSES, 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -19,6 +20,7 @@ from ..wit_provider.wps import build_execute, feature_collection
 # wit_url holds a JSON array of URIs when a polygon has several increments: no length limit.
 RESULT_FIELDS = (("wit_url", 0), ("wit_status", 16), ("wit_error", 0))
 YEAR_SECONDS = 365.25 * 86400
+SAMPLE_FEATURES = 500  # drawn from the whole layer to cost the jobs not read yet
 JOB_FIELDS = (("feature", QVariant.Int), ("start", QVariant.DateTime), ("end", QVariant.DateTime),
               ("status", QVariant.String), ("url", QVariant.String), ("error", QVariant.String),
               ("reused", QVariant.Bool))
@@ -59,6 +61,24 @@ def jobs(source, encoder: LonLatEncoder, wps_url: str, process: str, periods: li
                       label=Increment(position, part, len(periods), start, end),
                       workload=Workload(area, (end - start).total_seconds() / YEAR_SECONDS))
             index += 1
+
+
+def workload_sample(source, encoder: LonLatEncoder, periods: list[tuple[datetime, datetime]],
+                    size: int = SAMPLE_FEATURES) -> list[Workload]:
+    """The workloads of up to ``size`` features drawn at random from the whole layer, one per
+    increment: what the jobs not read yet are costed at (a layer is often sorted by size)."""
+    ids = list(source.allFeatureIds())
+    chosen = random.Random(0).sample(ids, min(size, len(ids)))
+    request = QgsFeatureRequest().setFilterFids(chosen).setNoAttributes()
+    request.setInvalidGeometryCheck(QgsFeatureRequest.GeometryNoCheck)
+    sample = []
+    for feature in source.getFeatures(request):
+        geometry = feature.geometry()
+        if geometry is None or geometry.isEmpty():
+            continue
+        area = encoder.area_km2(geometry)
+        sample += [Workload(area, (end - start).total_seconds() / YEAR_SECONDS) for start, end in periods]
+    return sample
 
 
 def output_fields(input_fields: QgsFields) -> QgsFields:

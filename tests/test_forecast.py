@@ -79,3 +79,13 @@ def test_eta_errors_at_milestones():
                                            (3 * 3600 + 1800, "about 3.5 h left"), (3 * 86400, "about 3.0 days left")])
 def test_time_left_text(seconds, text):
     assert seconds_left_text(seconds) == text
+
+
+def test_a_sample_of_the_whole_input_costs_the_jobs_not_read():
+    # the layer is sorted by area: the jobs read first say nothing of the rest, the caller's sample does
+    sample = [Workload(area, 10) for area in (1, 2, 5, 10, 20, 40)]
+    forecast = Forecast(model_of(1.0), Polling(), 1, total=7, sample=sample)
+    forecast.read(True)
+    forecast.started(0, Workload(1, 10))
+    forecast.running(0, 0.0)
+    assert forecast.seconds_left(0.0) == pytest.approx(1 + 6 * 78 / 6, rel=0.03)

@@ -134,13 +134,15 @@ class Dispatcher:
 
     One Dispatcher serves one run: create a new one for every run. ``job_times`` is the
     model of this server's job times (learned further by the run); ``total``, the number
-    of jobs the source will give, if known, for the time left.
+    of jobs the source will give, if known, and ``sample``, workloads drawn from all of
+    them, for the time left.
     """
 
     def __init__(self, client, max_concurrent: int, timeout: float,
                  polling: Polling | None = None, retry: RetryPolicy = RetryPolicy(),
                  journal: Journal | None = None, retry_failed: bool = False, seed: int | None = None,
-                 read_ahead: int = 10_000, job_times: JobTimes | None = None, total: int | None = None):
+                 read_ahead: int = 10_000, job_times: JobTimes | None = None, total: int | None = None,
+                 sample: list[Workload] | None = None):
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")
         self.client = client
@@ -148,7 +150,7 @@ class Dispatcher:
         self.timeout = timeout
         self.polling = polling or Polling()
         self.job_times = job_times or JobTimes()
-        self.forecast = Forecast(self.job_times, self.polling, max_concurrent, total)
+        self.forecast = Forecast(self.job_times, self.polling, max_concurrent, total, sample)
         self.retry = retry
         self.journal = journal
         self.retry_failed = retry_failed

@@ -1,8 +1,9 @@
 """How long the rest of a run will take, and whether the server is what sets its pace.
 
 No QGIS. Jobs in flight have a prediction and an age; jobs not read yet are
-counted, and costed at the mean prediction of a sample of the jobs read so far
-(the layer is streamed, never held). With ``concurrency`` workers the rest takes
+counted, and costed at the mean prediction of a sample: one the caller drew from
+the whole input (the layer is streamed, never held, and may be sorted by size),
+else a running sample of the jobs read so far. With ``concurrency`` workers the rest takes
 about (work left in flight + work not started) / concurrency, and never less than
 the longest job in flight. When the server queues jobs (a job still Accepted long
 after it was sent, or ServerBusy refusing Executes), its throughput decides the
@@ -38,7 +39,7 @@ class Forecast:
     """Shared by the dispatching thread and the workers of one run; thread-safe."""
 
     def __init__(self, job_times: JobTimes, polling: Polling, concurrency: int, total: int | None = None,
-                 sample: int = 200, seed: int = 0):
+                 sample: list[Workload] | None = None, sample_size: int = 200, seed: int = 0):
         self.job_times = job_times
         self.polling = polling
         self.concurrency = concurrency
@@ -46,8 +47,10 @@ class Forecast:
         self.queued = 0  # jobs seen waiting in the server's queue
         self.refused = 0  # Executes the server refused for now (ServerBusy, 503...)
         self._read = self._ran = 0
-        self._sample: list[Workload | None] = []
-        self._sample_size = sample
+        self._given = sample is not None
+        self._sample: list[Workload | None] = list(sample or [])
+        self._sample_size = sample_size
+        self._seen = 0
         self._rng = random.Random(seed)
         self._in_flight: dict[int, tuple[float | None, Workload | None]] = {}  # index -> (run clock start, workload)
         self._finishes: deque = deque(maxlen=50)
@@ -73,10 +76,18 @@ class Forecast:
         """A worker took the job: it is in flight, its run clock not started yet."""
         with self._lock:
             self._in_flight[index] = (None, workload)
-            if len(self._sample) < self._sample_size:
-                self._sample.append(workload)
-            else:
-                self._sample[self._rng.randrange(self._sample_size)] = workload
+            if not self._given:
+                self._keep_in_sample(workload)
+
+    def _keep_in_sample(self, workload: Workload | None) -> None:
+        """Reservoir sampling: every job read so far is equally likely to be in the sample."""
+        self._seen += 1
+        if len(self._sample) < self._sample_size:
+            self._sample.append(workload)
+        else:
+            slot = self._rng.randrange(self._seen)
+            if slot < self._sample_size:
+                self._sample[slot] = workload
 
     def running(self, index: int, since: float) -> None:
         """The job's run clock starts (or starts again: seen waiting in the server's queue)."""
