@@ -242,15 +242,15 @@ class Dispatcher:
                     for index in waiting.pop(finished.key, []):
                         settle(index, finished.outcome)
                     self.forecast.passed(time.monotonic(), tally.finished)
+                    if exhausted and tally.running == 0:  # the caller may stop reading at its last outcome
+                        self._update_forecast(time.monotonic())
+                        tally.seconds_left = 0.0
+                        tally.eta_errors = self.forecast.errors(time.monotonic())
                 now = time.monotonic()
                 if now - forecast_at >= _FORECAST_SECONDS:
                     forecast_at = now
                     self._update_forecast(now)
                 on_progress(tally)
-            self._update_forecast(time.monotonic())
-            if not self._stop.is_set():
-                tally.seconds_left = 0.0
-                tally.eta_errors = self.forecast.errors(time.monotonic())
             reason = self.stopped_because or "cancelled before the job finished"
             for index in range(emitted, read):
                 yield ready.get(index) or Outcome(index, CANCELLED, error=reason, label=labels.get(index))
