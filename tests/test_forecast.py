@@ -37,8 +37,8 @@ def test_jobs_not_read_yet_cost_the_mean_of_the_jobs_read():
         forecast.read(True)
         forecast.started(index, Workload(area, 10))
         forecast.running(index, 0.0)
-    # in flight: 10 s and 30 s; 6 more at a mean of 20 s on 2 workers: (40 + 120) / 2
-    assert forecast.seconds_left(0.0) == pytest.approx(80, rel=0.02)
+    # in flight: 10 s and 30 s; 6 more at a mean of 20 s, each to the worker free first: 10+20+20+20+20 = 90
+    assert forecast.seconds_left(0.0) == pytest.approx(90, rel=0.02)
 
 
 def test_skipped_and_reused_jobs_cost_nothing():
@@ -89,3 +89,12 @@ def test_a_sample_of_the_whole_input_costs_the_jobs_not_read():
     forecast.started(0, Workload(1, 10))
     forecast.running(0, 0.0)
     assert forecast.seconds_left(0.0) == pytest.approx(1 + 6 * 78 / 6, rel=0.03)
+
+
+def test_a_long_run_is_shared_out_without_placing_every_job():
+    forecast = Forecast(model_of(1.0, areas=(10,)), Polling(), 8, total=1_000_008)
+    for index in range(8):
+        forecast.read(True)
+        forecast.started(index, Workload(10, 10))
+        forecast.running(index, 0.0)
+    assert forecast.seconds_left(0.0) == pytest.approx(10 + 1_000_000 * 10 / 8, rel=0.005)

@@ -3,15 +3,16 @@
 No QGIS. Jobs in flight have a prediction and an age; jobs not read yet are
 counted, and costed at the mean prediction of a sample: one the caller drew from
 the whole input (the layer is streamed, never held, and may be sorted by size),
-else a running sample of the jobs read so far. With ``concurrency`` workers the rest takes
-about (work left in flight + work not started) / concurrency, and never less than
-the longest job in flight. When the server queues jobs (a job still Accepted long
+else a running sample of the jobs read so far. The jobs not started go, one by one,
+to whichever of the ``concurrency`` workers frees first: the last ones decide the
+end, which a plain (work left) / concurrency would miss. When the server queues jobs (a job still Accepted long
 after it was sent, or ServerBusy refusing Executes), its throughput decides the
 end instead: jobs left / jobs finished per second lately.
 """
 
 from __future__ import annotations
 
+import heapq
 import random
 import threading
 from collections import deque
@@ -134,14 +135,13 @@ class Forecast:
             age = now - since if since is not None else 0.0
             slots.append(expected.likely - age if age < expected.likely
                          else max(expected.late - age, 0.1 * expected.likely))
+        mean = 0.0
         if to_start:
             predictions = [self.expected(w) for w in sample]
             if not predictions or None in predictions:
                 return None
-            work = to_start * sum(p.likely for p in predictions) / len(predictions)
-        else:
-            work = 0.0
-        return max(max(slots, default=0.0), (sum(slots) + work) / self.concurrency)
+            mean = sum(p.likely for p in predictions) / len(predictions)
+        return _last_end(slots, round(to_start), mean, self.concurrency)
 
     def passed(self, now: float, finished: int) -> None:
         """Keep the predicted end when the run passes 10, 50 and 90 % of its jobs."""
@@ -157,3 +157,16 @@ class Forecast:
         """Per milestone: (predicted end - actual end) / time that was actually left then."""
         return {fraction: (predicted - ended) / max(ended - when, 1e-9)
                 for fraction, (when, predicted) in sorted(self._milestones.items())}
+
+
+def _last_end(busy: list[float], jobs: int, seconds: float, workers: int) -> float:
+    """When the last job ends: ``jobs`` more of ``seconds`` each, on ``workers`` busy for ``busy``
+    seconds more, each taken by the worker that frees first. All but the last few rounds
+    are shared out evenly, so a run of a million jobs costs no more than one of a hundred."""
+    ends = sorted(busy)[:workers] + [0.0] * max(0, workers - len(busy))
+    rounds = max(0, jobs - 4 * workers) // workers
+    ends = [end + rounds * seconds for end in ends]
+    heapq.heapify(ends)
+    for _ in range(jobs - rounds * workers):
+        heapq.heappush(ends, heapq.heappop(ends) + seconds)
+    return max(ends)
