@@ -82,7 +82,7 @@ def test_a_saved_model_predicts_the_same_and_holds_no_polygon(tmp_path):
     model = trained(200)
     store = JobTimesFile(tmp_path / "job_times.json")
     store.save("https://ows.example:443 WIT", model)
-    store.save("http://other:8080 WIT", JobTimes())
+    store.save("http://other:8080 WIT", trained(20, seed=2))
     loaded = JobTimesFile(tmp_path / "job_times.json").load("https://ows.example:443 WIT")
     for workload in (Workload(0.05, 1), Workload(1, 10), Workload(20, 35)):
         assert loaded.predict(workload) == model.predict(workload)
@@ -103,3 +103,9 @@ def test_the_key_is_origin_and_process_without_secrets():
     key = model_key("https://user:secret@OWS.example.org/wps/?service=WPS&token=abc", "WIT")
     assert key == "https://ows.example.org:443 WIT"
     assert model_key("http://127.0.0.1:8080/wps?x=1", "WIT") == "http://127.0.0.1:8080 WIT"
+
+
+def test_a_model_of_a_few_jobs_is_not_saved(tmp_path):
+    store = JobTimesFile(tmp_path / "job_times.json")
+    store.save("k", trained(FIT_SAMPLES - 1))
+    assert not (tmp_path / "job_times.json").exists()

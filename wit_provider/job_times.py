@@ -207,7 +207,13 @@ class JobTimesFile:
         return JobTimes(state if state and state.get("version") == VERSION else None)
 
     def save(self, key: str, model: JobTimes) -> None:
-        """Replace this key's model, keep the others; written whole and renamed into place."""
+        """Replace this key's model, keep the others; written whole and renamed into place.
+
+        A model of fewer than ``FIT_SAMPLES`` jobs is not saved: its sums would be close
+        to one polygon's area.
+        """
+        if model.samples < FIT_SAMPLES:
+            return
         models = self._read()
         models[key] = model.state()
         self.path.parent.mkdir(parents=True, exist_ok=True)
