@@ -3,11 +3,12 @@
 No QGIS. Jobs in flight have a prediction and an age; jobs not read yet are
 counted, and costed at the mean prediction of a sample: one the caller drew from
 the whole input (the layer is streamed, never held, and may be sorted by size),
-else a running sample of the jobs read so far. The jobs not started go, one by one,
-to whichever of the ``concurrency`` workers frees first: the last ones decide the
-end, which a plain (work left) / concurrency would miss. When the server queues jobs (a job still Accepted long
-after it was sent, or ServerBusy refusing Executes), its throughput decides the
-end instead: jobs left / jobs finished per second lately.
+else a running sample of the jobs started so far. The jobs not started go, one
+by one, to whichever of the ``concurrency`` workers frees first: the last ones
+decide the end, which a plain (work left) / concurrency would miss. When the
+server queues jobs (a job still Accepted long after it was sent, or ServerBusy
+refusing Executes), its throughput decides the end instead: jobs left / jobs
+finished per second lately.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ class Forecast:
                 self._keep_in_sample(workload)
 
     def _keep_in_sample(self, workload: Workload | None) -> None:
-        """Reservoir sampling: every job read so far is equally likely to be in the sample."""
+        """Reservoir sampling: every job started so far is equally likely to be in the sample."""
         self._seen += 1
         if len(self._sample) < self._sample_size:
             self._sample.append(workload)
