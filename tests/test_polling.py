@@ -69,7 +69,7 @@ def follow(polling: Polling, model: JobTimes, duration: float, workload: Workloa
         polls += 1
         if age >= duration:
             polling.finished(last, age)
-            model.observe(workload, (last + age) / 2)
+            model.observe(workload, (last + age) / 2, age - last)
             return polls, age - duration
         last = age
 
@@ -83,7 +83,7 @@ def waves(polling: Polling, model: JobTimes, durations: list[float], workloads: 
         results += [follow(polling, f, d, w) for f, d, w in
                     zip(frozen, durations[begin:begin + width], workloads[begin:begin + width])]
         for f, w in zip(frozen, workloads[begin:begin + width]):
-            model.observe(w, f.learned)
+            model.observe(w, *f.learned)
     return results
 
 
@@ -92,13 +92,13 @@ class _Frozen:
 
     def __init__(self, expected):
         self.expected = expected
-        self.learned = 0.0
+        self.learned = (0.0, 0.0)
 
     def predict(self, workload):
         return self.expected
 
-    def observe(self, workload, seconds):
-        self.learned = seconds
+    def observe(self, workload, seconds, bracket):
+        self.learned = (seconds, bracket)
 
 
 def test_cold_model_keeps_todays_schedule():
@@ -140,3 +140,15 @@ def test_an_overrunning_job_backs_off():
         model.observe(Workload(1, 10), 60.0)
     polls, late = follow(Polling(), model, 600.0, Workload(1, 10))
     assert polls <= 30 and late <= 0.5 * 60 + 1e-9
+
+
+def test_a_job_found_finished_after_a_long_sleep_teaches_its_prediction_not_the_middle_of_the_sleep():
+    # the server answers a little ahead of our clock: some 60 s jobs look done just before 60 s
+    durations = [59.0, 60.0] * 8
+    model = JobTimes()
+    waves(Polling(), model, durations, [Workload(1, 10)] * 16)
+    for _ in range(3):  # run after run on the same server
+        warm = waves(Polling(), model, durations, [Workload(1, 10)] * 16)
+    assert sum(polls for polls, _ in warm) / 16 <= 4
+    assert all(late <= 1.0 for _, late in warm)
+    assert model.predict(Workload(1, 10)).early >= 55

@@ -407,7 +407,8 @@ class Dispatcher:
                     now = time.monotonic()
                     if status.state.finished:
                         self.polling.finished(running_at, now - started)
-                        self.job_times.observe(job.workload, (running_at + now - started) / 2)
+                        self.job_times.observe(job.workload, (running_at + now - started) / 2,
+                                               now - started - running_at)
                     elif status.state is JobState.ACCEPTED:
                         started = now
                         self.forecast.running(job.index, started)

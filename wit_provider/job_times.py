@@ -31,6 +31,7 @@ RIDGE = 0.01  # in ln units squared: slopes of features that barely vary stay ne
 BIN = 0.005  # histogram bin width in ln units (0.5 %)
 MIN_AREA_KM2 = 1e-6
 MIN_YEARS = 1 / 365
+PRECISION = 0.05  # a job whose end is known to within 5 % of its time counts fully
 
 
 @dataclass(frozen=True)
@@ -66,9 +67,9 @@ class _Histogram:
         self.bins: dict[int, float] = {int(k): float(v) for k, v in (bins or {}).items()}
         self._quantiles: dict[float, float] = {}  # asked often between changes
 
-    def add(self, value: float) -> None:
+    def add(self, value: float, weight: float = 1.0) -> None:
         index = math.floor(value / BIN)
-        self.bins[index] = self.bins.get(index, 0.0) + 1.0
+        self.bins[index] = self.bins.get(index, 0.0) + weight
         self._quantiles.clear()
 
     def fade(self, decay: float) -> None:
@@ -132,27 +133,33 @@ class JobTimes:
         with self._lock:
             return self._predict(workload)
 
-    def observe(self, workload: Workload | None, seconds: float) -> None:
+    def observe(self, workload: Workload | None, seconds: float, bracket: float = 0.0) -> None:
         """Learn one finished job: its residuals first (predicted before it is learned), then its time.
 
-        Every job is learned, however coarsely its end was seen: leaving out the jobs that
-        ended far from their prediction would make the model trust itself too much.
+        ``seconds`` is the midpoint between the polls that saw it running and finished,
+        ``bracket`` how far apart they were; it is learned with a weight for how closely
+        they bracket its end (fully within ``PRECISION`` of its time). Every job
+        counts, however coarsely seen: leaving out the ones that ended far from their
+        prediction would make the model trust itself too much; but a job found finished
+        after a long sleep must not count as much as one seen ending to the second (its
+        midpoint taught the model 45 s for 60 s jobs).
         """
         if seconds <= 0:
             return
         y = math.log(seconds)
+        weight = min(1.0, PRECISION * seconds / bracket) if bracket > 0 else 1.0
         with self._lock:
             if self.samples >= FIT_SAMPLES and workload is not None:
                 self._fit_residuals.fade(self.decay)
-                self._fit_residuals.add(y - self._fit(_features(workload)))
+                self._fit_residuals.add(y - self._fit(_features(workload)), weight)
             if self.samples >= 1:
                 self._median_residuals.fade(self.decay)
-                self._median_residuals.add(y - self._durations.quantile(0.5))
+                self._median_residuals.add(y - self._durations.quantile(0.5), weight)
             self._durations.fade(self.decay)
-            self._durations.add(y)
+            self._durations.add(y, weight)
             self.samples += 1
             if workload is not None:
-                self._learn(_features(workload), y)
+                self._learn(_features(workload), y, weight)
 
     def _predict(self, workload: Workload | None) -> Prediction | None:
         if self.samples < MIN_SAMPLES:
@@ -167,15 +174,15 @@ class JobTimes:
             return Prediction(*(math.exp(center),) * 3)
         return Prediction(*(math.exp(center + residuals.quantile(q)) for q in (0.2, 0.5, 0.9)))
 
-    def _learn(self, x: tuple[float, float], y: float) -> None:
+    def _learn(self, x: tuple[float, float], y: float, weight: float) -> None:
         d = self.decay
-        self._w = self._w * d + 1
-        self._sy = self._sy * d + y
+        self._w = self._w * d + weight
+        self._sy = self._sy * d + weight * y
         for i in range(2):
-            self._sx[i] = self._sx[i] * d + x[i]
-            self._sxy[i] = self._sxy[i] * d + x[i] * y
+            self._sx[i] = self._sx[i] * d + weight * x[i]
+            self._sxy[i] = self._sxy[i] * d + weight * x[i] * y
             for j in range(2):
-                self._sxx[i][j] = self._sxx[i][j] * d + x[i] * x[j]
+                self._sxx[i][j] = self._sxx[i][j] * d + weight * x[i] * x[j]
 
     def _fit(self, x: tuple[float, float]) -> float:
         """ln(seconds) the least-squares fit gives for features ``x``."""
