@@ -66,9 +66,10 @@ def jobs(source, encoder: LonLatEncoder, wps_url: str, process: str, periods: li
 def workload_sample(source, encoder: LonLatEncoder, periods: list[tuple[datetime, datetime]],
                     size: int = SAMPLE_FEATURES) -> list[Workload]:
     """The workloads of up to ``size`` features drawn at random from the whole layer, one per
-    increment: what the jobs not read yet are costed at (a layer is often sorted by size)."""
+    increment, in feature id order: what the jobs not read yet are costed at (a layer is often
+    sorted by size). A layer of up to ``size`` features gives them all, in the order they are read."""
     ids = list(source.allFeatureIds())
-    chosen = random.Random(0).sample(ids, min(size, len(ids)))
+    chosen = sorted(random.Random(0).sample(ids, min(size, len(ids))))
     request = QgsFeatureRequest().setFilterFids(chosen).setNoAttributes()
     request.setInvalidGeometryCheck(QgsFeatureRequest.GeometryNoCheck)
     sample = []

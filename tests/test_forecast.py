@@ -1,5 +1,9 @@
 """The time left in a run, from the job-time model and the jobs still to run (clock values passed in)."""
 
+import heapq
+import math
+import random
+
 import pytest
 from wit_dispatcher.wit_provider.forecast import PACE_SECONDS, Forecast, seconds_left_text
 from wit_dispatcher.wit_provider.job_times import JobTimes, Workload
@@ -98,3 +102,43 @@ def test_a_long_run_is_shared_out_without_placing_every_job():
         forecast.started(index, Workload(10, 10))
         forecast.running(index, 0.0)
     assert forecast.seconds_left(0.0) == pytest.approx(10 + 1_000_000 * 10 / 8, rel=0.005)
+
+
+def test_a_sample_of_the_whole_input_costs_exactly_the_jobs_not_read():
+    sample = [Workload(area, 10) for area in (10, 20, 30)]
+    forecast = Forecast(model_of(1.0), Polling(), 1, total=3, sample=sample)
+    forecast.read(True, sample[2])  # the longest first: the mean of all (20 s) would cost the rest at 40 s
+    forecast.started(0, sample[2])
+    forecast.running(0, 0.0)
+    assert forecast.seconds_left(0.0) == pytest.approx(30 + 10 + 20, rel=0.02)
+
+
+def test_a_simulated_mixed_run_knows_its_end_from_a_tenth_of_it_on():
+    """200 jobs of 1-60 s, 8 workers, a warm model: events in simulated time, no clock."""
+    rng = random.Random(11)
+    workloads = [Workload(math.exp(rng.uniform(0, math.log(60))), 10) for _ in range(200)]
+    model = JobTimes()
+    for workload in workloads:
+        model.observe(workload, workload.area_km2)  # 1 s per km2
+    forecast = Forecast(model, Polling(), 8, total=200, sample=workloads)
+    ends: list = []
+
+    def start(index, now):
+        forecast.read(True, workloads[index])
+        forecast.started(index, workloads[index])
+        forecast.running(index, now)
+        heapq.heappush(ends, (now + workloads[index].area_km2, index))
+
+    for index in range(8):
+        start(index, 0.0)
+    said, finished = [], 0
+    while ends:
+        now, index = heapq.heappop(ends)
+        forecast.finished(index, now)
+        finished += 1
+        if finished + len(ends) < 200:
+            start(finished + len(ends), now)
+        said.append((now, forecast.seconds_left(now), finished))
+    end = said[-1][0]
+    errors = [abs(now + left - end) / (end - now) for now, left, done in said if 20 <= done <= 180]
+    assert max(errors) <= 0.10

@@ -203,10 +203,10 @@ class Dispatcher:
                     read += 1
                     labels[job.index] = job.label
                     if job.skip_reason or job.execute is None:
-                        self.forecast.read(runs=False)
+                        self.forecast.read(False, job.workload)
                         settle(job.index, Outcome(job.index, SKIPPED, error=job.skip_reason))
                     elif job.key and job.key in waiting:
-                        self.forecast.read(runs=False)
+                        self.forecast.read(False, job.workload)
                         waiting[job.key].append(job.index)
                     else:
                         journal = self._journal_of(job)
@@ -216,7 +216,7 @@ class Dispatcher:
                             self._halt(str(error))
                             break
                         reused = self._reusable(job.index, record)
-                        self.forecast.read(runs=reused is None)
+                        self.forecast.read(reused is None, job.workload)
                         if reused is not None:
                             tally.reused += 1
                             settle(job.index, reused)

@@ -3,7 +3,9 @@
 No QGIS. Jobs in flight have a prediction and an age; jobs not read yet are
 counted, and costed at the mean prediction of a sample: one the caller drew from
 the whole input (the layer is streamed, never held, and may be sorted by size),
-else a running sample of the jobs started so far. The jobs not started go, one
+else a running sample of the jobs started so far. A sample as large as the input
+is the input: each job read is taken out of it, so the jobs not read are costed
+exactly, not at the mean of all. The jobs not started go, one
 by one, to whichever of the ``concurrency`` workers frees first: the last ones
 decide the end, which a plain (work left) / concurrency would miss. When the
 server queues jobs (a job still Accepted long after it was sent, or ServerBusy
@@ -16,7 +18,7 @@ from __future__ import annotations
 import heapq
 import random
 import threading
-from collections import deque
+from collections import Counter, deque
 
 from .job_times import JobTimes, Prediction, Workload
 from .polling import Polling
@@ -24,6 +26,7 @@ from .polling import Polling
 QUEUED_SECONDS = 10.0  # a job still Accepted this long after it was sent waits in the server's queue
 PACE_SECONDS = 60.0  # the server sets the pace while it queued or refused a job this recently
 MILESTONES = (0.1, 0.5, 0.9)
+TAIL_ROUNDS = 4  # the last jobs, this many per worker, are placed one by one
 
 
 def seconds_left_text(seconds: float) -> str:
@@ -51,6 +54,8 @@ class Forecast:
         self._read = self._ran = 0
         self._given = sample is not None
         self._sample: list[Workload | None] = list(sample or [])
+        whole = sample is not None and total is not None and len(sample) >= total
+        self._unread: Counter | None = Counter(sample) if whole else None  # the input's jobs not read yet
         self._sample_size = sample_size
         self._seen = 0
         self._rng = random.Random(seed)
@@ -68,11 +73,13 @@ class Forecast:
             prediction = Prediction(typical, typical, typical) if typical else None
         return prediction
 
-    def read(self, runs: bool) -> None:
+    def read(self, runs: bool, workload: Workload | None = None) -> None:
         """A job was read from the source; ``runs`` unless it was skipped or reused."""
         with self._lock:
             self._read += 1
             self._ran += runs
+            if self._unread is not None and self._unread[workload] > 0:
+                self._unread[workload] -= 1
 
     def started(self, index: int, workload: Workload | None) -> None:
         """A worker took the job: it is in flight, its run clock not started yet."""
@@ -120,7 +127,8 @@ class Forecast:
         """Seconds until the last job ends, or None while nothing is known of job times."""
         with self._lock:
             in_flight = list(self._in_flight.values())
-            sample = list(self._sample)
+            pool = (list(self._unread.items()) if self._unread is not None
+                    else [(workload, 1) for workload in self._sample])
             unread = max(0, self.total - self._read) if self.total is not None else 0
             ratio = self._ran / self._read if self._read else 1.0
             finishes = list(self._finishes)
@@ -136,13 +144,19 @@ class Forecast:
             age = now - since if since is not None else 0.0
             slots.append(expected.likely - age if age < expected.likely
                          else max(expected.late - age, 0.1 * expected.likely))
-        mean = 0.0
-        if to_start:
-            predictions = [self.expected(w) for w in sample]
-            if not predictions or None in predictions:
-                return None
-            mean = sum(p.likely for p in predictions) / len(predictions)
-        return _last_end(slots, round(to_start), mean, self.concurrency)
+        jobs = round(to_start)
+        if not jobs:
+            return _last_end(slots, 0, 0.0, [], self.concurrency)
+        predictions = [(self.expected(workload), count) for workload, count in pool if count]
+        if not predictions or any(p is None for p, _ in predictions):
+            return None
+        mean = sum(p.likely * count for p, count in predictions) / sum(count for _, count in predictions)
+        last = min(jobs, TAIL_ROUNDS * self.concurrency)
+        if self._unread is not None:  # the jobs read last are known: place them one by one
+            tail = [p.likely for p, count in predictions for _ in range(count)][-last:]
+        else:
+            tail = [mean] * last
+        return _last_end(slots, jobs - len(tail), mean, tail, self.concurrency)
 
     def passed(self, now: float, finished: int) -> None:
         """Keep the predicted end when the run passes 10, 50 and 90 % of its jobs."""
@@ -160,14 +174,15 @@ class Forecast:
                 for fraction, (when, predicted) in sorted(self._milestones.items())}
 
 
-def _last_end(busy: list[float], jobs: int, seconds: float, workers: int) -> float:
-    """When the last job ends: ``jobs`` more of ``seconds`` each, on ``workers`` busy for ``busy``
-    seconds more, each taken by the worker that frees first. All but the last few rounds
-    are shared out evenly, so a run of a million jobs costs no more than one of a hundred."""
+def _last_end(busy: list[float], jobs: int, seconds: float, tail: list[float], workers: int) -> float:
+    """When the last job ends, on ``workers`` busy for ``busy`` seconds more: ``jobs`` of
+    ``seconds`` each, shared out evenly (so a run of a million jobs costs no more than one of
+    a hundred), then the ``tail`` jobs in order, each taken by the worker that frees first."""
     ends = sorted(busy)[:workers] + [0.0] * max(0, workers - len(busy))
-    rounds = max(0, jobs - 4 * workers) // workers
-    ends = [end + rounds * seconds for end in ends]
+    rounds, rest = divmod(jobs, workers)
+    ends = sorted(end + rounds * seconds for end in ends)
+    ends = [end + seconds if i < rest else end for i, end in enumerate(ends)]
     heapq.heapify(ends)
-    for _ in range(jobs - rounds * workers):
-        heapq.heappush(ends, heapq.heappop(ends) + seconds)
+    for time_ in tail:
+        heapq.heappush(ends, heapq.heappop(ends) + time_)
     return max(ends)
