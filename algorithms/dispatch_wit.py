@@ -38,10 +38,11 @@ from ..wit_provider.client import ServiceError, WpsClient, redacted, url_problem
 from ..wit_provider.dispatcher import CANCELLED, STATUSES, Dispatcher
 from ..wit_provider.geometry import LonLatEncoder
 from ..wit_provider.increments import by_polygon, periods, polygon_result
+from ..wit_provider.job_times import JobTimesFile, model_key
 from ..wit_provider.journal import Journal, JournalError, JournalInUse, minute
 from ..wit_provider.network import AuthError, auth_headers, ca_bundle, proxy_rule
 from .base import WitAlgorithm
-from .features import features, job_feature, job_fields, jobs, output_feature, output_fields
+from .features import features, job_feature, job_fields, jobs, output_feature, output_fields, workload_sample
 from .interrupt import interrupts_as_cancel
 from .progress import Monitor, summary
 from .qgis_compat import DOUBLE, INTEGER, VECTOR_ANY, VECTOR_POLYGON
@@ -49,6 +50,7 @@ from .styling import style_on_completion
 
 JOURNAL_SUFFIX = ".wit-journal.sqlite"
 JOURNALS_FOLDER = "wit_dispatcher/journals"  # under the QGIS profile, for runs with a temporary output
+JOB_TIMES_FILE = "wit_dispatcher/job_times.json"  # under the QGIS profile: how long jobs take, per server
 SUMMARY_OUTPUTS = ("REUSED", "RETRIES", "POSSIBLE_DUPLICATES", "ELAPSED_SECONDS")
 
 
@@ -212,10 +214,17 @@ class DispatchWitAlgorithm(WitAlgorithm):
                                           for a, b in intervals)))
         encoder = LonLatEncoder(source.sourceCrs(), context.transformContext(), context.ellipsoid())
         monitor = Monitor(feedback, source.featureCount(), len(intervals))
+        job_times_file = JobTimesFile(Path(QgsApplication.qgisSettingsDirPath()) / JOB_TIMES_FILE)
+        model = model_key(url, process)
+        job_times = job_times_file.load(model)
+        feedback.pushInfo(self.tr("Job times: learned from {} earlier jobs on {}").format(job_times.samples, model)
+                          if job_times.samples else
+                          self.tr("Job times: none known yet for {}; polling learns as jobs finish").format(model))
         dispatcher = Dispatcher(
             client, max_concurrent,
             self.parameterAsDouble(parameters, self.TIMEOUT, context), journal=journal,
-            retry_failed=self.parameterAsBool(parameters, self.RETRY_FAILED, context))
+            retry_failed=self.parameterAsBool(parameters, self.RETRY_FAILED, context), job_times=job_times,
+            total=monitor.total, sample=workload_sample(source, encoder, intervals))
         todo = jobs(source, encoder, url, process, intervals,
                     self.parameterAsDouble(parameters, self.MAX_PERIMETER, context))
         counts = dict.fromkeys(STATUSES, 0)
@@ -238,6 +247,10 @@ class DispatchWitAlgorithm(WitAlgorithm):
             jobs_sink.flushBuffer()
         del jobs_sink
         elapsed = time.monotonic() - started
+        try:
+            job_times_file.save(model, job_times)
+        except OSError as error:
+            feedback.pushWarning(self.tr("Job times not saved to {}: {}").format(job_times_file.path, error))
         feedback.pushInfo(summary(counts, dispatcher.tally, elapsed, journal_path, len(intervals) > 1))
         if counts[CANCELLED]:
             feedback.pushWarning(self.tr("{} features were not finished; run again with JOURNAL={} to resume.")

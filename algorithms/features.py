@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -12,6 +13,7 @@ from ..wit_provider import defaults
 from ..wit_provider.dispatcher import Job, Outcome
 from ..wit_provider.geometry import LonLatEncoder, UnusableGeometry
 from ..wit_provider.increments import Increment, PolygonResult
+from ..wit_provider.job_times import Workload
 from ..wit_provider.journal import job_key
 from ..wit_provider.wps import build_execute, feature_collection
 from .base import extended_feature, extended_fields
@@ -19,6 +21,8 @@ from .qgis_compat import SKIP_GEOMETRY_CHECKS, field
 
 # wit_url holds a JSON array of URIs when a polygon has several increments: no length limit.
 RESULT_FIELDS = [("wit_url", "string", 0), ("wit_status", "string", 16), ("wit_error", "string", 0)]
+YEAR_SECONDS = 365.25 * 86400
+SAMPLE_FEATURES = 500  # drawn from the whole layer to cost the jobs not read yet
 JOB_FIELDS = (("feature", "int"), ("start", "datetime"), ("end", "datetime"), ("status", "string"), ("url", "string"),
               ("error", "string"), ("reused", "bool"))
 
@@ -32,7 +36,8 @@ def features(source) -> Iterator[QgsFeature]:
 def jobs(source, encoder: LonLatEncoder, wps_url: str, process: str, periods: list[tuple[datetime, datetime]],
          max_perimeter: float) -> Iterator[Job]:
     """One Job per feature and time increment, in order: an Execute document and its job key;
-    or one Job per feature that cannot be sent, saying why it is skipped."""
+    or one Job per feature that cannot be sent, saying why it is skipped. Each Job carries its
+    Workload (area and years), from which its time is predicted."""
     index = 0
     whole = (periods[0][0], periods[-1][1])
     for position, feature in enumerate(features(source)):
@@ -44,6 +49,7 @@ def jobs(source, encoder: LonLatEncoder, wps_url: str, process: str, periods: li
                 if perimeter > max_perimeter:
                     raise UnusableGeometry("perimeter %.0f m is over MAX_PERIMETER %.0f m" % (perimeter, max_perimeter))
             executes = [build_execute(process, collection, start, end) for start, end in periods]
+            area = encoder.area_km2(geometry)
             if len(executes[0]) > defaults.MAX_REQUEST_BYTES:
                 raise UnusableGeometry("the request would be %.1f MB, over the server's 3 MB limit: simplify the "
                                        "polygon" % (len(executes[0]) / 1e6))
@@ -53,8 +59,28 @@ def jobs(source, encoder: LonLatEncoder, wps_url: str, process: str, periods: li
             continue
         for part, ((start, end), execute) in enumerate(zip(periods, executes)):
             yield Job(index, execute=execute, key=job_key(wps_url, process, collection, start, end),
-                      label=Increment(position, part, len(periods), start, end))
+                      label=Increment(position, part, len(periods), start, end),
+                      workload=Workload(area, (end - start).total_seconds() / YEAR_SECONDS))
             index += 1
+
+
+def workload_sample(source, encoder: LonLatEncoder, periods: list[tuple[datetime, datetime]],
+                    size: int = SAMPLE_FEATURES) -> list[Workload]:
+    """The workloads of up to ``size`` features drawn at random from the whole layer, one per
+    increment, in feature id order: what the jobs not read yet are costed at (a layer is often
+    sorted by size). A layer of up to ``size`` features gives them all, in the order they are read."""
+    ids = list(source.allFeatureIds())
+    chosen = sorted(random.Random(0).sample(ids, min(size, len(ids))))
+    request = QgsFeatureRequest().setFilterFids(chosen).setNoAttributes()
+    request.setInvalidGeometryCheck(QgsFeatureRequest.InvalidGeometryCheck.GeometryNoCheck)
+    sample = []
+    for feature in source.getFeatures(request):
+        geometry = feature.geometry()
+        if geometry is None or geometry.isEmpty():
+            continue
+        area = encoder.area_km2(geometry)
+        sample += [Workload(area, (end - start).total_seconds() / YEAR_SECONDS) for start, end in periods]
+    return sample
 
 
 def output_fields(input_fields: QgsFields) -> QgsFields:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import random
 import subprocess
 import sys
 import time
@@ -38,9 +40,10 @@ class Server:
         self.process.wait()
 
 
-def start_server(job_seconds: float) -> Server:
+def start_server(job_seconds: float, seconds_per_km2: float | None = None) -> Server:
     """The light WIT server (tests/wit_server/fast.py) in its own process, so its CPU is not ours."""
-    process = subprocess.Popen([sys.executable, "-m", "wit_server.fast", "--job-seconds", str(job_seconds)],
+    timing = ["--seconds-per-km2", str(seconds_per_km2)] if seconds_per_km2 else []
+    process = subprocess.Popen([sys.executable, "-m", "wit_server.fast", "--job-seconds", str(job_seconds)] + timing,
                                cwd=ROOT / "tests", stdout=subprocess.PIPE, text=True)
     base_url = process.stdout.readline().strip()
     deadline = time.monotonic() + 30
@@ -64,3 +67,28 @@ def canberra_collections() -> list[str]:
         return [json.dumps({"type": "FeatureCollection", "features": [
             {"type": "Feature", "geometry": to_dict(transform_geom(layer.crs, "EPSG:4326", f.geometry)),
              "properties": {}}]}, separators=(",", ":")) for f in layer]
+
+
+def mixed_collections(jobs: int = 200, seed: int = 11) -> list[str]:
+    """Squares near Canberra, 1 to 60 km² (log-uniform, in random order): with the server's
+    --seconds-per-km2 1, jobs of 1 to 60 s as WIT's grow with the area."""
+    rng = random.Random(seed)
+    collections = []
+    for _ in range(jobs):
+        side_km = math.sqrt(math.exp(rng.uniform(0, math.log(60))))
+        lat, lon = -35.3, 149.1
+        dlat = math.degrees(side_km / 6371.0088)
+        dlon = dlat / math.cos(math.radians(lat))
+        ring = [[lon, lat], [lon + dlon, lat], [lon + dlon, lat - dlat], [lon, lat - dlat], [lon, lat]]
+        collections.append(json.dumps({"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]}, "properties": {}}]},
+            separators=(",", ":")))
+    return collections
+
+
+def mixed_seconds(jobs: int = 200) -> list[float]:
+    """How long the server takes for each of ``mixed_collections(jobs)`` at 1 s per km²."""
+    from wit_server.fast import AREA_SECONDS, area_km2
+
+    low, high = AREA_SECONDS
+    return [min(high, max(low, area_km2(json.loads(c)["features"][0]["geometry"]))) for c in mixed_collections(jobs)]

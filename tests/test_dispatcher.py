@@ -19,6 +19,7 @@ from wit_dispatcher.wit_provider.dispatcher import (
     RetryPolicy,
     Tally,
 )
+from wit_dispatcher.wit_provider.job_times import JobTimes, Workload
 from wit_dispatcher.wit_provider.polling import Polling
 from wit_dispatcher.wit_provider.wps import JobState, JobStatus, WpsException
 
@@ -222,3 +223,34 @@ def test_monitor_line_counts_like_the_notebook():
     assert tally.monitor_line().endswith(", 1 timeout")
 
 
+
+
+class RecordingPolling(Polling):
+    """A quick schedule that remembers the predictions it was given."""
+
+    def __init__(self):
+        super().__init__(first=0.01, fraction=0.1, cap=0.05, finest=0.01, dense_finest=0.01)
+        self.given = []
+
+    def delay(self, age, expected=None):
+        self.given.append(expected)
+        return 0.01
+
+
+def test_jobs_are_polled_by_the_models_prediction_and_teach_it():
+    model = JobTimes()
+    for area in (1, 2, 4) * 4:
+        model.observe(Workload(area, 10), 0.05 * area)
+    polling = RecordingPolling()
+    client = ScriptedClient(polls=2)
+    client.submit_errors[b"job0"] = [TransientError("ServerBusy", unsent=True)]
+    workloads = [Workload(1 + i % 4, 10) for i in range(12)]
+    dispatcher = Dispatcher(client, 3, 30, polling, NO_WAIT, seed=1, job_times=model, total=12)
+    outcomes = list(dispatcher.run(Job(i, execute=b"job%d" % i, workload=w) for i, w in enumerate(workloads)))
+    assert all(o.status == SUCCEEDED for o in outcomes)
+    assert len(polling.given) == sum(client.poll_count.values())
+    assert all(given is not None for given in polling.given)
+    assert model.samples == 12 + 12
+    tally = dispatcher.tally
+    assert tally.refused == 1 and tally.server_paced
+    assert tally.seconds_left == 0 and set(tally.eta_errors) == {0.1, 0.5, 0.9}

@@ -11,7 +11,7 @@ from wit_dispatcher.wit_provider.client import WpsClient
 from wit_dispatcher.wit_provider.dispatcher import SUCCEEDED, Dispatcher, Job
 from wit_dispatcher.wit_provider.polling import Polling
 from wit_dispatcher.wit_provider.wps import JobState, WpsException
-from wit_server.fast import FastWit
+from wit_server.fast import FastWit, area_km2
 
 SQUARE = json.dumps({"type": "Polygon", "coordinates": [[[149.1, -35.3], [149.2, -35.3], [149.2, -35.2],
                                                           [149.1, -35.3]]]})
@@ -48,3 +48,19 @@ def test_refuses_what_the_real_server_refuses(fast_wit):
         WpsClient(fast_wit.wps_url).submit(execute(two))
     status = WpsClient(fast_wit.wps_url).submit(execute(wps.feature_collection(SQUARE)))
     assert status.state is JobState.ACCEPTED
+
+
+def test_job_time_proportional_to_area_within_bounds():
+    wit = FastWit(seconds_per_km2=2.0)
+    sizes = {0.001: 1.0, 0.03: None, 0.1: 60.0}  # degrees a side -> expected seconds (None: 2 s per km2)
+    for side, expected in sizes.items():
+        square = {"type": "Polygon", "coordinates": [[[149, -35], [149 + side, -35], [149 + side, -35 - side],
+                                                      [149, -35 - side], [149, -35]]]}
+        collection = json.dumps({"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": square, "properties": {}}]})
+        assert wit.execute(execute(collection))[0] == 200
+        (_, seconds), = [wit.jobs.popitem()[1]]
+        km2 = area_km2(square)
+        assert seconds == (expected if expected is not None else pytest.approx(2.0 * km2))
+    assert area_km2({"type": "Polygon", "coordinates": [[[149, -35], [149.01, -35], [149.01, -35.01],
+                                                         [149, -35.01], [149, -35]]]}) == pytest.approx(1.01, rel=0.01)

@@ -92,3 +92,8 @@ def test_perimeter_is_measured_on_the_ellipsoid(qgis_app):
     degrees = encoder("EPSG:4326").perimeter_m(
         QgsGeometry.fromWkt("POLYGON((149 -35, 149.01 -35, 149.01 -35.01, 149 -35.01, 149 -35))"))
     assert degrees == pytest.approx(2 * (911 + 1109), rel=0.01)  # metres, not degrees
+
+
+def test_area_is_measured_on_the_ellipsoid_in_square_kilometres(qgis_app):
+    # Albers is equal-area: its 1 km square is 1 km² on the ellipsoid too
+    assert encoder("EPSG:3577").area_km2(albers_square()) == pytest.approx(1.0, rel=0.01)

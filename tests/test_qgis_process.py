@@ -1,12 +1,16 @@
 """Headless: the plugin installed into a fresh profile and run by the real qgis_process binary."""
 
+import json
+import re
 import sqlite3
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 from qgis.core import QgsVectorLayer
 from qgis_helpers import lonlat_rings, received_rings, same_rings
+from wit_server.fast import FastWit
 
 from tools.qgis import prepare_profile, qgis_process_command
 
@@ -79,3 +83,27 @@ def test_line_layer_exits_non_zero(profile, wit_server, tmp_path):
                        "WPS_URL=%s" % wit_server.wps_url, "OUTPUT=%s" % (tmp_path / "out.gpkg"))
     assert run.returncode != 0
     assert "has LineString geometries: Dispatch WIT needs a polygon layer" in run.stdout + run.stderr
+
+
+def test_a_second_run_starts_warm_and_says_the_time_left(profile, canberra_zip, tmp_path):
+    server = FastWit(job_seconds=0.3)
+    threading.Thread(target=server.serve, daemon=True).start()
+    try:
+        said = []
+        for run in (1, 2):
+            done = qgis_process(profile, "run", "wit:dispatchwit", "--", "INPUT=%s" % canberra_zip,
+                                "WPS_URL=%s&token=secret" % server.wps_url, "START=%s" % START, "END=%s" % END,
+                                "MAX_CONCURRENT=8", "OUTPUT=%s" % (tmp_path / ("run%d.gpkg" % run)))
+            assert done.returncode == 0, done.stdout + done.stderr
+            said.append(done.stdout)
+    finally:
+        server.server.shutdown()
+    key = "http://127.0.0.1:%d WIT" % server.server.server_address[1]
+    assert "Job times: none known yet for %s" % key in said[0]
+    assert "Job times: learned from 86 earlier jobs on %s" % key in said[1]
+    assert re.search(r"\d+ running, \d+ completed, 0 failed; \d+ of 86 polygons complete; about \d+ s left", said[1])
+    assert re.search(r"ETA error at 10/50/90 % of the run: [+-]\d+ %, [+-]\d+ %, [+-]\d+ %", said[1])
+    stored = json.loads((Path(profile["QGIS_CUSTOM_CONFIG_PATH"]) / "profiles" / "default" / "wit_dispatcher" /
+                         "job_times.json").read_text())
+    assert set(stored["models"]) == {key}
+    assert stored["models"][key]["samples"] == 172

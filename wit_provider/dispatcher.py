@@ -19,7 +19,9 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from .client import CredentialsRefused, TransientError
+from .forecast import QUEUED_SECONDS, Forecast
 from .job_status import ACCEPTED, CANCELLED, FAILED, OUTCOMES, SKIPPED, SUCCEEDED, TIMEOUT
+from .job_times import JobTimes, Workload
 from .journal import Journal, JournalError, Record
 from .polling import Polling
 from .wps import JobState, JobStatus, WpsException
@@ -28,6 +30,7 @@ STATUSES = OUTCOMES
 
 _TICK = 0.2  # how often the dispatching thread looks at cancel and progress, in seconds
 _DRAIN_SECONDS = 1.5  # how long a stopping run waits for requests already on the wire
+_FORECAST_SECONDS = 1.0  # how often the time left is worked out again
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,8 @@ class Job:
     """One job: the Execute document to send, or the reason it is skipped.
 
     ``index`` is its position in the run (0, 1, 2, ...); ``label`` is the caller's, handed
-    back on its Outcome (e.g. which polygon and which time increment it is).
+    back on its Outcome (e.g. which polygon and which time increment it is); ``workload``
+    is what its time is predicted from.
     """
 
     index: int
@@ -43,6 +47,7 @@ class Job:
     skip_reason: str = ""
     key: str = ""
     label: object = None
+    workload: Workload | None = None
 
 
 @dataclass(frozen=True)
@@ -80,13 +85,22 @@ class RetryPolicy:
 
 @dataclass
 class Tally:
-    """Counts of the run so far, for the progress bar, the monitor line and the summary."""
+    """Counts of the run so far, for the progress bar, the monitor line and the summary.
+
+    ``seconds_left`` is None while nothing is known of job times; ``eta_errors`` holds,
+    once the run is over, how far off the time left was at 10, 50 and 90 % of its jobs.
+    """
 
     running: int = 0
     reused: int = 0
     retries: int = 0
     possible_duplicates: int = 0
     counts: dict = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
+    seconds_left: float | None = None
+    server_paced: bool = False
+    queued: int = 0
+    refused: int = 0
+    eta_errors: dict = field(default_factory=dict)
 
     @property
     def finished(self) -> int:
@@ -113,19 +127,25 @@ class _Cancelled(Exception):
 class Dispatcher:
     """Runs jobs through a client with ``submit(bytes)`` and ``poll(location)`` methods.
 
-    One Dispatcher serves one run: create a new one for every run.
+    One Dispatcher serves one run: create a new one for every run. ``job_times`` is the
+    model of this server's job times (learned further by the run); ``total``, the number
+    of jobs the source will give, if known, and ``sample``, workloads drawn from all of
+    them, for the time left.
     """
 
     def __init__(self, client, max_concurrent: int, timeout: float,
                  polling: Polling | None = None, retry: RetryPolicy = RetryPolicy(),
                  journal: Journal | None = None, retry_failed: bool = False, seed: int | None = None,
-                 read_ahead: int = 10_000):
+                 read_ahead: int = 10_000, job_times: JobTimes | None = None, total: int | None = None,
+                 sample: list[Workload] | None = None):
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")
         self.client = client
         self.max_concurrent = max_concurrent
         self.timeout = timeout
         self.polling = polling or Polling()
+        self.job_times = job_times or JobTimes()
+        self.forecast = Forecast(self.job_times, self.polling, max_concurrent, total, sample)
         self.retry = retry
         self.journal = journal
         self.retry_failed = retry_failed
@@ -158,6 +178,7 @@ class Dispatcher:
         read = emitted = 0
         source = iter(jobs)
         exhausted = False
+        forecast_at = float("-inf")
 
         def settle(index: int, outcome: Outcome) -> None:
             ready[index] = replace(outcome, index=index, label=labels.pop(index, None))
@@ -177,8 +198,10 @@ class Dispatcher:
                     read += 1
                     labels[job.index] = job.label
                     if job.skip_reason or job.execute is None:
+                        self.forecast.read(False, job.workload)
                         settle(job.index, Outcome(job.index, SKIPPED, error=job.skip_reason))
                     elif job.key and job.key in waiting:
+                        self.forecast.read(False, job.workload)
                         waiting[job.key].append(job.index)
                     else:
                         journal = self._journal_of(job)
@@ -188,6 +211,7 @@ class Dispatcher:
                             self._halt(str(error))
                             break
                         reused = self._reusable(job.index, record)
+                        self.forecast.read(reused is None, job.workload)
                         if reused is not None:
                             tally.reused += 1
                             settle(job.index, reused)
@@ -212,6 +236,15 @@ class Dispatcher:
                     settle(finished.outcome.index, finished.outcome)
                     for index in waiting.pop(finished.key, []):
                         settle(index, finished.outcome)
+                    self.forecast.passed(time.monotonic(), tally.finished)
+                    if exhausted and tally.running == 0:  # the caller may stop reading at its last outcome
+                        self._update_forecast(time.monotonic())
+                        tally.seconds_left = 0.0
+                        tally.eta_errors = self.forecast.errors(time.monotonic())
+                now = time.monotonic()
+                if now - forecast_at >= _FORECAST_SECONDS:
+                    forecast_at = now
+                    self._update_forecast(now)
                 on_progress(tally)
             reason = self.stopped_because or "cancelled before the job finished"
             for index in range(emitted, read):
@@ -225,6 +258,12 @@ class Dispatcher:
             deadline = time.monotonic() + _DRAIN_SECONDS
             for worker in workers:
                 worker.join(max(0.0, deadline - time.monotonic()))
+
+    def _update_forecast(self, now: float) -> None:
+        tally, forecast = self.tally, self.forecast
+        tally.seconds_left = forecast.seconds_left(now)
+        tally.server_paced = forecast.server_paced(now)
+        tally.queued, tally.refused = forecast.queued, forecast.refused
 
     def _journal_of(self, job: Job) -> Journal | None:
         """The journal, for jobs that have a key to record under."""
@@ -247,7 +286,9 @@ class Dispatcher:
                 return
             job, record = item
             counters = {"retries": 0, "possible_duplicates": 0}
+            self.forecast.started(job.index, job.workload)
             outcome = self._outcome(job, record, counters)
+            self.forecast.finished(job.index, time.monotonic())
             done.put(_Finished(job.key, outcome, counters["retries"], counters["possible_duplicates"]))
 
     def _outcome(self, job: Job, record: Record | None, counters: dict) -> Outcome:
@@ -304,6 +345,8 @@ class Dispatcher:
             except TransientError as error:
                 if not error.unreachable:
                     self._heard_from("WPS")
+                    if error.unsent:
+                        self.forecast.refused_job(time.monotonic())
                 if not error.unsent:
                     # The server may have accepted it: asking again may make a second job.
                     counters["possible_duplicates"] += 1
@@ -328,17 +371,27 @@ class Dispatcher:
                     else self.retry.backoff(min(attempt, 16), self._rng))
 
     def _follow(self, job: Job, status: JobStatus, counters: dict) -> Outcome:
-        accepted = time.monotonic()
+        """Poll the job to its end: by its predicted time if the model has one, else by today's schedule.
+
+        The job's run clock starts at acceptance, and again whenever a poll finds it still
+        Accepted: a job waiting in the server's queue has not started, and is counted as
+        queued once it has waited ``QUEUED_SECONDS``.
+        """
+        accepted = started = time.monotonic()
+        self.forecast.running(job.index, started)
+        queued = False
         failures = 0
-        running_at = 0.0  # the job's age when it was last seen unfinished
+        running_at = 0.0  # the job's run age when it was last seen unfinished
         try:
             while not status.state.finished:
-                age = time.monotonic() - accepted
+                now = time.monotonic()
+                age = now - accepted
                 if age >= self.timeout:
                     return Outcome(job.index, TIMEOUT, error="no result %d s after acceptance (last state: %s)"
                                    % (self.timeout, status.state.value))
-                running_at = age
-                delay = self.polling.delay(age)
+                running_at = now - started
+                expected = self.job_times.predict(job.workload)
+                delay = self.polling.delay(running_at, expected) if expected else self.polling.delay(age)
                 if failures:
                     delay = max(delay, self.retry.backoff(min(failures, 16), self._rng))
                 self._sleep(min(delay, self.timeout - age))
@@ -346,8 +399,17 @@ class Dispatcher:
                     status = self.client.poll(status.status_location)
                     failures = 0
                     self._heard_from("status host")
+                    now = time.monotonic()
                     if status.state.finished:
-                        self.polling.finished(running_at, time.monotonic() - accepted)
+                        self.polling.finished(running_at, now - started)
+                        self.job_times.observe(job.workload, (running_at + now - started) / 2,
+                                               now - started - running_at)
+                    elif status.state is JobState.ACCEPTED:
+                        started = now
+                        self.forecast.running(job.index, started)
+                        if not queued and now - accepted >= QUEUED_SECONDS:
+                            queued = True
+                            self.forecast.queued_job(now)
                 except TransientError as error:
                     failures += 1
                     counters["retries"] += 1

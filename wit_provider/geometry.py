@@ -41,6 +41,11 @@ class LonLatEncoder:
         if not self._distance.setEllipsoid(ellipsoid):
             self._distance.setEllipsoid(DEFAULT_ELLIPSOID)
 
+    def area_km2(self, geometry: QgsGeometry) -> float:
+        """Area on the ellipsoid, in km²: what WIT's cost grows with."""
+        area = self._distance.measureArea(geometry)
+        return self._distance.convertAreaMeasurement(area, QgsUnitTypes.AreaUnit.AreaSquareKilometers)
+
     def perimeter_m(self, geometry: QgsGeometry) -> float:
         """Length of every ring (outer and holes), in metres on the ellipsoid."""
         length = self._distance.measurePerimeter(geometry)
