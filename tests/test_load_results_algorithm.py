@@ -113,6 +113,10 @@ def test_wrong_url_field_and_endpoint_are_refused_before_reading(qgis_app, canbe
     layer = canberra_layer(canberra_zip, ["s3://b/k"])
     with pytest.raises(QgsProcessingException, match="S3_ENDPOINT 'ftp://x' must be an http"):
         processing.run("wit:loadresults", {"INPUT": layer, "S3_ENDPOINT": "ftp://x", "OUTPUT": "memory:"})
+    layer.dataProvider().deleteAttributes([layer.fields().lookupField("wit_url")])
+    layer.updateFields()
+    with pytest.raises(QgsProcessingException, match="URL_FIELD: layer 'wit' has no field 'wit_url'"):
+        processing.run("wit:loadresults", {"INPUT": layer, "OUTPUT": "memory:"})
 
 
 # The real qgis_process: dispatch to the WIT test server, which writes parquet into S3, then load.
