@@ -130,7 +130,8 @@ class LoadResultsAlgorithm(WitAlgorithm):
         reader = reader_name()
         if reader is None:
             raise QgsProcessingException(install_hint(QgsApplication.qgisSettingsDirPath()))
-        plots_dir = os.path.abspath(self.parameterAsString(parameters, self.PLOTS, context).strip() or "") or None
+        plots = self.parameterAsString(parameters, self.PLOTS, context).strip()
+        plots_dir = os.path.abspath(plots) if plots else None  # absolute: the map tip and action need it
         if plots_dir:
             if importlib.util.find_spec("matplotlib") is None:
                 raise QgsProcessingException(self.tr(

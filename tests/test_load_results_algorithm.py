@@ -119,6 +119,19 @@ def test_wrong_url_field_and_endpoint_are_refused_before_reading(qgis_app, canbe
         processing.run("wit:loadresults", {"INPUT": layer, "OUTPUT": "memory:"})
 
 
+def test_without_plots_no_plot_is_drawn(qgis_app, canberra_zip, tmp_path, monkeypatch):
+    import processing
+
+    monkeypatch.chdir(tmp_path)  # where a stray relative plot folder would land
+    result_file = tmp_path / "16.parquet"
+    result_file.write_bytes(wit_parquet("16"))
+    output = tmp_path / "out.gpkg"
+    processing.run("wit:loadresults", {"INPUT": canberra_layer(canberra_zip, [str(result_file)]),
+                                       "OUTPUT": str(output)})
+    assert read_table(output, "wit_load_status, wit_plot") == [("loaded", None)]
+    assert not list(tmp_path.rglob("*.png"))
+
+
 # The real qgis_process: dispatch to the WIT test server, which writes parquet into S3, then load.
 
 @pytest.fixture(scope="module")
