@@ -72,9 +72,8 @@ def workload_sample(source, encoder: LonLatEncoder, periods: list[tuple[datetime
     ids = list(source.allFeatureIds())
     chosen = sorted(random.Random(0).sample(ids, min(size, len(ids))))
     request = QgsFeatureRequest().setFilterFids(chosen).setNoAttributes()
-    request.setInvalidGeometryCheck(QgsFeatureRequest.InvalidGeometryCheck.GeometryNoCheck)
     sample = []
-    for feature in source.getFeatures(request):
+    for feature in source.getFeatures(request, SKIP_GEOMETRY_CHECKS):  # as jobs() reads them: invalid ones too
         geometry = feature.geometry()
         if geometry is None or geometry.isEmpty():
             continue
