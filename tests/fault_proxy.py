@@ -20,6 +20,7 @@ import threading
 import time
 
 import requests
+from stub_server import QuietHandler
 
 FAULTS = ("502", "503", "reset_before", "reset_after", "html", "truncated", "slow")
 _HTML = b"<html><head><title>Gateway</title></head><body>Please wait</body></html>"
@@ -75,16 +76,8 @@ class FaultProxy:
     def _handler(self):
         proxy = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self):
-                self._proxy("GET")
-
-            def do_POST(self):
-                self._proxy("POST")
-
-            def _proxy(self, method):
+        class Handler(QuietHandler):
+            def _answer(self, method):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 fault = proxy._choose(method, self.headers)
@@ -115,14 +108,5 @@ class FaultProxy:
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 self.close_connection = True
                 self.connection.close()
-
-            def finish(self):
-                try:
-                    super().finish()
-                except (OSError, ValueError):
-                    pass
-
-            def log_message(self, *args):
-                pass
 
         return Handler

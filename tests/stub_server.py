@@ -14,6 +14,31 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 
+class QuietHandler(http.server.BaseHTTPRequestHandler):
+    """Keep-alive HTTP/1.1, GET and POST to ``_answer(method)``, no log lines, no noise when a
+    client resets the connection (the fault tests do that on purpose)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        self._answer("GET")
+
+    def do_POST(self):
+        self._answer("POST")
+
+    def _answer(self, method: str) -> None:
+        raise NotImplementedError
+
+    def finish(self):
+        try:
+            super().finish()
+        except (OSError, ValueError):
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
 @dataclass
 class Seen:
     method: str
@@ -45,15 +70,7 @@ class StubServer:
     def _handler(self):
         stub = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self):
-                self._answer("GET")
-
-            def do_POST(self):
-                self._answer("POST")
-
+        class Handler(QuietHandler):
             def _answer(self, method):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 seen = Seen(method, self.path, dict(self.headers), body)
@@ -71,14 +88,5 @@ class StubServer:
                 self.send_header("Content-Length", str(len(content)))
                 self.end_headers()
                 self.wfile.write(content)
-
-            def finish(self):
-                try:
-                    super().finish()
-                except (OSError, ValueError):
-                    pass
-
-            def log_message(self, *args):
-                pass
 
         return Handler
