@@ -11,7 +11,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from .demo_results import results_store, show_results
+from .demo_results import count_by, results_store, show_results
 from .plugin_files import ROOT
 from .qgis import prepare_profile, qgis_process_command, run_to_the_end
 
@@ -70,9 +70,8 @@ def main() -> int:
     if code != 0:
         print("qgis_process failed with exit code %d" % code)
         return code
+    table, counts = count_by(output, "wit_status")
     with sqlite3.connect(output) as db:
-        table = db.execute("SELECT table_name FROM gpkg_contents WHERE data_type='features'").fetchone()[0]
-        counts = db.execute('SELECT wit_status, count(*) FROM "%s" GROUP BY 1 ORDER BY 1' % table).fetchall()
         sample = db.execute('SELECT UID, wit_url FROM "%s" LIMIT 3' % table).fetchall()
     print("\nOutput layer: %s" % output)
     print("Statuses: " + ", ".join("%s %d" % row for row in counts))

@@ -63,6 +63,13 @@ def install_pyarrow(profile: Path) -> None:
     subprocess.run(command, check=True)
 
 
+def count_by(gpkg: Path, field: str) -> tuple[str, list]:
+    """The GeoPackage's feature table and its (value, count) rows of ``field``: what a step printed."""
+    with sqlite3.connect(gpkg) as db:
+        table = db.execute("SELECT table_name FROM gpkg_contents WHERE data_type='features'").fetchone()[0]
+        return table, db.execute('SELECT "%s", count(*) FROM "%s" GROUP BY 1 ORDER BY 1' % (field, table)).fetchall()
+
+
 def show_results(dispatched: Path, env: dict, store: ResultStore) -> int:
     """Run wit:loadresults on the dispatch output and print a few polygons' statistics and plots."""
     work = dispatched.parent
@@ -79,9 +86,8 @@ def show_results(dispatched: Path, env: dict, store: ResultStore) -> int:
     if code != 0:
         print("qgis_process failed with exit code %d" % code)
         return code
+    table, counts = count_by(output, "wit_load_status")
     with sqlite3.connect(output) as db:
-        table = db.execute("SELECT table_name FROM gpkg_contents WHERE data_type='features'").fetchone()[0]
-        counts = db.execute('SELECT wit_load_status, count(*) FROM "%s" GROUP BY 1 ORDER BY 1' % table).fetchall()
         rows = db.execute(
             'SELECT UID, wit_obs, wit_first, wit_last, wit_wet_pct, wit_max_wet_ha, wit_events, '
             'wit_longest_event_days, wit_last_wet, wit_plot FROM "%s" WHERE wit_load_status = \'loaded\' '
