@@ -216,8 +216,9 @@ def test_a_request_too_large_fails_that_feature_only(stub, wit_server):
         proxy.stop()
     assert outcomes[0].status == FAILED and "413" in outcomes[0].error and "too large" in outcomes[0].error
     assert outcomes[1].status == SUCCEEDED
-    assert len([s for s in gate.requests("POST") if len(s.body) > len(small)]) == 1
-    assert (pool.tally.retries, pool.tally.possible_duplicates) == (0, 0)
+    assert len([s for s in gate.requests("POST") if len(s.body) > len(small)]) == 1  # never retried
+    # (a status poll may be retried: PyWPS can be caught writing the status document)
+    assert pool.tally.possible_duplicates == 0
 
 
 def test_polls_that_still_work_do_not_hide_a_wps_that_is_down():
