@@ -79,6 +79,22 @@ def test_eta_errors_at_milestones():
     assert list(errors) == [0.1] and errors[0.1] == pytest.approx(-0.2, abs=0.01)
 
 
+def test_no_eta_error_for_a_milestone_passed_as_the_run_ends():
+    forecast = Forecast(model_of(60, areas=(1,)), Polling(), 8, total=16)
+    for index in range(16):
+        forecast.read(True)
+        if index >= 8:
+            forecast.finished(index - 8, 60.0)
+        forecast.started(index, Workload(1, 10))
+        forecast.running(index, 0.0 if index < 8 else 60.0)
+    forecast.passed(60.0, 8)  # 10 and 50 %: the first wave ended, the second starts
+    for index in range(8, 15):
+        forecast.finished(index, 120.0)
+    forecast.passed(120.0, 15)  # 90 %: as the last job ends, a moment later
+    errors = forecast.errors(120.01)
+    assert list(errors) == [0.1, 0.5] and errors[0.5] == pytest.approx(0.0, abs=0.01)
+
+
 @pytest.mark.parametrize("seconds, text", [(4, "about 4 s left"), (720, "about 12 min left"),
                                            (3 * 3600 + 1800, "about 3.5 h left"), (3 * 86400, "about 3.0 days left")])
 def test_time_left_text(seconds, text):
