@@ -1,154 +1,104 @@
-"""The adaptive poll schedule, by counting polls of simulated jobs (no clocks, no sleeps)."""
+"""The poll schedule, by counting polls of simulated jobs on a virtual clock (no clocks, no sleeps).
+
+``simulate`` follows jobs with the dispatcher's own ``Watch``, several in flight at once,
+so these are the benchmark's cases without their wall-clock time.
+"""
 
 import random
 
 import pytest
-from wit_dispatcher.wit_provider.job_times import JobTimes, Workload
+from simulated_runs import ideal_makespan, simulate
+from wit_dispatcher.wit_provider.job_times import JobTimes, Prediction, Workload
 from wit_dispatcher.wit_provider.polling import Polling
 
-
-def poll_job(polling: Polling, duration: float) -> tuple[int, float]:
-    """Polls a job of ``duration`` seconds as a worker would; returns (polls, overshoot)."""
-    age = last = 0.0
-    polls = 0
-    while True:
-        age += polling.delay(age)
-        polls += 1
-        if age >= duration:
-            polling.finished(last, age)
-            return polls, age - duration
-        last = age
+ONE = Workload(1, 10)
 
 
 def test_backs_off_while_nothing_is_known_and_is_capped():
-    polling = Polling()
+    polling = Polling(jitter=0)
     delays = [polling.delay(age) for age in (0, 0.5, 1, 2, 5, 10, 30, 100, 1000)]
     assert delays == sorted(delays)
     assert delays[0] == polling.first and delays[-1] == polling.cap
 
 
+def test_jobs_sent_together_poll_apart_while_nothing_is_known():
+    polling = Polling(seed=4)
+    delays = [polling.delay(30.0) for _ in range(8)]
+    assert all(0.5 * polling.cap <= d <= 1.5 * polling.cap for d in delays)
+    assert max(delays) - min(delays) >= 0.25 * polling.cap
+
+
 @pytest.mark.parametrize("typical", [None, 1.0, 12.0, 60.0, 3600.0])
 def test_never_more_than_once_a_second_after_ten_seconds(typical):
-    polling = Polling()
+    polling = Polling(seed=2)
     if typical:
         polling.finished(typical, typical)
     assert all(polling.delay(age / 10) >= 1.0 for age in range(100, 40000, 7))
-
-
-def test_sixty_second_jobs_need_few_polls_once_learned():
-    polling = Polling()
-    first_polls, first_late = poll_job(polling, 60)
-    later = [poll_job(polling, 60) for _ in range(5)]
-    assert first_polls <= 16 and first_late <= polling.cap
-    assert all(polls <= 5 and late <= 0.05 * 60 + 0.01 for polls, late in later)
-    assert (first_polls + later[0][0]) / 2 <= 12  # two waves of 8: the benchmark's case
-
-
-def test_one_second_jobs_are_caught_within_a_tenth_once_learned():
-    polling = Polling()
-    poll_job(polling, 1.0)
-    results = [poll_job(polling, 1.0) for _ in range(20)]
-    assert all(polls <= 4 and late <= 0.1 + 1e-9 for polls, late in results)
-
-
-def test_an_early_finisher_is_not_slept_past_for_long():
-    polling = Polling()
-    for _ in range(5):
-        poll_job(polling, 600)
-    polls, late = poll_job(polling, 30)
-    assert late <= 0.5 * 600  # sleeps are at most half the typical duration
-    assert polling.typical_duration() == pytest.approx(600, rel=0.05)
-
-
-def follow(polling: Polling, model: JobTimes, duration: float, workload: Workload | None = None) -> tuple[int, float]:
-    """Polls a job of ``duration`` seconds as a worker does with a model; returns (polls, lateness)."""
-    age = last = 0.0
-    polls = 0
-    while True:
-        age += polling.delay(age, model.predict(workload))
-        polls += 1
-        if age >= duration:
-            polling.finished(last, age)
-            model.observe(workload, (last + age) / 2, age - last)
-            return polls, age - duration
-        last = age
-
-
-def waves(polling: Polling, model: JobTimes, durations: list[float], workloads: list, width: int = 8) -> list:
-    """Jobs in waves of ``width`` started together (they see the same model), as in the benchmark."""
-    results = []
-    for begin in range(0, len(durations), width):
-        expected = [model.predict(w) for w in workloads[begin:begin + width]]
-        frozen = [_Frozen(e) for e in expected]
-        results += [follow(polling, f, d, w) for f, d, w in
-                    zip(frozen, durations[begin:begin + width], workloads[begin:begin + width])]
-        for f, w in zip(frozen, workloads[begin:begin + width]):
-            model.observe(w, *f.learned)
-    return results
-
-
-class _Frozen:
-    """The model as jobs of one wave see it: learning happens when the wave is over."""
-
-    def __init__(self, expected):
-        self.expected = expected
-        self.learned = (0.0, 0.0)
-
-    def predict(self, workload):
-        return self.expected
-
-    def observe(self, workload, seconds, bracket):
-        self.learned = (seconds, bracket)
+    tight = Prediction(60.0, 60.0, 60.0)
+    assert all(polling.delay(age / 10, tight) >= 1.0 for age in range(100, 40000, 7))
 
 
 def test_cold_model_keeps_todays_schedule():
-    model, today = JobTimes(), Polling()
-    assert all(Polling().delay(age, model.predict(None)) == today.delay(age) for age in (0, 1, 5, 30, 600))
+    model, today = JobTimes(), Polling(jitter=0)
+    assert all(Polling(jitter=0).delay(age, model.predict(None)) == today.delay(age) for age in (0, 1, 5, 30, 600))
 
 
-def test_sixty_second_jobs_warm_need_few_polls_and_are_caught_within_a_second():
-    model, polling = JobTimes(), Polling()
-    cold = waves(polling, model, [60.0] * 16, [Workload(1, 10)] * 16)
-    assert sum(polls for polls, _ in cold) / 16 <= 10
-    warm = waves(Polling(), model, [60.0] * 16, [Workload(1, 10)] * 16)  # the next run: a new Polling
-    assert sum(polls for polls, _ in warm) / 16 <= 4
-    assert all(late <= 1.0 for _, late in warm)
+def test_polls_at_the_predicted_early_time_then_densely_then_backs_off():
+    polling, expected = Polling(), Prediction(58.0, 60.0, 64.0)
+    assert polling.delay(0, expected) == 30.0  # long sleeps, at most max(cap, half of likely)...
+    assert polling.delay(50, expected) == pytest.approx(8.0)  # ...but never past early
+    assert polling.delay(59, expected) == pytest.approx(2.0)  # a third of the window
+    assert polling.delay(100, expected) > polling.delay(70, expected) >= 2.0  # overrunning: backs off
 
 
-def test_one_second_jobs_warm():
+def run_twice(durations, workloads):
+    """The same jobs cold (a new model) and warm (the next run: the model the first one saved)."""
     model = JobTimes()
-    waves(Polling(), model, [1.0] * 200, [Workload(1, 10)] * 200)
-    warm = waves(Polling(), model, [1.0] * 200, [Workload(1, 10)] * 200)
-    assert sum(polls for polls, _ in warm) / 200 <= 2.5
-    assert sum(late for _, late in warm) / 200 <= 0.05
+    cold = simulate(durations, 8, model, Polling(seed=1), workloads)
+    warm = simulate(durations, 8, model, Polling(seed=2), workloads)
+    return cold, warm, ideal_makespan(durations, 8)
 
 
-def test_mixed_jobs_warm_are_polled_by_their_own_prediction():
+def test_one_second_jobs():
+    cold, warm, ideal = run_twice([1.0] * 200, [ONE] * 200)
+    assert cold.makespan <= 1.04 * ideal and cold.polls / 200 <= 2.5
+    assert warm.makespan <= 1.02 * ideal and warm.polls / 200 <= 2.0
+
+
+def test_sixty_second_jobs():
+    cold, warm, ideal = run_twice([60.0] * 16, [ONE] * 16)
+    assert cold.makespan <= 1.03 * ideal and cold.polls / 16 <= 10
+    assert warm.makespan <= 1.02 * ideal and warm.polls / 16 <= 4
+    assert max(warm.late) <= 1.0
+
+
+def test_the_first_of_jobs_sent_together_seen_finished_tells_the_others():
+    # nothing known: each polls up to 12 s apart, but once one is seen finished the others look
+    run = simulate([60.0] * 8, 8, JobTimes(), Polling(seed=3))
+    assert sorted(run.late)[0] <= 2.0 and max(run.late) <= sorted(run.late)[0] + 1.5
+
+
+def test_mixed_jobs_are_polled_by_their_own_prediction():
     rng = random.Random(3)
-    areas = [rng.uniform(1, 60) for _ in range(200)]
-    workloads = [Workload(a, 10) for a in areas]
-    model = JobTimes()
-    waves(Polling(), model, areas, workloads)  # 1 s per km2: 1-60 s
-    warm = waves(Polling(), model, areas, workloads)
-    assert sum(polls for polls, _ in warm) / 200 <= 5
-    assert sum(late for _, late in warm) / sum(areas) <= 0.03
+    areas = [rng.uniform(1, 60) for _ in range(200)]  # 1 s per km2: 1-60 s
+    cold, warm, ideal = run_twice(areas, [Workload(a, 10) for a in areas])
+    assert warm.makespan <= 1.03 * ideal and warm.polls / 200 <= 4
+    assert sum(warm.late) / sum(areas) <= 0.03
 
 
 def test_an_overrunning_job_backs_off():
     model = JobTimes()
     for _ in range(20):
-        model.observe(Workload(1, 10), 60.0)
-    polls, late = follow(Polling(), model, 600.0, Workload(1, 10))
-    assert polls <= 30 and late <= 0.5 * 60 + 1e-9
+        model.observe(ONE, 60.0)
+    run = simulate([600.0], 1, model)
+    assert run.polls <= 30 and run.late[0] <= 0.5 * 60 + 1e-9
 
 
-def test_a_job_found_finished_after_a_long_sleep_teaches_its_prediction_not_the_middle_of_the_sleep():
-    # the server answers a little ahead of our clock: some 60 s jobs look done just before 60 s
+def test_a_server_that_answers_ahead_of_our_clock_is_learned_run_after_run():
+    # some 60 s jobs look done just before 60 s: the model must not drift below them
     durations = [59.0, 60.0] * 8
     model = JobTimes()
-    waves(Polling(), model, durations, [Workload(1, 10)] * 16)
-    for _ in range(3):  # run after run on the same server
-        warm = waves(Polling(), model, durations, [Workload(1, 10)] * 16)
-    assert sum(polls for polls, _ in warm) / 16 <= 4
-    assert all(late <= 1.0 for _, late in warm)
-    assert model.predict(Workload(1, 10)).early >= 55
+    for seed in range(4):
+        run = simulate(durations, 8, model, Polling(seed=seed), [ONE] * 16)
+    assert run.polls / 16 <= 4 and max(run.late) <= 1.1
+    assert model.predict(ONE).early >= 55

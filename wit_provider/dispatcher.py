@@ -23,7 +23,7 @@ from .forecast import QUEUED_SECONDS, Forecast
 from .job_status import ACCEPTED, CANCELLED, FAILED, OUTCOMES, SKIPPED, SUCCEEDED, TIMEOUT
 from .job_times import JobTimes, Workload
 from .journal import Journal, JournalError, Record
-from .polling import Polling
+from .polling import Polling, Watch
 from .wps import JobState, JobStatus, WpsException
 
 STATUSES = OUTCOMES
@@ -154,6 +154,8 @@ class Dispatcher:
         self.stopped_because = ""
         self._rng = random.Random(seed)
         self._stop = threading.Event()
+        self._wake = threading.Condition()  # sleeping workers hear of a stop or of a job seen finished
+        self._news = 0  # jobs seen finished so far: each tells the others' watches something new
         now = time.monotonic()
         self._last_reply = {"WPS": now, "status host": now}  # when each host last answered
 
@@ -187,7 +189,7 @@ class Dispatcher:
         try:
             while True:
                 if is_cancelled():
-                    self._stop.set()
+                    self._stop_now()
                 if self._stop.is_set():
                     break
                 while not exhausted and tally.running < self.max_concurrent and len(ready) < self.read_ahead:
@@ -250,7 +252,7 @@ class Dispatcher:
             for index in range(emitted, read):
                 yield ready.get(index) or Outcome(index, CANCELLED, error=reason, label=labels.get(index))
         finally:
-            self._stop.set()
+            self._stop_now()
             for _ in workers:
                 todo.put(None)
             # A worker inside an HTTP request gets a moment to record its reply, so an
@@ -373,41 +375,35 @@ class Dispatcher:
     def _follow(self, job: Job, status: JobStatus, counters: dict) -> Outcome:
         """Poll the job to its end: by its predicted time if the model has one, else by today's schedule.
 
-        The job's run clock starts at acceptance, and again whenever a poll finds it still
-        Accepted: a job waiting in the server's queue has not started, and is counted as
-        queued once it has waited ``QUEUED_SECONDS``.
+        A job still Accepted ``QUEUED_SECONDS`` after it was sent is counted as queued.
         """
-        accepted = started = time.monotonic()
-        self.forecast.running(job.index, started)
+        watch = Watch(self.polling, self.job_times, job.workload, time.monotonic())
+        self.forecast.running(job.index, watch.started)
         queued = False
         failures = 0
-        running_at = 0.0  # the job's run age when it was last seen unfinished
         try:
             while not status.state.finished:
                 now = time.monotonic()
-                age = now - accepted
+                age = now - watch.accepted
                 if age >= self.timeout:
                     return Outcome(job.index, TIMEOUT, error="no result %d s after acceptance (last state: %s)"
                                    % (self.timeout, status.state.value))
-                running_at = now - started
-                expected = self.job_times.predict(job.workload)
-                delay = self.polling.delay(running_at, expected) if expected else self.polling.delay(age)
-                if failures:
-                    delay = max(delay, self.retry.backoff(min(failures, 16), self._rng))
-                self._sleep(min(delay, self.timeout - age))
+                backoff = self.retry.backoff(min(failures, 16), self._rng) if failures else 0.0
+                self._sleep_to_poll(watch, now, backoff, watch.accepted + self.timeout)
                 try:
                     status = self.client.poll(status.status_location)
                     failures = 0
                     self._heard_from("status host")
                     now = time.monotonic()
                     if status.state.finished:
-                        self.polling.finished(running_at, now - started)
-                        self.job_times.observe(job.workload, (running_at + now - started) / 2,
-                                               now - started - running_at)
+                        watch.finished(now)
+                        with self._wake:
+                            self._news += 1
+                            self._wake.notify_all()
                     elif status.state is JobState.ACCEPTED:
-                        started = now
-                        self.forecast.running(job.index, started)
-                        if not queued and now - accepted >= QUEUED_SECONDS:
+                        watch.still_accepted(now)
+                        self.forecast.running(job.index, now)
+                        if not queued and now - watch.accepted >= QUEUED_SECONDS:
                             queued = True
                             self.forecast.queued_job(now)
                 except TransientError as error:
@@ -443,8 +439,33 @@ class Dispatcher:
         """Stop the whole run for ``reason`` (the first one given is kept)."""
         if not self.stopped_because:
             self.stopped_because = reason
-        self._stop.set()
+        self._stop_now()
+
+    def _stop_now(self) -> None:
+        with self._wake:
+            self._stop.set()
+            self._wake.notify_all()
 
     def _sleep(self, seconds: float) -> None:
-        if self._stop.wait(max(0.0, seconds)):
+        deadline = time.monotonic() + seconds
+        with self._wake:
+            while not self._stop.is_set() and deadline > time.monotonic():
+                self._wake.wait(max(0.0, deadline - time.monotonic()))
+        if self._stop.is_set():
             raise _Cancelled()
+
+    def _sleep_to_poll(self, watch: Watch, polled_at: float, least: float, latest: float) -> None:
+        """Sleep until the job's next poll is due, at least ``least`` and at most until ``latest``.
+
+        When is worked out again whenever another job of the run is seen finished: jobs
+        sent together end together, and the first of them seen finished tells the others.
+        """
+        with self._wake:
+            while not self._stop.is_set():
+                news = self._news
+                due = min(polled_at + max(watch.delay(polled_at), least), latest)
+                while not self._stop.is_set() and news == self._news and due > time.monotonic():
+                    self._wake.wait(max(0.0, due - time.monotonic()))
+                if not self._stop.is_set() and news == self._news:
+                    return
+        raise _Cancelled()

@@ -32,6 +32,8 @@ BIN = 0.005  # histogram bin width in ln units (0.5 %)
 MIN_AREA_KM2 = 1e-6
 MIN_YEARS = 1 / 365
 PRECISION = 0.05  # a job whose end is known to within 5 % of its time counts fully
+SPREAD_POINTS = 20  # an interval is spread over at most this many points of a histogram
+QUICKEST = 0.5  # a job found finished at its first poll took at least this share of its time
 
 
 @dataclass(frozen=True)
@@ -67,15 +69,18 @@ class _Histogram:
         self.bins: dict[int, float] = {int(k): float(v) for k, v in (bins or {}).items()}
         self._quantiles: dict[float, float] = {}  # asked often between changes
 
-    def add(self, value: float, weight: float = 1.0) -> None:
-        index = math.floor(value / BIN)
-        self.bins[index] = self.bins.get(index, 0.0) + weight
+    def add(self, low: float, high: float, weight: float = 1.0) -> None:
+        """Add ``weight`` spread evenly over [low, high]: a value known only to lie there."""
+        points = max(1, min(SPREAD_POINTS, math.ceil((high - low) / BIN)))
+        for point in range(points):
+            index = math.floor((low + (point + 0.5) * (high - low) / points) / BIN)
+            self.bins[index] = self.bins.get(index, 0.0) + weight / points
         self._quantiles.clear()
 
     def fade(self, decay: float) -> None:
         for index in list(self.bins):
             self.bins[index] *= decay
-            if self.bins[index] < 1e-3:
+            if self.bins[index] < 1e-4:
                 del self.bins[index]
         self._quantiles.clear()
 
@@ -133,30 +138,42 @@ class JobTimes:
         with self._lock:
             return self._predict(workload)
 
-    def observe(self, workload: Workload | None, seconds: float, bracket: float = 0.0) -> None:
-        """Learn one finished job: its residuals first (predicted before it is learned), then its time.
+    def observe(self, workload: Workload | None, seconds: float, running_at: float | None = None) -> None:
+        """Learn one finished job, seen finished at ``seconds`` and last seen unfinished at
+        ``running_at`` (None: it took exactly ``seconds``).
 
-        ``seconds`` is the midpoint between the polls that saw it running and finished,
-        ``bracket`` how far apart they were; it is learned with a weight for how closely
-        they bracket its end (fully within ``PRECISION`` of its time). Every job
-        counts, however coarsely seen: leaving out the ones that ended far from their
-        prediction would make the model trust itself too much; but a job found finished
-        after a long sleep must not count as much as one seen ending to the second (its
-        midpoint taught the model 45 s for 60 s jobs).
+        Its residuals are taken first (predicted before it is learned), then its time.
+        What is known is an interval, and it is learned as one: spread evenly over the
+        histograms, so polls far apart widen the predictions and the next jobs are
+        polled densely enough to be seen ending closely. It is also weighted by how
+        closely the polls bracket its end (fully within ``PRECISION`` of its time): a
+        job found finished after a long sleep must not count as much as one seen
+        ending to the second. A job never seen unfinished is taken to have run at least
+        ``QUICKEST`` of the time it was found finished at; if it was quicker still,
+        the next prediction, shorter, finds out.
         """
         if seconds <= 0:
             return
-        y = math.log(seconds)
-        weight = min(1.0, PRECISION * seconds / bracket) if bracket > 0 else 1.0
         with self._lock:
+            if running_at is None:
+                running_at = seconds
+            elif running_at < seconds * QUICKEST:  # seen unfinished long before: no quicker than the quickest
+                quickest = math.exp(self._durations.quantile(0.0)) if self.samples else seconds
+                running_at = max(running_at, min(seconds * QUICKEST, quickest))
+            low, high = math.log(running_at), math.log(seconds)
+            y = (low + high) / 2
+            bracket = seconds - running_at
+            weight = min(1.0, PRECISION * math.exp(y) / bracket) if bracket > 0 else 1.0
             if self.samples >= FIT_SAMPLES and workload is not None:
+                fitted = self._fit(_features(workload))
                 self._fit_residuals.fade(self.decay)
-                self._fit_residuals.add(y - self._fit(_features(workload)), weight)
+                self._fit_residuals.add(low - fitted, high - fitted, weight)
             if self.samples >= 1:
+                median = self._durations.quantile(0.5)
                 self._median_residuals.fade(self.decay)
-                self._median_residuals.add(y - self._durations.quantile(0.5), weight)
+                self._median_residuals.add(low - median, high - median, weight)
             self._durations.fade(self.decay)
-            self._durations.add(y, weight)
+            self._durations.add(low, high, weight)
             self.samples += 1
             if workload is not None:
                 self._learn(_features(workload), y, weight)

@@ -6,27 +6,30 @@ unusually quick job is not missed by much; polls densely (a third of the
 ``early``-``late`` window) until ``late``; and, overrunning, backs off with its age
 past ``late``. Without one (a cold start), today's schedule: before any job of the
 run has finished, the delay grows with the job's age (a fraction of it, between
-``first`` and ``cap``); once jobs have finished, a job sleeps until just before the
-run's median duration, in sleeps of at most half of it, then polls in steps of a
-twentieth of it. Never more often than once a second after a job's first ``young``
+``first`` and ``cap``), each delay drawn within ±``jitter`` of that so jobs sent
+together do not poll together (the first of them to be seen finished then tells the
+others when to look); once jobs have finished, a job sleeps until just before the
+run's median duration, in sleeps of at most half of it, then polls in steps of
+``step`` of it. Never more often than once a second after a job's first ``young``
 seconds.
 """
 
 from __future__ import annotations
 
+import random
 import statistics
 import threading
 from collections import deque
 
-from .job_times import Prediction
+from .job_times import JobTimes, Prediction, Workload
 
 
 class Polling:
     """Shared by the workers of one run; thread-safe."""
 
-    def __init__(self, first: float = 0.3, fraction: float = 0.5, cap: float = 8.0, young: float = 10.0,
-                 lead: float = 0.9, step: float = 0.05, finest: float = 0.1, window: int = 50,
-                 dense_finest: float = 0.02):
+    def __init__(self, first: float = 1.0, fraction: float = 0.5, cap: float = 8.0, young: float = 10.0,
+                 lead: float = 0.9, step: float = 0.02, finest: float = 0.1, window: int = 50,
+                 dense_finest: float = 0.02, jitter: float = 0.5, seed: int | None = None):
         self.first = first
         self.fraction = fraction
         self.cap = cap
@@ -35,6 +38,8 @@ class Polling:
         self.step = step
         self.finest = finest
         self.dense_finest = dense_finest
+        self.jitter = jitter
+        self._rng = random.Random(seed)
         self._durations: deque = deque(maxlen=window)
         self._lock = threading.Lock()
 
@@ -56,7 +61,7 @@ class Polling:
 
     def _expected_delay(self, age: float, expected: Prediction) -> float:
         dense = max(self.dense_finest, (expected.late - expected.early) / 3)
-        if age < expected.early:
+        if age < expected.early - self.dense_finest:  # (nearer than that: in the window already)
             return min(expected.early - age, max(self.cap, 0.5 * expected.likely))
         if age < expected.late:
             return dense
@@ -65,7 +70,41 @@ class Polling:
     def _learning_delay(self, age: float) -> float:
         typical = self.typical_duration()
         if typical is None:
-            return min(self.cap, max(self.first, age * self.fraction))
-        if age < self.lead * typical:
+            with self._lock:
+                spread = self._rng.uniform(1 - self.jitter, 1 + self.jitter)
+            return min(self.cap, max(self.first, age * self.fraction)) * spread
+        if age < self.lead * typical - self.finest:  # (nearer than that: poll in steps already)
             return min(self.lead * typical - age, max(self.cap, 0.5 * typical))
         return min(self.cap, max(self.step * typical, self.finest, (age - typical) * self.fraction))
+
+
+class Watch:
+    """One job's polls from its acceptance to its end: when to ask next, and what each answer teaches.
+
+    The run clock starts at acceptance, and again whenever a poll finds the job still
+    Accepted: a job waiting in the server's queue has not started.
+    """
+
+    def __init__(self, polling: Polling, job_times: JobTimes, workload: Workload | None, now: float):
+        self.polling = polling
+        self.job_times = job_times
+        self.workload = workload
+        self.accepted = self.started = now
+        self.running_at = 0.0  # the run clock when the job was last seen unfinished
+
+    def delay(self, now: float) -> float:
+        """Seconds to sleep before the next poll; the job was just seen unfinished."""
+        self.running_at = now - self.started
+        expected = self.job_times.predict(self.workload)
+        if expected:
+            return self.polling.delay(self.running_at, expected)
+        return self.polling.delay(now - self.accepted)
+
+    def still_accepted(self, now: float) -> None:
+        self.started = now
+
+    def finished(self, now: float) -> None:
+        """Teach the run and the model: the job ended between the last two polls."""
+        ran = now - self.started
+        self.polling.finished(self.running_at, ran)
+        self.job_times.observe(self.workload, ran, self.running_at)
