@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from wit_dispatcher.wit_provider import wps
 from wit_dispatcher.wit_provider.client import WpsClient
 from wit_dispatcher.wit_provider.dispatcher import SUCCEEDED, Dispatcher, Job, Tally
+from wit_dispatcher.wit_provider.forecast import LEAST_LEFT
 from wit_dispatcher.wit_provider.job_times import JobTimesFile, Workload, model_key
 from wit_server.fast import area_km2
 
@@ -64,8 +65,8 @@ def ours(url: str, collections: list[str], max_concurrent: int, job_times: str =
         store.save(key, dispatcher.job_times)
     errors = dispatcher.tally.eta_errors
     n = len(collections)
-    worst = max((abs(when + left - ended) / (ended - when) for when, left, done in said if 0.1 * n <= done <= 0.9 * n),
-                default=float("nan"))
+    worst = max((abs(when + left - ended) / (ended - when) for when, left, done in said
+                 if 0.1 * n <= done <= 0.9 * n and ended - when >= LEAST_LEFT * (ended - began)), default=float("nan"))
     return (ended - began, client.polls, *(errors.get(f, float("nan")) for f in (0.1, 0.5, 0.9)), worst)
 
 

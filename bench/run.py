@@ -91,8 +91,9 @@ def dispatch_rows(results: dict) -> list[str]:
             makespan, polls = figures[:2]
             eta = ""
             if len(figures) > 2 and figures[2] == figures[2]:  # not NaN: there was an ETA
-                eta = "; ETA error at 10/50/90 %%: %+.0f/%+.0f/%+.0f %%, worst 10-90 %%: %.0f %%" % tuple(
-                    100 * v for v in figures[2:6])
+                shown = ["-" if v != v else "%+.0f" % (100 * v) for v in figures[2:6]]  # NaN: not reported
+                eta = "; ETA error at 10/50/90 %%: %s/%s/%s %%, worst 10-90 %%: %s %%" % (
+                    *shown[:3], shown[3].lstrip("+"))
             rows.append("| %s | %s | makespan %.1f s = %.3f x ideal %.1f s; %.1f status requests/job%s | %s |" % (
                 title, names[peer], makespan, makespan / ideal, ideal, polls / jobs, eta,
                 target if peer.startswith("ours") else ""))
