@@ -90,7 +90,7 @@ def dispatch_rows(results: dict) -> list[str]:
         for peer, figures in results[name].items():
             makespan, polls = figures[:2]
             eta = ""
-            if len(figures) > 2 and figures[2] == figures[2]:  # not NaN: there was an ETA
+            if any(v == v for v in figures[2:6]):  # not all NaN: there was an ETA
                 shown = ["-" if v != v else "%+.0f" % (100 * v) for v in figures[2:6]]  # NaN: not reported
                 eta = "; ETA error at 10/50/90 %%: %s/%s/%s %%, worst 10-90 %%: %s %%" % (
                     *shown[:3], shown[3].lstrip("+"))

@@ -40,17 +40,15 @@ def simulate(durations: list[float], concurrency: int, job_times: JobTimes, poll
     run = SimulatedRun()
     events: list[tuple[float, int]] = []  # (when, job): a poll due, unless rescheduled since
     due: dict[int, float] = {}  # job in flight -> when its next poll is due
-    polled: dict[int, float] = {}  # job in flight -> when it was last seen unfinished
     watches: dict[int, Watch] = {}
     todo = iter(range(len(durations)))
 
     def schedule(job: int, now: float) -> None:
-        due[job] = max(now, polled[job] + watches[job].delay(polled[job]))
+        due[job] = max(now, watches[job].unfinished_at + watches[job].delay())
         heapq.heappush(events, (due[job], job))
 
     def start(job: int, now: float) -> None:
         watches[job] = Watch(polling, job_times, workloads[job], now)
-        polled[job] = now
         schedule(job, now)
 
     for job, _ in zip(todo, range(concurrency)):
@@ -63,13 +61,13 @@ def simulate(durations: list[float], concurrency: int, job_times: JobTimes, poll
         watch = watches[job]
         ends = watch.accepted + durations[job]
         if now < ends:
-            polled[job] = now
+            watch.running(now)
             schedule(job, now)
             continue
         watch.finished(now)
         run.late.append(now - ends)
         run.makespan = max(run.makespan, now)
-        del due[job], polled[job]
+        del due[job]
         for other in list(due):
             schedule(other, now)
         following = next(todo, None)

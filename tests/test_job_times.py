@@ -109,3 +109,38 @@ def test_a_model_of_a_few_jobs_is_not_saved(tmp_path):
     store = JobTimesFile(tmp_path / "job_times.json")
     store.save("k", trained(FIT_SAMPLES - 1))
     assert not (tmp_path / "job_times.json").exists()
+
+
+def test_polls_far_apart_widen_the_prediction_around_the_same_time():
+    exact, bracketed = JobTimes(), JobTimes()
+    for _ in range(20):
+        exact.observe(Workload(1, 10), 60.0)
+        bracketed.observe(Workload(1, 10), 66.0, 54.0)  # seen running at 54 s, finished at 66 s
+    tight, wide = exact.predict(Workload(1, 10)), bracketed.predict(Workload(1, 10))
+    assert wide.early < 57 and wide.late > 63 and tight.late - tight.early < 1
+    assert wide.likely == pytest.approx(60, rel=0.03)
+
+
+def test_a_job_found_finished_at_its_first_poll_ran_at_least_half_that():
+    model = JobTimes()
+    for _ in range(MIN_SAMPLES):
+        model.observe(Workload(1, 10), 8.0, 0.0)
+    prediction = model.predict(Workload(1, 10))
+    assert 4.0 <= prediction.early <= prediction.likely <= prediction.late <= 8.0 and prediction.likely < 7.0
+
+
+def test_an_impossible_interval_is_learned_as_its_end():
+    inverted, exact = JobTimes(), JobTimes()
+    for _ in range(MIN_SAMPLES):
+        inverted.observe(Workload(1, 10), 60.0, 70.0)
+        exact.observe(Workload(1, 10), 60.0)
+    inverted.observe(Workload(1, 10), float("nan"))
+    assert inverted.predict(Workload(1, 10)) == exact.predict(Workload(1, 10))
+
+
+def test_a_damaged_saved_model_starts_cold(tmp_path):
+    path = tmp_path / "job_times.json"
+    path.write_text(json.dumps({"version": 1, "models": {"k": {"version": 1, "samples": 40, "durations": {}}}}))
+    model = JobTimesFile(path).load("k")
+    assert model.predict(Workload(1, 10)) is None
+    model.observe(Workload(1, 10), 60.0)

@@ -9,7 +9,7 @@ import random
 import pytest
 from simulated_runs import ideal_makespan, simulate
 from wit_dispatcher.wit_provider.job_times import JobTimes, Prediction, Workload
-from wit_dispatcher.wit_provider.polling import Polling
+from wit_dispatcher.wit_provider.polling import Polling, Watch
 
 ONE = Workload(1, 10)
 
@@ -38,9 +38,50 @@ def test_never_more_than_once_a_second_after_ten_seconds(typical):
     assert all(polling.delay(age / 10, tight) >= 1.0 for age in range(100, 40000, 7))
 
 
-def test_cold_model_keeps_todays_schedule():
-    model, today = JobTimes(), Polling(jitter=0)
-    assert all(Polling(jitter=0).delay(age, model.predict(None)) == today.delay(age) for age in (0, 1, 5, 30, 600))
+def test_cold_schedule_backs_off_with_the_age():
+    # nothing known, no jitter: half the age, between the first delay (1 s) and the cap (8 s)
+    polling = Polling(jitter=0)
+    assert [polling.delay(age, JobTimes().predict(None)) for age in (0, 1, 5, 30, 600)] == [1.0, 1.0, 2.5, 8.0, 8.0]
+    watch = Watch(polling, JobTimes(), ONE, 100.0)
+    assert watch.delay() == 1.0
+    watch.running(105.0)
+    assert watch.delay() == 2.5
+
+
+def test_a_job_held_accepted_is_polled_with_a_backoff_from_its_acceptance():
+    model = JobTimes()
+    for _ in range(20):
+        model.observe(ONE, 0.05)  # the model would poll a running job every few hundredths of a second
+    watch, now, delays = Watch(Polling(seed=5), model, ONE, 0.0), 0.0, []
+    while now < 120:
+        delays.append(watch.delay())
+        now = watch.unfinished_at + delays[-1]
+        watch.still_accepted(now)
+    assert len(delays) <= 25  # in two minutes in the queue
+    assert all(d >= 1.0 for d, waited in zip(delays, _cumulative(delays)) if waited >= 10)
+
+
+def _cumulative(values):
+    total = 0.0
+    for value in values:
+        yield total
+        total += value
+
+
+class Recording(JobTimes):
+    def observe(self, workload, seconds, running_at=None):
+        self.seen = (seconds, running_at)
+
+
+def test_queue_time_is_not_learned_as_run_time():
+    model = Recording()
+    watch = Watch(Polling(), model, ONE, 0.0)
+    watch.still_accepted(5.0)
+    watch.still_accepted(10.0)  # it began after this...
+    watch.running(12.0)  # ...and by this
+    watch.running(20.0)
+    watch.finished(22.0)
+    assert model.seen == (12.0, 8.0)  # at most 22 - 10, at least 20 - 12
 
 
 def test_polls_at_the_predicted_early_time_then_densely_then_backs_off():

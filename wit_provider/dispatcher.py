@@ -143,7 +143,7 @@ class Dispatcher:
         self.client = client
         self.max_concurrent = max_concurrent
         self.timeout = timeout
-        self.polling = polling or Polling()
+        self.polling = polling or Polling(seed=seed)
         self.job_times = job_times or JobTimes()
         self.forecast = Forecast(self.job_times, self.polling, max_concurrent, total, sample)
         self.retry = retry
@@ -313,7 +313,7 @@ class Dispatcher:
         resumable = record is not None and record.status_location and (
             record.state == ACCEPTED or (record.state == TIMEOUT and not self.retry_failed))
         if resumable:
-            return self._follow(job, JobStatus(JobState.ACCEPTED, record.status_location), counters)
+            return self._follow(job, JobStatus(JobState.ACCEPTED, record.status_location), counters, resumed=True)
         journal = self._journal_of(job)
         if journal and journal.record_submission(job.key):
             counters["possible_duplicates"] += 1  # an earlier run died with its POST unanswered
@@ -372,10 +372,11 @@ class Dispatcher:
         self._sleep(error.retry_after if error.retry_after is not None
                     else self.retry.backoff(min(attempt, 16), self._rng))
 
-    def _follow(self, job: Job, status: JobStatus, counters: dict) -> Outcome:
-        """Poll the job to its end: by its predicted time if the model has one, else by today's schedule.
+    def _follow(self, job: Job, status: JobStatus, counters: dict, resumed: bool = False) -> Outcome:
+        """Poll the job to its end: by its predicted time if the model has one, else by the adaptive schedule.
 
-        A job still Accepted ``QUEUED_SECONDS`` after it was sent is counted as queued.
+        A job still Accepted ``QUEUED_SECONDS`` after it was sent is counted as queued. A
+        resumed job's time is not learned: its clock started when this run took it up.
         """
         watch = Watch(self.polling, self.job_times, job.workload, time.monotonic())
         self.forecast.running(job.index, watch.started)
@@ -389,13 +390,13 @@ class Dispatcher:
                     return Outcome(job.index, TIMEOUT, error="no result %d s after acceptance (last state: %s)"
                                    % (self.timeout, status.state.value))
                 backoff = self.retry.backoff(min(failures, 16), self._rng) if failures else 0.0
-                self._sleep_to_poll(watch, now, backoff, watch.accepted + self.timeout)
+                self._sleep_to_poll(watch, now + backoff, watch.accepted + self.timeout)
                 try:
                     status = self.client.poll(status.status_location)
                     failures = 0
                     self._heard_from("status host")
                     now = time.monotonic()
-                    if status.state.finished:
+                    if status.state is JobState.SUCCEEDED and not resumed:
                         watch.finished(now)
                         with self._wake:
                             self._news += 1
@@ -406,6 +407,8 @@ class Dispatcher:
                         if not queued and now - watch.accepted >= QUEUED_SECONDS:
                             queued = True
                             self.forecast.queued_job(now)
+                    elif not status.state.finished:
+                        watch.running(now)
                 except TransientError as error:
                     failures += 1
                     counters["retries"] += 1
@@ -454,18 +457,20 @@ class Dispatcher:
         if self._stop.is_set():
             raise _Cancelled()
 
-    def _sleep_to_poll(self, watch: Watch, polled_at: float, least: float, latest: float) -> None:
-        """Sleep until the job's next poll is due, at least ``least`` and at most until ``latest``.
+    def _sleep_to_poll(self, watch: Watch, earliest: float, latest: float) -> None:
+        """Sleep until the job's next poll is due, not before ``earliest`` nor after ``latest``.
 
         When is worked out again whenever another job of the run is seen finished: jobs
         sent together end together, and the first of them seen finished tells the others.
         """
-        with self._wake:
-            while not self._stop.is_set():
+        while True:
+            with self._wake:
                 news = self._news
-                due = min(polled_at + max(watch.delay(polled_at), least), latest)
+            due = min(max(watch.unfinished_at + watch.delay(), earliest), latest)  # outside the lock: it predicts
+            with self._wake:
                 while not self._stop.is_set() and news == self._news and due > time.monotonic():
                     self._wake.wait(max(0.0, due - time.monotonic()))
-                if not self._stop.is_set() and news == self._news:
+                if self._stop.is_set():
+                    raise _Cancelled()
+                if news == self._news:
                     return
-        raise _Cancelled()

@@ -33,7 +33,7 @@ MIN_AREA_KM2 = 1e-6
 MIN_YEARS = 1 / 365
 PRECISION = 0.05  # a job whose end is known to within 5 % of its time counts fully
 SPREAD_POINTS = 20  # an interval is spread over at most this many points of a histogram
-QUICKEST = 0.5  # a job found finished at its first poll took at least this share of its time
+QUICKEST = 0.5  # a job last seen unfinished long before took at least this share of its time
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,8 @@ class JobTimes:
         self._durations = _Histogram(state.get("durations"))
         self._fit_residuals = _Histogram(state.get("fit_residuals"))
         self._median_residuals = _Histogram(state.get("median_residuals"))
+        if not self._durations.bins:  # a damaged state: its counts mean nothing without durations
+            self.samples = 0
         self._lock = threading.Lock()
 
     def state(self) -> dict:
@@ -148,18 +150,20 @@ class JobTimes:
         polled densely enough to be seen ending closely. It is also weighted by how
         closely the polls bracket its end (fully within ``PRECISION`` of its time): a
         job found finished after a long sleep must not count as much as one seen
-        ending to the second. A job never seen unfinished is taken to have run at least
-        ``QUICKEST`` of the time it was found finished at; if it was quicker still,
-        the next prediction, shorter, finds out.
+        ending to the second. A job last seen unfinished before ``QUICKEST`` of the time
+        it was found finished at (or never) is taken to have run at least that long, or
+        as long as the quickest job the model remembers if that is less (failed jobs are
+        not learned); if it was quicker still, the next prediction, shorter, finds out.
         """
-        if seconds <= 0:
+        if not (math.isfinite(seconds) and seconds > 0):
             return
         with self._lock:
-            if running_at is None:
+            if running_at is None or not math.isfinite(running_at):
                 running_at = seconds
-            elif running_at < seconds * QUICKEST:  # seen unfinished long before: no quicker than the quickest
+            elif running_at < seconds * QUICKEST:  # last seen unfinished long before: no quicker than the quickest
                 quickest = math.exp(self._durations.quantile(0.0)) if self.samples else seconds
                 running_at = max(running_at, min(seconds * QUICKEST, quickest))
+            running_at = min(running_at, seconds)
             low, high = math.log(running_at), math.log(seconds)
             y = (low + high) / 2
             bracket = seconds - running_at
@@ -228,7 +232,12 @@ class JobTimesFile:
 
     def load(self, key: str) -> JobTimes:
         state = self._read().get(key)
-        return JobTimes(state if state and state.get("version") == VERSION else None)
+        try:
+            model = JobTimes(state if state and state.get("version") == VERSION else None)
+            model.predict(None)  # a hand-edited or damaged model fails here, not in every job
+            return model
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError, ZeroDivisionError):
+            return JobTimes()
 
     def save(self, key: str, model: JobTimes) -> None:
         """Replace this key's model, keep the others; written whole and renamed into place.

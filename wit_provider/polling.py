@@ -1,10 +1,10 @@
 """When to ask a job's status next: sparse while it cannot be done, dense around when it ends.
 
 No QGIS, no HTTP. With a prediction from the job-time model (``Prediction``), a job
-sleeps until its ``early`` time, in sleeps of at most half its ``likely`` time so an
-unusually quick job is not missed by much; polls densely (a third of the
+sleeps until its ``early`` time, in sleeps of at most max(``cap``, half its ``likely``
+time) so an unusually quick job is not missed by much; polls densely (a third of the
 ``early``-``late`` window) until ``late``; and, overrunning, backs off with its age
-past ``late``. Without one (a cold start), today's schedule: before any job of the
+past ``late``. Without one (a cold start), the adaptive schedule: before any job of the
 run has finished, the delay grows with the job's age (a fraction of it, between
 ``first`` and ``cap``), each delay drawn within ±``jitter`` of that so jobs sent
 together do not poll together (the first of them to be seen finished then tells the
@@ -59,6 +59,17 @@ class Polling:
             delay = max(delay, 1.0)
         return delay
 
+    def queued_delay(self, waited: float) -> float:
+        """Seconds to wait before asking again about a job the server has kept Accepted for
+        ``waited`` seconds: a queue says nothing of when the job ends, so back off with the wait."""
+        delay = self._backoff(waited)
+        return max(delay, 1.0) if waited >= self.young else delay
+
+    def _backoff(self, age: float) -> float:
+        with self._lock:
+            spread = self._rng.uniform(1 - self.jitter, 1 + self.jitter)
+        return min(self.cap, max(self.first, age * self.fraction)) * spread
+
     def _expected_delay(self, age: float, expected: Prediction) -> float:
         dense = max(self.dense_finest, (expected.late - expected.early) / 3)
         if age < expected.early - self.dense_finest:  # (nearer than that: in the window already)
@@ -70,9 +81,7 @@ class Polling:
     def _learning_delay(self, age: float) -> float:
         typical = self.typical_duration()
         if typical is None:
-            with self._lock:
-                spread = self._rng.uniform(1 - self.jitter, 1 + self.jitter)
-            return min(self.cap, max(self.first, age * self.fraction)) * spread
+            return self._backoff(age)
         if age < self.lead * typical - self.finest:  # (nearer than that: poll in steps already)
             return min(self.lead * typical - age, max(self.cap, 0.5 * typical))
         return min(self.cap, max(self.step * typical, self.finest, (age - typical) * self.fraction))
@@ -81,30 +90,44 @@ class Polling:
 class Watch:
     """One job's polls from its acceptance to its end: when to ask next, and what each answer teaches.
 
-    The run clock starts at acceptance, and again whenever a poll finds the job still
-    Accepted: a job waiting in the server's queue has not started.
+    A job the server keeps Accepted waits in its queue and has not started: it is polled
+    with a backoff from its acceptance, and its run began between the last poll that found
+    it Accepted and the first that found it running, which is what its time is learned from.
     """
 
     def __init__(self, polling: Polling, job_times: JobTimes, workload: Workload | None, now: float):
         self.polling = polling
         self.job_times = job_times
         self.workload = workload
-        self.accepted = self.started = now
-        self.running_at = 0.0  # the run clock when the job was last seen unfinished
+        self.accepted = now
+        self.started = now  # the run began at or after this...
+        self.running_from = now  # ...and at or before this
+        self.unfinished_at = now  # when the job was last seen unfinished
+        self.queued = False  # the last poll found it still Accepted
 
-    def delay(self, now: float) -> float:
-        """Seconds to sleep before the next poll; the job was just seen unfinished."""
-        self.running_at = now - self.started
+    def delay(self) -> float:
+        """Seconds after ``unfinished_at`` to poll next, from what the run knows now."""
+        if self.queued:
+            return self.polling.queued_delay(self.unfinished_at - self.accepted)
         expected = self.job_times.predict(self.workload)
         if expected:
-            return self.polling.delay(self.running_at, expected)
-        return self.polling.delay(now - self.accepted)
+            return self.polling.delay(self.unfinished_at - self.started, expected)
+        return self.polling.delay(self.unfinished_at - self.accepted)
 
     def still_accepted(self, now: float) -> None:
-        self.started = now
+        self.started = self.running_from = self.unfinished_at = now
+        self.queued = True
+
+    def running(self, now: float) -> None:
+        if self.queued:
+            self.running_from = now
+            self.queued = False
+        self.unfinished_at = now
 
     def finished(self, now: float) -> None:
-        """Teach the run and the model: the job ended between the last two polls."""
-        ran = now - self.started
-        self.polling.finished(self.running_at, ran)
-        self.job_times.observe(self.workload, ran, self.running_at)
+        """Teach the run and the model: the job ran at least from ``running_from`` to the last
+        poll that found it unfinished, at most from ``started`` to ``now``."""
+        seconds = now - self.started
+        at_least = max(0.0, self.unfinished_at - self.running_from)
+        self.polling.finished(at_least, seconds)
+        self.job_times.observe(self.workload, seconds, at_least)
