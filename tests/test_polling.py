@@ -84,6 +84,15 @@ def test_queue_time_is_not_learned_as_run_time():
     assert model.seen == (12.0, 8.0)  # at most 22 - 10, at least 20 - 12
 
 
+def test_a_quick_job_is_not_slept_past_for_long_while_the_run_knows_only_its_median():
+    polling = Polling()
+    for _ in range(5):
+        polling.finished(600.0, 600.0)
+    assert polling.typical_duration() == 600.0
+    assert polling.delay(0.0) == 300.0  # sleeps of at most half the typical time: a 30 s job is seen by 300 s
+    assert polling.delay(540.0) == pytest.approx(8.0)  # near the typical time: the cap, not the rest of it
+
+
 def test_polls_at_the_predicted_early_time_then_densely_then_backs_off():
     polling, expected = Polling(), Prediction(58.0, 60.0, 64.0)
     assert polling.delay(0, expected) == 30.0  # long sleeps, at most max(cap, half of likely)...

@@ -47,10 +47,11 @@ class Polling:
         with self._lock:
             return statistics.median(self._durations) if self._durations else None
 
-    def finished(self, last_running_age: float, finished_age: float) -> None:
-        """Learn from a job seen running at one age and finished at the next poll."""
+    def finished(self, seconds: float, running_at: float) -> None:
+        """Learn from a job seen finished at ``seconds`` and last seen running at ``running_at``
+        (the same order and names as ``JobTimes.observe``)."""
         with self._lock:
-            self._durations.append((last_running_age + finished_age) / 2)
+            self._durations.append((running_at + seconds) / 2)
 
     def delay(self, age: float, expected: Prediction | None = None) -> float:
         """Seconds to wait before asking again about a job ``age`` seconds old."""
@@ -129,5 +130,5 @@ class Watch:
         poll that found it unfinished, at most from ``started`` to ``now``."""
         seconds = now - self.started
         at_least = max(0.0, self.unfinished_at - self.running_from)
-        self.polling.finished(at_least, seconds)
+        self.polling.finished(seconds, at_least)
         self.job_times.observe(self.workload, seconds, at_least)
