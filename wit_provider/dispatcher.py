@@ -450,12 +450,7 @@ class Dispatcher:
             self._wake.notify_all()
 
     def _sleep(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        with self._wake:
-            while not self._stop.is_set() and deadline > time.monotonic():
-                self._wake.wait(max(0.0, deadline - time.monotonic()))
-        if self._stop.is_set():
-            raise _Cancelled()
+        self._wait_until(time.monotonic() + seconds)
 
     def _sleep_to_poll(self, watch: Watch, earliest: float, latest: float) -> None:
         """Sleep until the job's next poll is due, not before ``earliest`` nor after ``latest``.
@@ -467,10 +462,16 @@ class Dispatcher:
             with self._wake:
                 news = self._news
             due = min(max(watch.unfinished_at + watch.delay(), earliest), latest)  # outside the lock: it predicts
-            with self._wake:
-                while not self._stop.is_set() and news == self._news and due > time.monotonic():
-                    self._wake.wait(max(0.0, due - time.monotonic()))
-                if self._stop.is_set():
-                    raise _Cancelled()
-                if news == self._news:
-                    return
+            if self._wait_until(due, news):
+                return
+
+    def _wait_until(self, due: float, news: int | None = None) -> bool:
+        """Wait until ``due`` (True); with ``news``, only until a job is seen finished after it (False).
+
+        Raises _Cancelled as soon as the run stops."""
+        with self._wake:
+            while not self._stop.is_set() and news in (None, self._news) and due > time.monotonic():
+                self._wake.wait(max(0.0, due - time.monotonic()))
+            if self._stop.is_set():
+                raise _Cancelled()
+            return news in (None, self._news)

@@ -55,16 +55,16 @@ class Polling:
 
     def delay(self, age: float, expected: Prediction | None = None) -> float:
         """Seconds to wait before asking again about a job ``age`` seconds old."""
-        delay = self._expected_delay(age, expected) if expected else self._learning_delay(age)
-        if age >= self.young:
-            delay = max(delay, 1.0)
-        return delay
+        return self._politely(age, self._expected_delay(age, expected) if expected else self._learning_delay(age))
 
     def queued_delay(self, waited: float) -> float:
         """Seconds to wait before asking again about a job the server has kept Accepted for
         ``waited`` seconds: a queue says nothing of when the job ends, so back off with the wait."""
-        delay = self._backoff(waited)
-        return max(delay, 1.0) if waited >= self.young else delay
+        return self._politely(waited, self._backoff(waited))
+
+    def _politely(self, age: float, delay: float) -> float:
+        """Never more often than once a second after a job's first ``young`` seconds."""
+        return max(delay, 1.0) if age >= self.young else delay
 
     def _backoff(self, age: float) -> float:
         with self._lock:
