@@ -18,19 +18,24 @@ def model_of(seconds_per_km2: float, areas=(1, 2, 5, 10, 20, 40)) -> JobTimes:
     return model
 
 
+def take(forecast: Forecast, index: int, workload: Workload, since: float | None = 0.0) -> None:
+    """A job read and taken by a worker; with ``since``, running from then."""
+    forecast.read(True)
+    forecast.started(index, workload)
+    if since is not None:
+        forecast.running(index, since)
+
+
 def test_nothing_known_no_eta():
     forecast = Forecast(JobTimes(), Polling(), 8, total=16)
-    forecast.read(True)
-    forecast.started(0, Workload(1, 10))
+    take(forecast, 0, Workload(1, 10), since=None)
     assert forecast.seconds_left(0.0) is None
 
 
 def test_sixteen_jobs_of_a_minute_in_two_waves():
     forecast = Forecast(model_of(60, areas=(1,)), Polling(), 8, total=16)
     for index in range(8):
-        forecast.read(True)
-        forecast.started(index, Workload(1, 10))
-        forecast.running(index, 0.0)
+        take(forecast, index, Workload(1, 10))
     assert forecast.seconds_left(0.0) == pytest.approx(120, rel=0.01)
     assert forecast.seconds_left(30.0) == pytest.approx(90, rel=0.01)
 
@@ -38,9 +43,7 @@ def test_sixteen_jobs_of_a_minute_in_two_waves():
 def test_jobs_not_read_yet_cost_the_mean_of_the_jobs_read():
     forecast = Forecast(model_of(1.0), Polling(), 2, total=8)
     for index, area in enumerate((10, 30)):
-        forecast.read(True)
-        forecast.started(index, Workload(area, 10))
-        forecast.running(index, 0.0)
+        take(forecast, index, Workload(area, 10))
     # in flight: 10 s and 30 s; 6 more at a mean of 20 s, each to the worker free first: 10+20+20+20+20 = 90
     assert forecast.seconds_left(0.0) == pytest.approx(90, rel=0.02)
 
@@ -48,9 +51,7 @@ def test_jobs_not_read_yet_cost_the_mean_of_the_jobs_read():
 def test_skipped_and_reused_jobs_cost_nothing():
     forecast = Forecast(model_of(1.0), Polling(), 1, total=4)
     forecast.read(False)
-    forecast.read(True)
-    forecast.started(1, Workload(10, 10))
-    forecast.running(1, 0.0)
+    take(forecast, 1, Workload(10, 10))
     # 2 unread jobs, half of which would run: 1 x 10 s after the 10 s in flight
     assert forecast.seconds_left(0.0) == pytest.approx(20, rel=0.02)
 
@@ -58,8 +59,7 @@ def test_skipped_and_reused_jobs_cost_nothing():
 def test_a_queueing_server_sets_the_pace():
     forecast = Forecast(model_of(1.0), Polling(), 8, total=100)
     for index in range(28):
-        forecast.read(True)
-        forecast.started(index, Workload(1, 10))
+        take(forecast, index, Workload(1, 10), since=None)
     for index in range(20):  # 20 finished, one every 5 s
         forecast.finished(index, 5.0 * (index + 1))
     forecast.queued_job(135.0)
@@ -71,9 +71,7 @@ def test_a_queueing_server_sets_the_pace():
 
 def test_eta_errors_at_milestones():
     forecast = Forecast(model_of(10, areas=(1,)), Polling(), 1, total=10)
-    forecast.read(True)
-    forecast.started(0, Workload(1, 10))
-    forecast.running(0, 0.0)
+    take(forecast, 0, Workload(1, 10))
     forecast.passed(0.0, 1)  # 10 %: predicts 10 s in flight + 9 x 10 s = 100 s
     errors = forecast.errors(125.0)
     assert list(errors) == [0.1] and errors[0.1] == pytest.approx(-0.2, abs=0.01)
@@ -82,11 +80,9 @@ def test_eta_errors_at_milestones():
 def test_no_eta_error_for_a_milestone_passed_as_the_run_ends():
     forecast = Forecast(model_of(60, areas=(1,)), Polling(), 8, total=16)
     for index in range(16):
-        forecast.read(True)
         if index >= 8:
             forecast.finished(index - 8, 60.0)
-        forecast.started(index, Workload(1, 10))
-        forecast.running(index, 0.0 if index < 8 else 60.0)
+        take(forecast, index, Workload(1, 10), since=0.0 if index < 8 else 60.0)
     forecast.passed(60.0, 8)  # 10 and 50 %: the first wave ended, the second starts
     for index in range(8, 15):
         forecast.finished(index, 120.0)
@@ -105,18 +101,14 @@ def test_a_sample_of_the_whole_input_costs_the_jobs_not_read():
     # the layer is sorted by area: the jobs read first say nothing of the rest, the caller's sample does
     sample = [Workload(area, 10) for area in (1, 2, 5, 10, 20, 40)]
     forecast = Forecast(model_of(1.0), Polling(), 1, total=7, sample=sample)
-    forecast.read(True)
-    forecast.started(0, Workload(1, 10))
-    forecast.running(0, 0.0)
+    take(forecast, 0, Workload(1, 10))
     assert forecast.seconds_left(0.0) == pytest.approx(1 + 6 * 78 / 6, rel=0.03)
 
 
 def test_a_long_run_is_shared_out_without_placing_every_job():
     forecast = Forecast(model_of(1.0, areas=(10,)), Polling(), 8, total=1_000_008)
     for index in range(8):
-        forecast.read(True)
-        forecast.started(index, Workload(10, 10))
-        forecast.running(index, 0.0)
+        take(forecast, index, Workload(10, 10))
     assert forecast.seconds_left(0.0) == pytest.approx(10 + 1_000_000 * 10 / 8, rel=0.005)
 
 
