@@ -28,16 +28,16 @@ def sample() -> pd.DataFrame:
 
 
 def pandas_statistics(frame: pd.DataFrame, threshold: float, area_ha: float) -> dict:
-    """The issue's definitions, computed independently with pandas."""
+    """The documented definitions (wet: water + wet >= T), computed independently with pandas."""
     frame = frame.sort_values("time", kind="stable").drop_duplicates("time", keep="first").reset_index(drop=True)
     wetw = frame.water + frame.wet
-    wet = wetw > threshold
+    wet = wetw >= threshold
     dates = frame.time.dt.tz_localize(None).dt.normalize()
     run_ids = (wet != wet.shift()).cumsum()[wet]
     spans = [(dates[group.index[-1]] - dates[group.index[0]]).days + 1 for _, group in run_ids.groupby(run_ids)]
     return {
         "wit_obs": len(frame), "wit_first": dates.iloc[0].date(), "wit_last": dates.iloc[-1].date(),
-        "wit_wet_pct": 100 * wet.mean(), "wit_water_pct": 100 * (frame.water > threshold).mean(),
+        "wit_wet_pct": 100 * wet.mean(), "wit_water_pct": 100 * (frame.water >= threshold).mean(),
         "wit_max_wet": wetw.max(), "wit_max_wet_ha": wetw.max() * area_ha,
         **{"wit_mean_" + n: frame[n].mean() for n in ("water", "wet", "pv", "npv", "bs")},
         "wit_events": len(spans), "wit_longest_event_days": max(spans, default=0),

@@ -1,4 +1,4 @@
-"""A WIT result table: parquet bytes → the five fractions over time, and the statistics of the issue.
+"""A WIT result table: parquet bytes → the five fractions over time, and its summary statistics.
 
 Columns are found by name; ``time`` may be INT96 or an int64 timestamp (DEA's files hold
 both); ``geometry`` and unknown columns are ignored. GDAL's Parquet driver is used where
@@ -7,7 +7,6 @@ the user's GDAL has one (QGIS 3.30+ installers), else pyarrow. No QGIS here.
 
 from __future__ import annotations
 
-import itertools
 import os
 import sys
 import uuid
@@ -162,35 +161,45 @@ STAT_FIELDS = ("wit_obs", "wit_first", "wit_last", "wit_wet_pct", "wit_water_pct
                "wit_longest_event_days", "wit_last_wet")
 
 
+def wet_mask(series: Series, threshold: float) -> np.ndarray:
+    """An observation is wet when water + wet >= threshold (DEA's comparison)."""
+    return series.water + series.wet >= threshold
+
+
+def wet_runs(wet: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first, last) index of each maximal run of True in ``wet``, in order: the inundation events."""
+    edges = np.diff(np.concatenate(([0], wet.view(np.int8), [0])))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+
+
 def statistics(series: Series, threshold: float, area_ha: float | None) -> dict:
-    """The issue's statistics of a merged series; dates are ``datetime.date``, NULL is None."""
+    """The summary statistics of a merged series; dates are ``datetime.date``, NULL is None.
+    Wet means ``wet_mask``; an event is one of ``wet_runs``, as in the EVENTS table."""
     n = len(series)
     stats = dict.fromkeys(STAT_FIELDS)
     stats.update(wit_obs=n, wit_events=0, wit_longest_event_days=0)
     if n == 0:
         return stats
     wetw = series.water + series.wet
-    wet = wetw > threshold
+    wet = wet_mask(series, threshold)
     days = series.dates()
     stats.update(
-        wit_first=_date(days[0]), wit_last=_date(days[-1]),
+        wit_first=utc_date(days[0]), wit_last=utc_date(days[-1]),
         wit_wet_pct=100.0 * float(np.count_nonzero(wet)) / n,
-        wit_water_pct=100.0 * float(np.count_nonzero(series.water > threshold)) / n,
+        wit_water_pct=100.0 * float(np.count_nonzero(series.water >= threshold)) / n,
         wit_max_wet=float(np.max(wetw)),
         **{"wit_mean_" + name: float(np.mean(getattr(series, name))) for name in FRACTIONS})
     stats["wit_max_wet_ha"] = None if area_ha is None else stats["wit_max_wet"] * area_ha
-    spans = []
-    position = 0
-    for is_wet, run in itertools.groupby(wet):
-        length = len(list(run))
-        if is_wet:
-            spans.append(int(days[position + length - 1] - days[position]) + 1)
-        position += length
-    if spans:
-        stats.update(wit_events=len(spans), wit_longest_event_days=max(spans),
-                     wit_last_wet=_date(days[np.flatnonzero(wet)[-1]]))
+    first, last = wet_runs(wet)
+    if len(first):
+        stats.update(wit_events=len(first), wit_longest_event_days=int(np.max(days[last] - days[first])) + 1,
+                     wit_last_wet=utc_date(days[last[-1]]))
     return stats
 
 
-def _date(days: int) -> date:
-    return date.fromordinal(date(1970, 1, 1).toordinal() + int(days))
+def utc_date(days: int) -> date:
+    """Days since 1970-01-01 → the date."""
+    return date.fromordinal(_EPOCH_ORDINAL + int(days))
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
