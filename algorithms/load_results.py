@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import time
 from contextlib import closing
 
 from qgis.core import (
     QgsApplication,
+    QgsCoordinateReferenceSystem,
     QgsDistanceArea,
     QgsFeature,
     QgsFeatureRequest,
@@ -35,17 +37,23 @@ from qgis.PyQt.QtCore import QDate, QDateTime, Qt, QVariant
 from ..wit_provider.network import ca_bundle, proxy_rule
 from ..wit_provider.result_fetch import Fetcher, S3Settings, check_endpoint
 from ..wit_provider.result_loader import FAILED, LOAD_STATUSES, LOADED, NO_RESULT, Loaded, LoadJob, ResultLoader
+from ..wit_provider.wit_metrics import ANNUAL_NAMES, EVENT_NAMES, year_bounds
 from ..wit_provider.wit_table import FRACTIONS, STAT_FIELDS, install_hint, reader_name
 from .base import WitAlgorithm, extended_feature, extended_fields
 from .interrupt import interrupts_as_cancel
 from .qgis_compat import DOUBLE, INTEGER, SKIP_GEOMETRY_CHECKS, STRING_FIELDS, VECTOR_ANY, VECTOR_POLYGON, field
-from .styling import style_on_completion
+from .styling import relate_on_completion, style_on_completion
 
 DEFAULT_ELLIPSOID = "WGS84"
+_PROVIDER_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")  # not a drive letter (C:\\…)
 DISPATCH_STATUS = "wit_status"  # Dispatch WIT's status field: only a succeeded polygon has a whole series
 _INTEGER_STATS = ("wit_obs", "wit_events", "wit_longest_event_days")
 _DATE_STATS = ("wit_first", "wit_last", "wit_last_wet")
 LOAD_FIELDS = [("wit_load_status", "string", 16), ("wit_load_error", "string", 0), ("wit_plot", "string", 0)]
+ANNUAL_FIELDS = [("id", "string"), ("year", "int"), ("start", "date"), ("end", "date"), ("obs", "int")] + [
+    (name, "int" if name.endswith(("_n25", "_n75")) else "double") for name in ANNUAL_NAMES]
+EVENT_FIELDS = [("id", "string")] + [(name, "date" if name in ("start", "end") else "int" if name in (
+    "event", "duration_days", "gap_days") else "double") for name in EVENT_NAMES]
 
 
 class LoadResultsAlgorithm(WitAlgorithm):
@@ -58,6 +66,8 @@ class LoadResultsAlgorithm(WitAlgorithm):
     MAX_CONCURRENT = "MAX_CONCURRENT"
     OUTPUT = "OUTPUT"
     TIMESERIES = "TIMESERIES"
+    ANNUAL = "ANNUAL"
+    EVENTS = "EVENTS"
     PLOTS = "PLOTS"
 
     def name(self) -> str:
@@ -77,13 +87,20 @@ class LoadResultsAlgorithm(WitAlgorithm):
             "<b>S3 endpoint</b>: an S3-compatible store, path-style, e.g. http://127.0.0.1:9000 (empty = AWS).\n"
             "<b>AWS profile</b> / <b>Unsigned</b>: credentials come from the environment, ~/.aws profiles or "
             "an instance role; unsigned for public buckets.\n"
-            "<b>Wet threshold</b>: an observation is wet when water + wet is over it.\n"
+            "<b>Wet threshold</b>: an observation is wet when water + wet is at least this (DEA's definition).\n"
             "<b>Downloads at once</b>: the size of the download pool.\n\n"
             "Fields added: wit_obs, wit_first, wit_last, wit_wet_pct, wit_water_pct, wit_max_wet, "
             "wit_max_wet_ha, wit_mean_water, wit_mean_wet, wit_mean_pv, wit_mean_npv, wit_mean_bs, wit_events, "
             "wit_longest_event_days, wit_last_wet, wit_load_status (loaded, failed or no result), "
             "wit_load_error and wit_plot. A polygon that cannot be loaded is failed with the reason; the run "
             "goes on.\n\n"
+            "<b>Annual metrics</b> (optional): one polygon per wetland and calendar year (UTC) with start and "
+            "end dates for the Temporal Controller, the observations, and the max, min, mean, median and the "
+            "counts at or over 0.25 and 0.75 of water, wet, pv, npv, bs, wetw (water + wet), pv_wet and veg_wet "
+            "(DEA's annual metrics). For a table without geometry, write it to a .csv or choose a table "
+            "format.\n"
+            "<b>Inundation events</b> (optional table): one row per run of consecutive wet observations: "
+            "start, end, duration_days, gap_days, max_wet, mean_wet and those in hectares.\n\n"
             "Needs a parquet reader: GDAL's Parquet driver (QGIS 3.30+ installers) or pyarrow in QGIS's Python.")
 
     def initAlgorithm(self, config=None) -> None:
@@ -111,6 +128,10 @@ class LoadResultsAlgorithm(WitAlgorithm):
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.TIMESERIES, self.tr("WIT time series"), VECTOR_ANY, optional=True,
             createByDefault=False))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.ANNUAL, self.tr("WIT annual metrics"), VECTOR_POLYGON, optional=True, createByDefault=False))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.EVENTS, self.tr("WIT inundation events"), VECTOR_ANY, optional=True, createByDefault=False))
         self.addParameter(QgsProcessingParameterFolderDestination(
             self.PLOTS, self.tr("Folder for WIT plots"), optional=True, createByDefault=False))
 
@@ -143,20 +164,29 @@ class LoadResultsAlgorithm(WitAlgorithm):
                 raise QgsProcessingException(self.tr("PLOTS: cannot create folder {}: {}").format(
                     plots_dir, error.strerror)) from None
 
+        for name in (self.OUTPUT, self.TIMESERIES, self.ANNUAL, self.EVENTS):
+            self._check_destination(parameters, name, context)
         fields = output_fields(source.fields())
-        sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields, source.wkbType(),
-                                             source.sourceCrs())
+        sink, dest_id = self._sink(parameters, self.OUTPUT, context, fields, source.wkbType(), source.sourceCrs())
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
-        series_sink, series_id = self.parameterAsSink(parameters, self.TIMESERIES, context, timeseries_fields(),
-                                                      QgsWkbTypes.Type.NoGeometry)
+        series_sink, series_id = self._sink(parameters, self.TIMESERIES, context, timeseries_fields(),
+                                            QgsWkbTypes.Type.NoGeometry)
+        annual_fields = table_fields(ANNUAL_FIELDS)
+        annual_sink, annual_id = self._sink(parameters, self.ANNUAL, context, annual_fields, source.wkbType(),
+                                            source.sourceCrs())
+        event_fields = table_fields(EVENT_FIELDS)
+        events_sink, events_id = self._sink(parameters, self.EVENTS, context, event_fields,
+                                            QgsWkbTypes.Type.NoGeometry)
 
         fetcher = Fetcher(S3Settings(endpoint, self.parameterAsString(parameters, self.AWS_PROFILE, context).strip(),
                                      self.parameterAsBool(parameters, self.S3_UNSIGNED, context)),
                           ca_bundle=ca_bundle(), proxy=proxy_rule())
         loader = ResultLoader(fetcher, reader, self.parameterAsDouble(parameters, self.WET_THRESHOLD, context),
                               self.parameterAsInt(parameters, self.MAX_CONCURRENT, context), plots_dir,
-                              keep_series=series_sink is not None)
+                              keep_series=series_sink is not None, annual=annual_sink is not None,
+                              events=events_sink is not None)
+        annual_rows = AnnualRows(annual_fields)
         feedback.pushInfo(self.tr("Reading parquet with {}; {} polygons.").format(reader, source.featureCount()))
         area = ellipsoid_area(source, context)
         status_field = DISPATCH_STATUS if source.fields().lookupField(DISPATCH_STATUS) >= 0 else ""
@@ -171,6 +201,12 @@ class LoadResultsAlgorithm(WitAlgorithm):
                 sink.addFeature(output_feature(feature, fields, loaded), QgsFeatureSink.Flag.FastInsert)
                 if series_sink is not None and loaded.series is not None:
                     series_sink.addFeatures(timeseries_rows(job.ident, loaded), QgsFeatureSink.Flag.FastInsert)
+                if annual_sink is not None and loaded.annual:
+                    annual_sink.addFeatures(annual_rows.features(job.ident, feature.geometry(), loaded.annual),
+                                            QgsFeatureSink.Flag.FastInsert)
+                if events_sink is not None and loaded.events:
+                    events_sink.addFeatures(event_rows(event_fields, job.ident, loaded.events),
+                                            QgsFeatureSink.Flag.FastInsert)
                 if loaded.status != LOADED and loaded.error:
                     feedback.pushInfo(self.tr("{}: {}").format(job.ident, loaded.error))
                 feedback.setProgress(min(100.0, 100.0 * sum(counts.values()) / total))
@@ -181,16 +217,47 @@ class LoadResultsAlgorithm(WitAlgorithm):
             feedback.pushWarning(self.tr("Cancelled: the output has the first {} polygons.").format(done))
         results = {self.OUTPUT: dest_id, "LOADED": counts[LOADED], "FAILED": counts[FAILED],
                    "NO_RESULT": counts[NO_RESULT]}
-        if series_sink is not None:
-            results[self.TIMESERIES] = series_id
+        for name, sink_id in ((self.TIMESERIES, series_id), (self.ANNUAL, annual_id), (self.EVENTS, events_id)):
+            if sink_id:
+                results[name] = sink_id
         if plots_dir:
             results[self.PLOTS] = plots_dir
         style_on_completion(context, dest_id, "results")
+        if annual_id:
+            style_on_completion(context, annual_id, "annual")
+        if id_field:  # the form of a results polygon lists its years and events
+            relate_on_completion(context, dest_id, id_field, {"WIT annual metrics": annual_id,
+                                                              "WIT inundation events": events_id})
         return results
 
     def _field(self, parameters, name, context) -> str:
         chosen = self.parameterAsFields(parameters, name, context)
         return chosen[0] if chosen else ""
+
+    def _check_destination(self, parameters, name, context) -> None:
+        """A file destination whose folder is missing or read-only is refused before any sink is
+        created and anything is downloaded, naming the parameter."""
+        if not parameters.get(name):
+            return
+        path = (self.parameterAsOutputLayer(parameters, name, context) or "").split("|", 1)[0]
+        if not path or _PROVIDER_URI.match(path):  # memory:, ogr:dbname=…, postgres://…: QGIS checks those
+            return
+        folder = os.path.dirname(os.path.abspath(path)) or "."
+        if not os.path.isdir(folder):
+            raise QgsProcessingException(self.tr("{}: cannot write {}: the folder {} does not exist.").format(
+                name, path, folder))
+        target = path if os.path.exists(path) else folder
+        if not os.access(target, os.W_OK):
+            raise QgsProcessingException(self.tr("{}: cannot write {}: {} is not writable.").format(
+                name, path, target))
+
+    def _sink(self, parameters, name, context, fields, wkb_type, crs=None):
+        """parameterAsSink, with a failure that names the parameter."""
+        try:
+            return self.parameterAsSink(parameters, name, context, fields, wkb_type,
+                                        crs or QgsCoordinateReferenceSystem())
+        except QgsProcessingException as error:
+            raise QgsProcessingException(self.tr("{}: {}").format(name, error)) from None
 
 
 def output_fields(input_fields: QgsFields) -> QgsFields:
@@ -230,6 +297,43 @@ def timeseries_rows(ident: str, loaded: Loaded) -> list[QgsFeature]:
         row = QgsFeature(fields)
         moment = QDateTime.fromMSecsSinceEpoch(nanoseconds // 1_000_000, Qt.TimeSpec.UTC)
         row.setAttributes([ident, moment] + [column[i] for column in columns])
+        rows.append(row)
+    return rows
+
+
+def table_fields(names: list[tuple[str, str]]) -> QgsFields:
+    fields = QgsFields()
+    for name, kind in names:
+        fields.append(field(name, kind))
+    return fields
+
+
+class AnnualRows:
+    """ANNUAL features: the polygon's geometry and one year's metrics. The QDates of each year are
+    made once per run, since a national layer has tens of thousands of polygon-years."""
+
+    def __init__(self, fields: QgsFields):
+        self.fields = fields
+        self._bounds: dict = {}
+
+    def features(self, ident: str, geometry, rows: list[list]) -> list[QgsFeature]:
+        features = []
+        for year, obs, *values in rows:
+            bounds = self._bounds.get(year)
+            if bounds is None:
+                bounds = self._bounds[year] = tuple(_date(day) for day in year_bounds(year))
+            feature = QgsFeature(self.fields)
+            feature.setGeometry(geometry)
+            feature.setAttributes([ident, year, *bounds, obs, *values])
+            features.append(feature)
+        return features
+
+
+def event_rows(fields: QgsFields, ident: str, events: list[tuple]) -> list[QgsFeature]:
+    rows = []
+    for number, start, end, *values in events:
+        row = QgsFeature(fields)
+        row.setAttributes([ident, number, _date(start), _date(end), *values])
         rows.append(row)
     return rows
 

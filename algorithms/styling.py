@@ -1,20 +1,24 @@
 """Styles applied when Processing loads an output into the desktop: the map says something at a glance.
 
 Results are graduated by ``wit_wet_pct`` with a map tip and a layer action that show the
-polygon's WIT plot; Dispatch WIT's output is categorized by ``wit_status``. Processing
-calls a post-processor on the main thread after the run; it keeps only a pointer, so the
-instances live here for the whole session (one per kind, they hold no state).
+polygon's WIT plot; annual metrics are graduated by ``wetw_max`` and animate year by year in
+the Temporal Controller; Dispatch WIT's output is categorized by ``wit_status``; the results
+polygons relate to their annual metrics and events, so a polygon's form lists them. Processing
+calls a post-processor on the main thread after the run, once the layer is in the project; it
+keeps only a pointer, so the instances live here until that has happened.
 """
 
 from __future__ import annotations
 
 from qgis.core import (
+    Qgis,
     QgsAction,
     QgsCategorizedSymbolRenderer,
     QgsClassificationRange,
     QgsFillSymbol,
     QgsGraduatedSymbolRenderer,
     QgsProcessingLayerPostProcessorInterface,
+    QgsRelation,
     QgsRendererCategory,
     QgsRendererRange,
     QgsVectorLayer,
@@ -26,6 +30,9 @@ from ..wit_provider.job_status import OUTCOMES
 # are wet in a few percent of observations (the sample's median is 2.7 %), so the low classes are narrow.
 WET_CLASSES = ((0, 2, "#e6daa6"), (2, 5, "#c6dbef"), (5, 10, "#9ecae1"), (10, 25, "#4292c6"), (25, 50, "#2171b5"),
                (50, 100, "#08306b"))
+# wetw_max of a year: the plot's dry-vegetation beige, then from its wet cyan to its open-water blue.
+WETW_CLASSES = ((0, 0.01, "#e6daa6"), (0.01, 0.1, "#9becff"), (0.1, 0.25, "#04d9ff"), (0.25, 0.5, "#0390d6"),
+                (0.5, 0.75, "#034dbe"), (0.75, 10, "#030aa7"))
 STATUS_COLOURS = tuple(zip(OUTCOMES, ("#1a9850", "#d73027", "#bdbdbd", "#fdae61", "#7b3294")))
 PLOT_ACTION = "Show WIT plot"
 _PLUGIN_PACKAGE = __name__.rsplit(".", 2)[0]  # the folder the plugin is installed under
@@ -59,28 +66,112 @@ def style_dispatch(layer: QgsVectorLayer) -> None:
     layer.triggerRepaint()
 
 
+def style_annual(layer: QgsVectorLayer) -> None:
+    """Graduated by wetw_max; each feature is on the map from its start (1 January) up to, not
+    including, its end (the next 1 January), so the Temporal Controller shows one year at a time."""
+    ranges = [QgsRendererRange(QgsClassificationRange(_percent(low, high), low, high), _fill(colour))
+              for low, high, colour in WETW_CLASSES]
+    layer.setRenderer(QgsGraduatedSymbolRenderer("wetw_max", ranges))
+    temporal = layer.temporalProperties()
+    temporal.setMode(Qgis.VectorTemporalMode.FeatureDateTimeStartAndEndFromFields)
+    temporal.setStartField("start")
+    temporal.setEndField("end")
+    temporal.setLimitMode(Qgis.VectorTemporalLimitMode.IncludeBeginExcludeEnd)
+    temporal.setIsActive(True)
+    layer.triggerRepaint()
+
+
+def _percent(low: float, high: float) -> str:
+    return "wettest %g %% or more" % (100 * low) if high > 1 else "wettest %g–%g %%" % (100 * low, 100 * high)
+
+
 def _fill(colour: str) -> QgsFillSymbol:
     return QgsFillSymbol.createSimple({"color": colour, "outline_color": "#404040", "outline_width": "0.2"})
 
 
 class _Styler(QgsProcessingLayerPostProcessorInterface):
-    def __init__(self, style):
+    """Styles one output layer and tells whoever waits for it that it is in the project."""
+
+    def __init__(self):
         super().__init__()
-        self.style = style
+        self.styles: list = []
+        self.loaded: list = []
+        self.done = False
 
     def postProcessLayer(self, layer, context, feedback):
+        self.done = True
         if isinstance(layer, QgsVectorLayer) and layer.isValid():
-            self.style(layer)
+            for style in self.styles:
+                style(layer)
+            for callback in self.loaded:
+                callback(layer, context)
 
 
-_STYLERS: dict = {}
-_STYLES = {"results": style_results, "dispatch": style_dispatch}
+class _Relations:
+    """Once the results layer and a child (annual metrics, events) are both in the project, a
+    relation from the child's ``id`` to the results layer's ID field."""
+
+    def __init__(self, parent_field: str, names: dict):
+        self.parent_field = parent_field
+        self.names = names  # child dest id → relation name
+        self.parent = None
+        self.children: dict = {}
+
+    def parent_loaded(self, layer, context) -> None:
+        self.parent = layer
+        for dest_id, child in list(self.children.items()):
+            self._relate(dest_id, child, context)
+
+    def child_loaded(self, dest_id: str):
+        def loaded(layer, context):
+            self.children[dest_id] = layer
+            if self.parent is not None:
+                self._relate(dest_id, layer, context)
+        return loaded
+
+    def _relate(self, dest_id: str, child, context) -> None:
+        relation = QgsRelation()
+        relation.setId("wit_%s_%s" % (child.id(), self.parent.id()))
+        relation.setName(self.names[dest_id])
+        relation.setReferencingLayer(child.id())
+        relation.setReferencedLayer(self.parent.id())
+        relation.addFieldPair("id", self.parent_field)
+        if relation.isValid():
+            context.project().relationManager().addRelation(relation)
+        del self.children[dest_id]
+
+
+_STYLERS: dict = {}  # dest id → its post-processor, until Processing has called it
+_STYLES = {"results": style_results, "dispatch": style_dispatch, "annual": style_annual}
+
+
+def _styler(context, dest_id: str) -> _Styler | None:
+    """The post-processor of ``dest_id`` in this run, if Processing will load it."""
+    if not dest_id or not context.willLoadLayerOnCompletion(dest_id):
+        return None
+    for stale in [key for key, styler in _STYLERS.items() if styler.done]:
+        del _STYLERS[stale]
+    if dest_id not in _STYLERS:
+        _STYLERS[dest_id] = _Styler()
+        context.layerToLoadOnCompletionDetails(dest_id).setPostProcessor(_STYLERS[dest_id])
+    return _STYLERS[dest_id]
 
 
 def style_on_completion(context, dest_id: str, kind: str) -> None:
-    """Style ``dest_id`` as ``kind`` ('results' or 'dispatch') if Processing loads it when the run ends."""
-    if not context.willLoadLayerOnCompletion(dest_id):
+    """Style ``dest_id`` as ``kind`` ('results', 'annual' or 'dispatch') if Processing loads it when the run ends."""
+    styler = _styler(context, dest_id)
+    if styler is not None:
+        styler.styles.append(_STYLES[kind])
+
+
+def relate_on_completion(context, parent_id: str, parent_field: str, children: dict) -> None:
+    """Relate each loaded child layer (relation name → dest id) to the loaded results layer on
+    child ``id`` = parent ``parent_field``."""
+    parent = _styler(context, parent_id)
+    names = {dest_id: name for name, dest_id in children.items() if _styler(context, dest_id) is not None}
+    if parent is None or not names:
         return
-    if kind not in _STYLERS:
-        _STYLERS[kind] = _Styler(_STYLES[kind])
-    context.layerToLoadOnCompletionDetails(dest_id).setPostProcessor(_STYLERS[kind])
+    relations = _Relations(parent_field, names)
+    parent.loaded.append(relations.parent_loaded)
+    for dest_id in names:
+        _STYLERS[dest_id].loaded.append(relations.child_loaded(dest_id))

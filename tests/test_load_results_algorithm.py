@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from conftest import WIT_SAMPLE
 from test_load_results import THRESHOLD, assert_same_statistics, pandas_statistics
+from test_wit_metrics import pandas_annual, pandas_events
 from wit_server.s3 import wit_parquet
 
 from tools.qgis import prepare_profile, qgis_process_command
@@ -49,6 +50,37 @@ def read_table(path, columns: str, table: str | None = None) -> list:
         return db.execute('SELECT %s FROM "%s" ORDER BY fid' % (columns, table)).fetchall()
 
 
+ANNUAL_COLUMNS = list(pandas_annual(pd.DataFrame({"time": pd.to_datetime(["2000-01-01"]), **{
+    n: [0.0] for n in ("water", "wet", "pv", "npv", "bs")}}))[0])
+EVENT_COLUMNS = ["event", "start", "end", "duration_days", "gap_days", "max_wet", "mean_wet", "max_wet_ha",
+                 "mean_wet_ha"]
+
+
+def assert_metrics_written(annual_path, events_path, expected: dict) -> None:
+    """Every ANNUAL and EVENTS row of a GeoPackage against pandas; ``expected``: id → (frame, area_ha).
+    Polygons not in ``expected`` (failed, no result) have no rows."""
+    annual = read_table(annual_path, "id, start, \"end\", " + ", ".join('"%s"' % c for c in ANNUAL_COLUMNS))
+    events = read_table(events_path, "id, " + ", ".join('"%s"' % c for c in EVENT_COLUMNS))
+    assert {row[0] for row in annual} == set(expected)
+    assert {row[0] for row in events} <= set(expected)
+    for ident, (frame, area_ha) in expected.items():
+        ours = [dict(zip(ANNUAL_COLUMNS, row[3:])) for row in annual if row[0] == ident]
+        assert_same_rows(ours, pandas_annual(frame))
+        assert [(row[1], row[2]) for row in annual if row[0] == ident] == [
+            ("%d-01-01" % r["year"], "%d-01-01" % (r["year"] + 1)) for r in ours]
+        theirs = pandas_events(frame, THRESHOLD, area_ha)
+        for event in theirs:
+            event.update(start=event["start"].isoformat(), end=event["end"].isoformat())  # GeoPackage dates
+        assert_same_rows([dict(zip(EVENT_COLUMNS, row[1:])) for row in events if row[0] == ident], theirs)
+
+
+def assert_same_rows(ours: list[dict], expected: list[dict]) -> None:
+    assert len(ours) == len(expected)
+    for mine, theirs in zip(ours, expected):
+        for name, value in theirs.items():
+            assert mine[name] == (pytest.approx(value, rel=1e-9) if isinstance(value, float) else value), name
+
+
 def test_every_case_in_one_run(qgis_app, s3_server, canberra_zip, sample, tmp_path):
     import processing
 
@@ -66,9 +98,11 @@ def test_every_case_in_one_run(qgis_app, s3_server, canberra_zip, sample, tmp_pa
             json.dumps([early, late]), dry]
     layer = canberra_layer(canberra_zip, urls)
     output, series = tmp_path / "stats.gpkg", tmp_path / "series.gpkg"
+    annual, events = tmp_path / "annual.gpkg", tmp_path / "events.gpkg"
     result = processing.run("wit:loadresults", {
         "INPUT": layer, "ID_FIELD": "UID", "S3_ENDPOINT": s3_server.endpoint, "MAX_CONCURRENT": 3,
-        "OUTPUT": str(output), "TIMESERIES": str(series), "PLOTS": str(tmp_path / "plots")})
+        "OUTPUT": str(output), "TIMESERIES": str(series), "PLOTS": str(tmp_path / "plots"),
+        "ANNUAL": str(annual), "EVENTS": str(events)})
     assert (result["LOADED"], result["FAILED"], result["NO_RESULT"]) == (4, 3, 2)
 
     rows = read_table(output, "UID, " + ", ".join(STAT_NAMES) + ", wit_load_status, wit_load_error, wit_plot")
@@ -104,6 +138,65 @@ def test_every_case_in_one_run(qgis_app, s3_server, canberra_zip, sample, tmp_pa
     assert first[0][1].startswith(expected.time.iloc[0].strftime("%Y-%m-%dT%H:%M:%S"))
     assert first[0][2:] == pytest.approx(tuple(expected[["water", "wet", "pv", "npv", "bs"]].iloc[0]))
     assert {row[0] for row in observations} == {uids[i] for i in (0, 1, 7, 8)}
+
+    dry_frame = sample[sample.XXX_UID == "2"].assign(water=0.0, wet=0.0)
+    hectares = ellipsoidal_hectares(canberra_zip)
+    assert_metrics_written(annual, events, {uids[i]: (f, hectares[uids[i]]) for i, f in (
+        *expected_frames.items(), (8, dry_frame))})
+    assert uids[8] not in {row[0] for row in read_table(events, "id")}  # dry: years, no events
+    for index in expected_frames:  # the summary agrees with the events table
+        durations = [row[1] for row in read_table(events, "id, duration_days") if row[0] == uids[index]]
+        row = by_uid[uids[index]]
+        assert (row["wit_events"], row["wit_longest_event_days"]) == (len(durations), max(durations))
+    assert annual_layer_geometry_is_the_polygons(annual, layer)
+
+
+def annual_layer_geometry_is_the_polygons(path, layer) -> bool:
+    """Each ANNUAL feature carries its polygon's geometry, in the input's CRS."""
+    from qgis.core import QgsVectorLayer
+
+    written = QgsVectorLayer(str(path), "annual", "ogr")
+    polygons = {f["UID"]: f.geometry() for f in layer.getFeatures()}
+    assert written.crs().authid() == "EPSG:3577" and written.featureCount() > 0
+    return all(f.geometry().equals(polygons[f["id"]]) for f in written.getFeatures())
+
+
+def test_an_unwritable_annual_or_events_destination_is_refused_before_any_download(qgis_app, canberra_zip,
+                                                                                  tmp_path):
+    import http.server
+    import threading
+
+    import processing
+    from qgis.core import QgsProcessingException
+
+    requests_seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            requests_seen.append(self.path)
+            self.send_error(404)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        layer = canberra_layer(canberra_zip, ["http://127.0.0.1:%d/r.parquet" % server.server_address[1]])
+        output = tmp_path / "out.gpkg"
+        for name in ("ANNUAL", "EVENTS"):
+            with pytest.raises(QgsProcessingException, match=r"^%s: cannot write /nonexistent/x\.gpkg: the folder "
+                               r"/nonexistent does not exist\.$" % name):
+                processing.run("wit:loadresults", {"INPUT": layer, "OUTPUT": str(output),
+                                                   name: "/nonexistent/x.gpkg"})
+        in_the_way = tmp_path / "annual.gpkg"
+        in_the_way.mkdir()  # a folder where the file should be: GDAL's refusal, named by its parameter
+        with pytest.raises(QgsProcessingException, match=r"^ANNUAL: Could not create layer .*annual\.gpkg"):
+            processing.run("wit:loadresults", {"INPUT": layer, "OUTPUT": str(output), "ANNUAL": str(in_the_way)})
+        assert requests_seen == []  # nothing was downloaded
+        assert list(in_the_way.iterdir()) == []
+    finally:
+        server.shutdown()
 
 
 def test_wrong_url_field_and_endpoint_are_refused_before_reading(qgis_app, canberra_zip):
@@ -175,7 +268,8 @@ def test_dispatch_then_load_with_qgis_process(qgis_app, profile, s3_server, fres
 
     arguments = ["run", "wit:loadresults", "--", "INPUT=%s" % dispatched, "ID_FIELD=UID",
                  "S3_ENDPOINT=%s" % s3_server.endpoint, "OUTPUT=%s" % (tmp_path / "loaded.gpkg"),
-                 "PLOTS=%s" % (tmp_path / "plots")]
+                 "PLOTS=%s" % (tmp_path / "plots"), "ANNUAL=%s" % (tmp_path / "annual.gpkg"),
+                 "EVENTS=%s" % (tmp_path / "events.gpkg")]
     refused = qgis_process(env, *arguments)
     assert refused.returncode != 0 and "Traceback" not in refused.stdout + refused.stderr
     command = re.search(r"^\s*(\S*python\S* -m pip install .*)$", refused.stdout + refused.stderr, re.M).group(1)
@@ -193,17 +287,20 @@ def test_dispatch_then_load_with_qgis_process(qgis_app, profile, s3_server, fres
     assert len(rows) == 86
     results = server.results()
     areas = ellipsoidal_hectares(canberra_zip)
+    loaded = {}
     for uid, url, status, load_status, *stats in rows:
         ours = dict(zip(STAT_NAMES, stats))
         if status != "succeeded":
             assert load_status == "no result" and set(ours.values()) == {None}
             continue
+        loaded[uid] = (sample[sample.XXX_UID == results[url]["sample_uid"]], areas[uid])
         assert load_status == "loaded" and (tmp_path / "plots" / ("%s.png" % uid)).is_file()
         frame = sample[sample.XXX_UID == results[url]["sample_uid"]]
         expected = pandas_statistics(frame, THRESHOLD, areas[uid])
         expected = {k: v.isoformat() if isinstance(v, date) else v for k, v in expected.items()}  # GeoPackage dates
         assert_same_statistics(ours, expected)  # every statistic, as the issue defines it
     assert len(list((tmp_path / "plots").glob("*.png"))) == statuses.count("succeeded")
+    assert_metrics_written(tmp_path / "annual.gpkg", tmp_path / "events.gpkg", loaded)  # every value, every polygon
     assert "Summary: %d loaded, 0 failed, %d no result" % (
         statuses.count("succeeded"), 86 - statuses.count("succeeded")) in run.stdout
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from .job_status import FAILED, SUCCEEDED  # one vocabulary across both algorithms
 from .result_fetch import Fetcher, FetchError, parse_locations
+from .wit_metrics import annual_metrics, inundation_events
 from .wit_table import Series, TableError, merge, read_series, statistics
 
 LOADED = "loaded"
@@ -45,17 +46,25 @@ class Loaded:
     stats: dict = field(default_factory=dict)
     series: Series | None = None
     plot: str = ""
+    annual: list = field(default_factory=list)  # AnnualMetrics.rows(), when asked for
+    events: list = field(default_factory=list)  # inundation_events(), when asked for
 
 
 class ResultLoader:
+    """Reads each polygon's files once and computes, in the worker that read them, the statistics
+    and whatever else is asked for: the series itself, annual metrics, events, the plot."""
+
     def __init__(self, fetcher: Fetcher, reader: str, threshold: float, max_concurrent: int,
-                 plots_dir: str | None = None, keep_series: bool = False):
+                 plots_dir: str | None = None, keep_series: bool = False, annual: bool = False,
+                 events: bool = False):
         self.fetcher = fetcher
         self.reader = reader
         self.threshold = threshold
         self.max_concurrent = max_concurrent
         self.plots_dir = plots_dir
         self.keep_series = keep_series
+        self.annual = annual
+        self.events = events
         self._stopped = threading.Event()
 
     def load(self, job: LoadJob) -> Loaded:
@@ -79,6 +88,10 @@ class ResultLoader:
             series = merge(parts)
             loaded = Loaded(LOADED, stats=statistics(series, self.threshold, job.area_ha),
                             series=series if self.keep_series else None)
+            if self.annual:
+                loaded.annual = annual_metrics(series).rows()
+            if self.events:
+                loaded.events = inundation_events(series, self.threshold, job.area_ha)
         except FetchError as reason:
             return Loaded(FAILED, error=str(reason))
         except Exception as error:  # a bug must not stop the other polygons
