@@ -49,7 +49,9 @@ _PROVIDER_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")  # not a drive letter (
 DISPATCH_STATUS = "wit_status"  # Dispatch WIT's status field: only a succeeded polygon has a whole series
 _INTEGER_STATS = ("wit_obs", "wit_events", "wit_longest_event_days")
 _DATE_STATS = ("wit_first", "wit_last", "wit_last_wet")
-LOAD_FIELDS = [("wit_load_status", "string", 16), ("wit_load_error", "string", 0), ("wit_plot", "string", 0)]
+# wit_id: the polygon's name in TIMESERIES, ANNUAL, EVENTS and the plot files (ID_FIELD, else the feature id).
+LOAD_FIELDS = [("wit_id", "string", 0), ("wit_load_status", "string", 16), ("wit_load_error", "string", 0),
+               ("wit_plot", "string", 0)]
 ANNUAL_FIELDS = [("id", "string"), ("year", "int"), ("start", "date"), ("end", "date"), ("obs", "int")] + [
     (name, "int" if name.endswith(("_n25", "_n75")) else "double") for name in ANNUAL_NAMES]
 EVENT_FIELDS = [("id", "string")] + [(name, "date" if name in ("start", "end") else "int" if name in (
@@ -91,7 +93,8 @@ class LoadResultsAlgorithm(WitAlgorithm):
             "<b>Downloads at once</b>: the size of the download pool.\n\n"
             "Fields added: wit_obs, wit_first, wit_last, wit_wet_pct, wit_water_pct, wit_max_wet, "
             "wit_max_wet_ha, wit_mean_water, wit_mean_wet, wit_mean_pv, wit_mean_npv, wit_mean_bs, wit_events, "
-            "wit_longest_event_days, wit_last_wet, wit_load_status (loaded, failed or no result), "
+            "wit_longest_event_days, wit_last_wet, wit_id (the name in the tables and plots), wit_load_status "
+            "(loaded, failed or no result), "
             "wit_load_error and wit_plot. A polygon that cannot be loaded is failed with the reason; the run "
             "goes on.\n\n"
             "<b>Annual metrics</b> (optional): one polygon per wetland and calendar year (UTC) with start and "
@@ -198,13 +201,13 @@ class LoadResultsAlgorithm(WitAlgorithm):
         with interrupts_as_cancel(feedback), closing(fetcher):
             for (feature, job), loaded in loader.run(items, feedback.isCanceled):
                 counts[loaded.status] += 1
-                sink.addFeature(output_feature(feature, fields, loaded), QgsFeatureSink.Flag.FastInsert)
+                sink.addFeature(output_feature(feature, fields, job.ident, loaded), QgsFeatureSink.Flag.FastInsert)
                 if series_sink is not None and loaded.series is not None:
                     series_sink.addFeatures(timeseries_rows(job.ident, loaded), QgsFeatureSink.Flag.FastInsert)
-                if annual_sink is not None and loaded.annual:
+                if loaded.annual:
                     annual_sink.addFeatures(annual_rows.features(job.ident, feature.geometry(), loaded.annual),
                                             QgsFeatureSink.Flag.FastInsert)
-                if events_sink is not None and loaded.events:
+                if loaded.events:
                     events_sink.addFeatures(event_rows(event_fields, job.ident, loaded.events),
                                             QgsFeatureSink.Flag.FastInsert)
                 if loaded.status != LOADED and loaded.error:
@@ -225,9 +228,9 @@ class LoadResultsAlgorithm(WitAlgorithm):
         style_on_completion(context, dest_id, "results")
         if annual_id:
             style_on_completion(context, annual_id, "annual")
-        if id_field:  # the form of a results polygon lists its years and events
-            relate_on_completion(context, dest_id, id_field, {"WIT annual metrics": annual_id,
-                                                              "WIT inundation events": events_id})
+        # A results polygon's form lists its years and events.
+        relate_on_completion(context, dest_id, "wit_id", {"WIT annual metrics": annual_id,
+                                                          "WIT inundation events": events_id})
         return results
 
     def _field(self, parameters, name, context) -> str:
@@ -267,10 +270,11 @@ def output_fields(input_fields: QgsFields) -> QgsFields:
     return extended_fields(input_fields, stats + LOAD_FIELDS)
 
 
-def output_feature(feature: QgsFeature, fields: QgsFields, loaded: Loaded) -> QgsFeature:
+def output_feature(feature: QgsFeature, fields: QgsFields, ident: str, loaded: Loaded) -> QgsFeature:
     values = {name: _date(loaded.stats.get(name)) if name in _DATE_STATS else loaded.stats.get(name)
               for name in STAT_FIELDS}
-    values.update(wit_load_status=loaded.status, wit_load_error=loaded.error or None, wit_plot=loaded.plot or None)
+    values.update(wit_id=ident, wit_load_status=loaded.status, wit_load_error=loaded.error or None,
+                  wit_plot=loaded.plot or None)
     return extended_feature(feature, fields, values)
 
 

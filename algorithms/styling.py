@@ -52,11 +52,15 @@ def style_results(layer: QgsVectorLayer) -> None:
     renderer = QgsGraduatedSymbolRenderer("wit_wet_pct", ranges)
     layer.setRenderer(renderer)
     layer.setMapTipTemplate(MAP_TIP)
-    actions = layer.actions()
-    if not any(action.name() == PLOT_ACTION for action in actions.actions()):
-        actions.addAction(QgsAction(QgsAction.ActionType.GenericPython, PLOT_ACTION, _ACTION_CODE, "", False,
-                                    "WIT plot", {"Feature", "Canvas"}))
+    _add_action(layer, PLOT_ACTION, _ACTION_CODE, "WIT plot")
     layer.triggerRepaint()
+
+
+def _add_action(layer: QgsVectorLayer, name: str, code: str, short_title: str) -> None:
+    actions = layer.actions()
+    if not any(action.name() == name for action in actions.actions()):
+        actions.addAction(QgsAction(QgsAction.ActionType.GenericPython, name, code, "", False, short_title,
+                                    {"Feature", "Canvas"}))
 
 
 def style_dispatch(layer: QgsVectorLayer) -> None:
@@ -68,21 +72,26 @@ def style_dispatch(layer: QgsVectorLayer) -> None:
 
 def style_annual(layer: QgsVectorLayer) -> None:
     """Graduated by wetw_max; each feature is on the map from its start (1 January) up to, not
-    including, its end (the next 1 January), so the Temporal Controller shows one year at a time."""
+    including, its end (the next 1 January), so the Temporal Controller shows one year at a time.
+
+    The start and end fields are dates; QGIS (3.22 at least) compares a date field with a frame's
+    date-time as text, so '2012-01-01' would count as before 2012-01-01T00:00 and each frame would
+    show two years. As date-times (to_datetime) they compare as instants."""
     ranges = [QgsRendererRange(QgsClassificationRange(_percent(low, high), low, high), _fill(colour))
               for low, high, colour in WETW_CLASSES]
     layer.setRenderer(QgsGraduatedSymbolRenderer("wetw_max", ranges))
     temporal = layer.temporalProperties()
-    temporal.setMode(Qgis.VectorTemporalMode.FeatureDateTimeStartAndEndFromFields)
-    temporal.setStartField("start")
-    temporal.setEndField("end")
+    temporal.setMode(Qgis.VectorTemporalMode.FeatureDateTimeStartAndEndFromExpressions)
+    temporal.setStartExpression('to_datetime("start")')
+    temporal.setEndExpression('to_datetime("end")')
     temporal.setLimitMode(Qgis.VectorTemporalLimitMode.IncludeBeginExcludeEnd)
     temporal.setIsActive(True)
     layer.triggerRepaint()
 
 
 def _percent(low: float, high: float) -> str:
-    return "wettest %g %% or more" % (100 * low) if high > 1 else "wettest %g–%g %%" % (100 * low, 100 * high)
+    """The legend of a wetw_max class: the year's largest wet share of the wetland."""
+    return "max wet ≥ %g %%" % (100 * low) if high > 1 else "max wet %g–%g %%" % (100 * low, 100 * high)
 
 
 def _fill(colour: str) -> QgsFillSymbol:

@@ -1,4 +1,5 @@
-"""The real QGIS desktop under Xvfb: dispatch → load results, styled layers, the plot from a layer action."""
+"""The real QGIS desktop under Xvfb: dispatch → load results, styled layers, the plot from a layer action,
+ANNUAL in the Temporal Controller and the results polygons related to their years and events."""
 
 import shutil
 import subprocess
@@ -31,3 +32,22 @@ def test_results_open_styled_and_show_their_plot(profile_from_zip, s3_server, fr
     assert "Show WIT plot" in report["actions"]
     assert report["windows"] == 1 and report["feature_plot"] in report["window_title"]
     assert (out / "results_plot_window.png").stat().st_size > 30_000  # the plot, not an empty window
+
+    from qgis.core import Qgis
+
+    assert report["annual_renderer"] == {"type": "graduatedSymbol", "attribute": "wetw_max"}
+    assert report["annual_temporal"] == {
+        "active": True, "mode": int(Qgis.VectorTemporalMode.FeatureDateTimeStartAndEndFromExpressions),
+        "start": 'to_datetime("start")', "end": 'to_datetime("end")',
+        "limit": int(Qgis.VectorTemporalLimitMode.IncludeBeginExcludeEnd)}
+    assert report["frame"][0].startswith("2011-01-01T00:00:00") and report["frame"][1].startswith("2012-01-01")
+    assert report["frame_years"] == [2011]  # the frame shows that year's rows and no other
+    assert report["frame_features"] == report["year_rows"] > 50
+    assert report["events_spatial"] is False  # EVENTS opens as a table
+    relations = report["relations"]
+    assert sorted(relations) == ["WIT annual metrics", "WIT inundation events"]
+    assert relations["WIT inundation events"]["pairs"] == {"id": "wit_id"}
+    assert relations["WIT inundation events"]["related"] == {
+        uid: events or 0 for uid, events in report["wit_events"].items()}  # a polygon's form lists its events
+    assert sum(relations["WIT inundation events"]["related"].values()) > 500
+    assert (out / "annual_temporal.png").stat().st_size > 30_000

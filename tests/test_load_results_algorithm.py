@@ -105,6 +105,7 @@ def test_every_case_in_one_run(qgis_app, s3_server, canberra_zip, sample, tmp_pa
         "ANNUAL": str(annual), "EVENTS": str(events)})
     assert (result["LOADED"], result["FAILED"], result["NO_RESULT"]) == (4, 3, 2)
 
+    assert [uid for uid, wit_id in read_table(output, "UID, wit_id") if uid != wit_id] == []  # the tables' name
     rows = read_table(output, "UID, " + ", ".join(STAT_NAMES) + ", wit_load_status, wit_load_error, wit_plot")
     by_uid = {row[0]: dict(zip(["UID"] + STAT_NAMES + ["status", "error", "plot"], row)) for row in rows}
     uids = [row[0] for row in rows]
@@ -320,3 +321,23 @@ def test_the_map_tip_shows_the_plot_from_posix_and_windows_paths(qgis_app, path,
     context = QgsExpressionContext()
     context.setFeature(feature)
     assert '<img width="480" src="%s">' % url in QgsExpression.replaceExpressionText(MAP_TIP, context)
+
+
+def test_annual_and_events_written_as_csv_are_plain_tables(qgis_app, canberra_zip, tmp_path):
+    """The documented way to keep a national ANNUAL small: a table format, no geometry."""
+    import csv
+
+    import processing
+
+    result_file = tmp_path / "16.parquet"
+    result_file.write_bytes(wit_parquet("16"))
+    processing.run("wit:loadresults", {"INPUT": canberra_layer(canberra_zip, [str(result_file)]), "ID_FIELD": "UID",
+                                       "OUTPUT": str(tmp_path / "out.gpkg"), "ANNUAL": str(tmp_path / "annual.csv"),
+                                       "EVENTS": str(tmp_path / "events.csv")})
+    with open(tmp_path / "annual.csv", newline="") as file:
+        annual = list(csv.DictReader(file))
+    assert list(annual[0])[:5] == ["id", "year", "start", "end", "obs"] and "WKT" not in annual[0]
+    assert len(annual) == 34 and annual[0]["start"] == "%s/01/01" % annual[0]["year"]  # OGR's CSV dates
+    with open(tmp_path / "events.csv", newline="") as file:
+        events = list(csv.DictReader(file))
+    assert len(events) == read_table(tmp_path / "out.gpkg", "wit_events")[0][0] > 0

@@ -1,6 +1,7 @@
-"""Runs inside the real QGIS desktop (qgis.bin --code): Dispatch WIT then Load WIT results as a user
-would from the toolbox (outputs loaded into the project), then the "Show WIT plot" action of one
-polygon; saves screenshots and writes what it saw to report.json.
+"""Runs inside the real QGIS desktop (qgis.bin --code): Dispatch WIT then Load WIT results (with
+ANNUAL and EVENTS) as a user would from the toolbox (outputs loaded into the project), then the
+"Show WIT plot" action of one polygon, then the Temporal Controller stepping ANNUAL to one year;
+saves screenshots and writes what it saw to report.json.
 
 Environment: WIT_DESKTOP_OUT (folder), WIT_WPS_URL, WIT_S3_ENDPOINT, WIT_LAYER (a polygon layer path).
 """
@@ -8,14 +9,33 @@ Environment: WIT_DESKTOP_OUT (folder), WIT_WPS_URL, WIT_S3_ENDPOINT, WIT_LAYER (
 import os
 
 from harness import OUT, finish, later, report
-from qgis.core import QgsExpressionContext, QgsExpressionContextUtils, QgsProject
+from qgis.core import (
+    QgsDateTimeRange,
+    QgsExpressionContext,
+    QgsExpressionContextUtils,
+    QgsFeatureRequest,
+    QgsInterval,
+    QgsProject,
+    QgsTemporalNavigationObject,
+    QgsUnitTypes,
+    QgsVectorLayerTemporalContext,
+)
+from qgis.PyQt.QtCore import QDate, QDateTime, Qt, QTime
+from qgis.PyQt.QtWidgets import QDockWidget
 from qgis.utils import iface
+
+SHOWN_YEAR = 2011  # a wet year in Canberra's sample: the map differs from its neighbours
+
+
+def layer_of(path):
+    """The layer Processing loaded from ``path``."""
+    return next(layer for layer in QgsProject.instance().mapLayers().values()
+                if layer.source().split("|")[0] == path)
 
 
 def renderer_of(path):
     """The layer Processing loaded from ``path``, and its renderer."""
-    layer = next(layer for layer in QgsProject.instance().mapLayers().values()
-                 if layer.source().split("|")[0] == path)
+    layer = layer_of(path)
     renderer = layer.renderer()
     return layer, {"type": renderer.type(), "attribute": getattr(renderer, "classAttribute", lambda: "")()}
 
@@ -29,8 +49,14 @@ def run_both():
     _, report["dispatch_renderer"] = renderer_of(dispatched["OUTPUT"])
     loaded = processing.runAndLoadResults("wit:loadresults", {
         "INPUT": str(OUT / "dispatched.gpkg"), "ID_FIELD": "UID", "S3_ENDPOINT": os.environ["WIT_S3_ENDPOINT"],
-        "OUTPUT": str(OUT / "loaded.gpkg"), "PLOTS": str(OUT / "plots")})
+        "OUTPUT": str(OUT / "loaded.gpkg"), "PLOTS": str(OUT / "plots"), "ANNUAL": str(OUT / "annual.gpkg"),
+        "EVENTS": str(OUT / "events.gpkg")})
     layer, report["results_renderer"] = renderer_of(loaded["OUTPUT"])
+    annual, report["annual_renderer"] = renderer_of(loaded["ANNUAL"])
+    events = layer_of(loaded["EVENTS"])
+    report["events_spatial"] = events.isSpatial()
+    report_temporal(annual)
+    report_relations(layer)
     report["map_tip"] = layer.mapTipTemplate()
     iface.setActiveLayer(layer)
     iface.mapCanvas().setExtent(layer.extent())
@@ -56,7 +82,62 @@ def show_plot(layer):
 def shoot(dialog):
     report["window_title"] = dialog.windowTitle()
     dialog.grab().save(str(OUT / "results_plot_window.png"))
+    dialog.close()
+    later(500, animate_annual)
+
+
+def report_temporal(annual):
+    temporal = annual.temporalProperties()
+    report["annual_temporal"] = {"active": temporal.isActive(), "mode": int(temporal.mode()),
+                                 "start": temporal.startExpression(), "end": temporal.endExpression(),
+                                 "limit": int(temporal.limitMode())}
+    report["annual_layer"] = annual.id()
+
+
+def report_relations(layer):
+    """Each relation of the results layer and, for every polygon, how many features it relates to."""
+    relations = QgsProject.instance().relationManager().referencedRelations(layer)
+    report["relations"] = {r.name(): {"child": r.referencingLayer().name(), "pairs": r.fieldPairs(),
+                                      "related": {f["UID"]: len(list(r.getRelatedFeatures(f)))
+                                                  for f in layer.getFeatures()}}
+                           for r in relations}
+    report["wit_events"] = {f["UID"]: f["wit_events"] for f in layer.getFeatures()}
+
+
+def animate_annual():
+    """The Temporal Controller as a user sets it: the years of the record, one-year frames, then SHOWN_YEAR."""
+    project = QgsProject.instance()
+    annual = project.mapLayer(report["annual_layer"])
+    for other in project.mapLayers().values():  # ANNUAL alone on the map
+        project.layerTreeRoot().findLayer(other.id()).setItemVisibilityChecked(other is annual)
+    dock = next(d for d in iface.mainWindow().findChildren(QDockWidget) if "Temporal" in d.windowTitle())
+    dock.show()
+    navigation = iface.mapCanvas().temporalController()
+    navigation.setNavigationMode(QgsTemporalNavigationObject.NavigationMode.Animated)
+    navigation.setTemporalExtents(QgsDateTimeRange(utc(1987), utc(2021)))
+    navigation.setFrameDuration(QgsInterval(1, QgsUnitTypes.TemporalUnit.TemporalYears))
+    navigation.setCurrentFrameNumber(SHOWN_YEAR - 1987)
+    frame = navigation.dateTimeRangeForFrameNumber(navigation.currentFrameNumber())
+    context = QgsVectorLayerTemporalContext()
+    context.setLayer(annual)
+    shown = QgsFeatureRequest().setFilterExpression(annual.temporalProperties().createFilterString(context, frame))
+    report["frame"] = [frame.begin().toString(Qt.DateFormat.ISODate), frame.end().toString(Qt.DateFormat.ISODate)]
+    report["frame_years"] = sorted({f["year"] for f in annual.getFeatures(shown)})
+    report["frame_features"] = sum(1 for _ in annual.getFeatures(shown))
+    report["year_rows"] = sum(1 for f in annual.getFeatures() if f["year"] == SHOWN_YEAR)
+    iface.setActiveLayer(annual)
+    iface.mapCanvas().setExtent(annual.extent())
+    iface.mapCanvas().refresh()
+    later(2500, shoot_annual)
+
+
+def shoot_annual():
+    iface.mainWindow().grab().save(str(OUT / "annual_temporal.png"))
     finish()
+
+
+def utc(year):
+    return QDateTime(QDate(year, 1, 1), QTime(0, 0), Qt.TimeSpec.UTC)
 
 
 later(2000, run_both)
