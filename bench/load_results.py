@@ -6,8 +6,13 @@ moto answers one request at a time (one Python process), so on loopback it, not 
 sets the pace; the latency cases read the same files over HTTP from a loopback server that
 answers after 20 ms, like S3's time to first byte, to show what the pool overlaps. Speed cases write the statistics
 only (the time-series table is the same main-thread work either way); memory cases also
-write every observation to TIMESERIES. One case alone:
-`python -m bench.load_results run LAYER ENDPOINT MAX_CONCURRENT TIMESERIES(0/1)` prints
+write every observation to TIMESERIES. The metrics cases also write ANNUAL and EVENTS to
+GeoPackages (67,981 polygon-years, 31,536 events), run twice each, alternating with the same
+load without them, from moto and from the 20 ms HTTP server (where the server does not set
+the pace, so the client's own cost shows); their memory case writes every output at once. It
+prints a second line: "s3_plain_s s3_plain_s s3_metrics_s s3_metrics_s http_plain_s http_plain_s
+http_metrics_s http_metrics_s rss_all_200_mb rss_all_2000_mb". One case alone:
+`python -m bench.load_results run LAYER ENDPOINT MAX_CONCURRENT TIMESERIES(0/1) METRICS(0/1)` prints
 "peak_rss_mb seconds loaded".
 """
 
@@ -97,7 +102,7 @@ def seed(server, bodies: list[bytes]) -> list[str]:
         return list(pool.map(put, range(FILES)))
 
 
-def run_case(layer: str, endpoint: str, max_concurrent: str, timeseries: str) -> None:
+def run_case(layer: str, endpoint: str, max_concurrent: str, timeseries: str, metrics: str) -> None:
     from tools.qgis import processing_session
 
     app, plugin = processing_session()
@@ -108,6 +113,8 @@ def run_case(layer: str, endpoint: str, max_concurrent: str, timeseries: str) ->
                   "MAX_CONCURRENT": int(max_concurrent), "OUTPUT": str(CACHE / ("loaded_%s.gpkg" % name))}
     if timeseries == "1":
         parameters["TIMESERIES"] = str(CACHE / ("series_%s.gpkg" % name))
+    if metrics == "1":
+        parameters.update(ANNUAL=str(CACHE / ("annual_%s.gpkg" % name)), EVENTS=str(CACHE / ("events_%s.gpkg" % name)))
     began = time.monotonic()
     result = processing.run("wit:loadresults", parameters)
     elapsed = time.monotonic() - began
@@ -115,12 +122,13 @@ def run_case(layer: str, endpoint: str, max_concurrent: str, timeseries: str) ->
     print("%.1f %.2f %d" % (peak_mb, elapsed, result["LOADED"]))
 
 
-def case(layer: str, endpoint: str, max_concurrent: int, files: int, timeseries: bool = False) -> list[float]:
+def case(layer: str, endpoint: str, max_concurrent: int, files: int, timeseries: bool = False,
+         metrics: bool = False) -> list[float]:
     for stale in CACHE.glob("*_%s_%d.gpkg" % (os.path.basename(layer), max_concurrent)):
         stale.unlink()
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT))
     run = subprocess.run([sys.executable, "-m", "bench.load_results", "run", layer, endpoint or "-",
-                          str(max_concurrent), "1" if timeseries else "0"],
+                          str(max_concurrent), "1" if timeseries else "0", "1" if metrics else "0"],
                          cwd=ROOT, env=env, capture_output=True, text=True)
     lines = run.stdout.strip().splitlines()
     if run.returncode != 0 or not lines:
@@ -147,6 +155,10 @@ def main() -> None:
         parallel = case(large, server.endpoint, PARALLEL, FILES)
         rss_small = case(small, server.endpoint, PARALLEL, FILES // 10, timeseries=True)
         rss_large = case(large, server.endpoint, PARALLEL, FILES, timeseries=True)
+        side_by_side = [case(large, server.endpoint, PARALLEL, FILES, metrics=metrics)[1]
+                        for metrics in (False, True, False, True)]
+        rss_all_small = case(small, server.endpoint, PARALLEL, FILES // 10, timeseries=True, metrics=True)
+        rss_all_large = case(large, server.endpoint, PARALLEL, FILES, timeseries=True, metrics=True)
     finally:
         server.stop()
     slow = slow_http_server(bodies)
@@ -155,14 +167,18 @@ def main() -> None:
         remote = layer_with_results(CACHE / "results_http_2000.gpkg", [base + "%d.parquet" % i for i in range(FILES)])
         latency_parallel = case(remote, "", PARALLEL, FILES)
         latency_sequential = case(remote, "", 1, FILES)
+        remote_side_by_side = [case(remote, "", PARALLEL, FILES, metrics=metrics)[1]
+                               for metrics in (False, True, False, True)]
     finally:
         slow.shutdown()
     print("%.2f %.2f %.1f %.1f %.2f %.2f" % (parallel[1], sequential[1], rss_small[0], rss_large[0],
                                              latency_parallel[1], latency_sequential[1]))
+    pairs = [runs[i] for runs in (side_by_side, remote_side_by_side) for i in (0, 2, 1, 3)]
+    print(" ".join("%.2f" % v for v in pairs) + " %.1f %.1f" % (rss_all_small[0], rss_all_large[0]))
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["run"]:
-        run_case(*sys.argv[2:6])
+        run_case(*sys.argv[2:7])
     else:
         main()

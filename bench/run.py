@@ -19,6 +19,10 @@ from datetime import date
 
 from bench.common import CACHE, ROOT, mixed_seconds, start_server
 
+METRICS_ROW = ("| load results with ANNUAL and EVENTS, 2,000 files from %s, 16 at once | WIT Dispatcher, "
+               "with vs without, alternating | %.1f s, %.1f s vs %.1f s, %.1f s = %.2f x | <= 1.2 x |")
+METRICS_MEMORY_ROW = ("| load results, memory with every output (statistics, TIMESERIES, ANNUAL, EVENTS) "
+                      "| WIT Dispatcher | peak RSS %.0f MB at 200 files, %.0f MB at 2,000 = %.2f x | flat |")
 PEER_NAMES = {"ours": "WIT Dispatcher", "notebook": "notebook (aiohttp, fixed 2 s)",
               "owslib": "OWSLib (ASYNC + monitorExecution)"}
 
@@ -146,8 +150,12 @@ def main() -> None:
     increments = increments_case()
     cost = [float(v) for v in last_line(python("bench.client_cost", "2000", "32"))]
     print("Results: 2,000 WIT files from a local S3 server...", flush=True)
-    parallel_s, sequential_s, rss_200, rss_2000, slow_parallel_s, slow_sequential_s = (
-        float(v) for v in last_line(python("bench.load_results")))
+    loading = python("bench.load_results")
+    output = loading.communicate()[0].strip().splitlines()
+    if loading.returncode != 0 or len(output) < 2:
+        raise RuntimeError("benchmark step failed: %s" % loading.args)
+    parallel_s, sequential_s, rss_200, rss_2000, slow_parallel_s, slow_sequential_s = map(float, output[-2].split())
+    *side_by_side, rss_all_200, rss_all_2000 = map(float, output[-1].split())
 
     print("\nWIT Dispatcher benchmarks, %s, %s, %d cores, Python %s, %.0f s in all\n" % (
         date.today(), platform.platform(), os.cpu_count(), platform.python_version(), time.monotonic() - began))
@@ -173,6 +181,11 @@ def main() -> None:
           "%.1f s = %.1f x | >= 4 x |" % (slow_parallel_s, slow_sequential_s, slow_sequential_s / slow_parallel_s))
     print("| load results, memory | WIT Dispatcher | peak RSS %.0f MB at 200 files, %.0f MB at 2,000 = %.2f x "
           "| <= 1.3 x |" % (rss_200, rss_2000, rss_2000 / rss_200))
+    for source, (plain_a, plain_b, metrics_a, metrics_b) in (("local S3", side_by_side[:4]),
+                                                             ("HTTP answering after 20 ms", side_by_side[4:])):
+        print(METRICS_ROW % (source, metrics_a, metrics_b, plain_a, plain_b,
+                             (metrics_a + metrics_b) / (plain_a + plain_b)))
+    print(METRICS_MEMORY_ROW % (rss_all_200, rss_all_2000, rss_all_2000 / rss_all_200))
 
 
 def dispatch_only() -> None:
