@@ -78,7 +78,8 @@ def show_results(dispatched: Path, env: dict, store: ResultStore) -> int:
     output.unlink(missing_ok=True)
     command = qgis_process_command() + [
         "run", "wit:loadresults", "--", "INPUT=%s" % dispatched, "ID_FIELD=UID",
-        "OUTPUT=%s" % output, "PLOTS=%s" % (work / "plots"), "TIMESERIES=%s" % (work / "timeseries.gpkg")]
+        "OUTPUT=%s" % output, "PLOTS=%s" % (work / "plots"), "TIMESERIES=%s" % (work / "timeseries.gpkg"),
+        "ANNUAL=%s" % (work / "annual.gpkg"), "EVENTS=%s" % (work / "events.gpkg")]
     if store.endpoint:
         command.append("S3_ENDPOINT=%s" % store.endpoint)
     print("\n$", " ".join(command))
@@ -99,4 +100,29 @@ def show_results(dispatched: Path, env: dict, store: ResultStore) -> int:
         print("  %s: %d observations %s to %s; wet %.1f %% of them; at most %.2f ha wet; %d wet events, "
               "longest %d days; last wet %s\n    plot: %s" % (uid, obs, first, last, wet_pct, max_ha, events,
                                                                longest, last_wet or "never", plot))
+    if rows:
+        show_metrics(rows[0][0], work / "annual.gpkg", work / "events.gpkg")
     return 0
+
+
+def show_metrics(uid: str, annual: Path, events: Path) -> None:
+    """The wettest polygon's wettest year (highest mean water + wet) and longest inundation event."""
+    with sqlite3.connect(annual) as db:
+        table = db.execute("SELECT table_name FROM gpkg_contents").fetchone()[0]
+        years = db.execute('SELECT count(*) FROM "%s"' % table).fetchone()[0]
+        year, obs, mean, peak, n75 = db.execute(
+            'SELECT year, obs, wetw_mean, wetw_max, wetw_n75 FROM "%s" WHERE id = ? ORDER BY wetw_mean DESC, year '
+            'LIMIT 1' % table, (uid,)).fetchone()
+    with sqlite3.connect(events) as db:
+        table = db.execute("SELECT table_name FROM gpkg_contents").fetchone()[0]
+        count = db.execute('SELECT count(*) FROM "%s"' % table).fetchone()[0]
+        longest = db.execute('SELECT start, "end", duration_days, max_wet_ha FROM "%s" WHERE id = ? '
+                             'ORDER BY duration_days DESC, start LIMIT 1' % table, (uid,)).fetchone()
+    print("\nAnnual metrics: %s (%d polygon-years); inundation events: %s (%d events)" % (annual, years, events,
+                                                                                         count))
+    print("  %s's wettest year: %d, water + wet %.1f %% on average over %d observations, at most %.1f %%, "
+          "%d observations at 75 %% or more" % (uid, year, 100 * mean, obs, 100 * peak, n75))
+    if longest:
+        print("  %s's longest event: %s to %s, %d days, at most %.2f ha wet" % (uid, *longest))
+    else:
+        print("  %s had no inundation event" % uid)
