@@ -38,6 +38,9 @@ PLOT_ACTION = "Show WIT plot"
 _PLUGIN_PACKAGE = __name__.rsplit(".", 2)[0]  # the folder the plugin is installed under
 _ACTION_CODE = ("from %s.algorithms.plot_viewer import show_plot\n"
                 "show_plot('[%% @layer_id %%]', [%% $id %%])" % _PLUGIN_PACKAGE)
+EXPLORER_ACTION = "Open in WIT explorer"
+_EXPLORER_CODE = ("from qgis.utils import plugins\n"
+                  "plugins['%s'].show_explorer('[%% @layer_id %%]', [%% $id %%])" % _PLUGIN_PACKAGE)
 # A file URL that works for POSIX and Windows paths (C:\\… → file:///C:/…) and spaces.
 MAP_TIP = ('<b>[% "wit_load_status" %]</b> [% "wit_load_error" %]<br>'
            '[% CASE WHEN "wit_plot" IS NOT NULL THEN \'<img width="480" src="file:///\' || '
@@ -53,6 +56,7 @@ def style_results(layer: QgsVectorLayer) -> None:
     layer.setRenderer(renderer)
     layer.setMapTipTemplate(MAP_TIP)
     _add_action(layer, PLOT_ACTION, _ACTION_CODE, "WIT plot")
+    _add_action(layer, EXPLORER_ACTION, _EXPLORER_CODE, "WIT explorer")
     layer.triggerRepaint()
 
 
@@ -67,6 +71,7 @@ def style_dispatch(layer: QgsVectorLayer) -> None:
     """Categorized by wit_status."""
     categories = [QgsRendererCategory(status, _fill(colour), status) for status, colour in STATUS_COLOURS]
     layer.setRenderer(QgsCategorizedSymbolRenderer("wit_status", categories))
+    _add_action(layer, EXPLORER_ACTION, _EXPLORER_CODE, "WIT explorer")
     layer.triggerRepaint()
 
 

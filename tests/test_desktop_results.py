@@ -29,7 +29,7 @@ def test_results_open_styled_and_show_their_plot(profile_from_zip, s3_server, fr
     assert report["dispatch_renderer"] == {"type": "categorizedSymbol", "attribute": "wit_status"}
     assert report["results_renderer"] == {"type": "graduatedSymbol", "attribute": "wit_wet_pct"}
     assert "wit_plot" in report["map_tip"]
-    assert "Show WIT plot" in report["actions"]
+    assert {"Show WIT plot", "Open in WIT explorer"} <= set(report["actions"])
     assert report["windows"] == 1 and report["feature_plot"] in report["window_title"]
     assert (out / "results_plot_window.png").stat().st_size > 30_000  # the plot, not an empty window
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_NAME = "wit_dispatcher"
-PLUGIN_PATHS = ("metadata.txt", "__init__.py", "plugin.py", "LICENSE", "wit_provider", "algorithms", "resources")
+PLUGIN_PATHS = ("metadata.txt", "__init__.py", "plugin.py", "LICENSE", "wit_provider", "algorithms", "gui", "resources")
 
 
 def plugin_files() -> list[Path]:

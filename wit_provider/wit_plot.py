@@ -39,10 +39,17 @@ def write_plot(series: Series, title_id: str, path: str) -> None:
 
 
 def _draw(series: Series, title_id: str, path: str) -> None:
-    times = (series.time // 1000).astype("datetime64[us]").astype(datetime)
     figure = Figure(figsize=(12, 4), dpi=100)
     FigureCanvasAgg(figure)
-    axes = figure.add_axes((0.06, 0.14, 0.74, 0.76))
+    draw_series(figure.add_axes((0.06, 0.14, 0.74, 0.76)), series, title_id)
+    figure.text(0.99, 0.02, ATTRIBUTION, ha="right", va="bottom", fontsize=8, color="#555555")
+    figure.savefig(path, format="png")
+
+
+def draw_series(axes, series: Series, title_id: str, legend: bool = True, compact: bool = False) -> list:
+    """DEA's plot of ``series`` on ``axes``: the PNG's Agg figure and the explorer's Qt canvas alike.
+    ``compact`` for a small canvas (smaller text). Returns the stacked areas, water first."""
+    times = (series.time // 1000).astype("datetime64[us]").astype(datetime)
     stacks = axes.stackplot(times, *(100 * getattr(series, name) for name, _, _ in LAYERS),
                             labels=[label for _, label, _ in LAYERS], colors=[c for _, _, c in LAYERS], alpha=0.6)
     start, end = times[0], times[-1]
@@ -52,14 +59,16 @@ def _draw(series: Series, title_id: str, path: str) -> None:
         axes.axvspan(first, last, facecolor="none", edgecolor="white", hatch="//", linewidth=0, zorder=3)
     axes.set_xlim(start, end)
     axes.set_ylim(0, 100)
-    axes.set_ylabel("percent of area")
-    axes.set_title("Wetlands Insight Tool: %s" % title_id)
-    axes.legend(stacks[::-1], [label for _, label, _ in LAYERS][::-1], loc="center left",
-                bbox_to_anchor=(1.01, 0.5), frameon=False)
+    axes.set_ylabel("percent of area", fontsize=8 if compact else None)
+    axes.set_title("Wetlands Insight Tool: %s" % title_id, fontsize=9 if compact else None)
+    if compact:
+        axes.tick_params(labelsize=7)
+    if legend:
+        axes.legend(stacks[::-1], [label for _, label, _ in LAYERS][::-1], loc="center left",
+                    bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=8 if compact else None)
     axes.xaxis.set_major_locator(mdates.YearLocator(_year_step(start, end)))
     axes.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
-    figure.text(0.99, 0.02, ATTRIBUTION, ha="right", va="bottom", fontsize=8, color="#555555")
-    figure.savefig(path, format="png")
+    return stacks
 
 
 def _year_step(start: datetime, end: datetime) -> int:

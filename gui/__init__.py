@@ -1,0 +1,1 @@
+"""The desktop part of the plugin: the WIT explorer dock and what opens it. Never loaded by qgis_process."""

@@ -1,0 +1,183 @@
+"""What the WIT explorer shows for each selected wetland, read in a background task.
+
+The main thread turns the selected features into plain ``WetlandRequest``s and makes feature
+sources of the project's TIMESERIES, ANNUAL and EVENTS layers (QgsVectorLayerFeatureSource is
+meant for reading in another thread); ``WetlandTask`` then reads each wetland's series, from the
+TIMESERIES table where it has the wetland, else from the result file itself (the same fetch as
+Load WIT results), and its annual maxima and events, from ANNUAL and EVENTS where loaded, else
+computed from the series. The map never waits for a download.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from qgis.core import (
+    QgsApplication,
+    QgsFeatureRequest,
+    QgsProject,
+    QgsTask,
+    QgsVectorLayer,
+    QgsVectorLayerFeatureSource,
+    QgsWkbTypes,
+)
+
+from ..wit_provider.network import ca_bundle, proxy_rule
+from ..wit_provider.result_fetch import Fetcher, FetchError, S3Settings, parse_locations
+from ..wit_provider.wit_metrics import ANNUAL_NAMES, annual_metrics, inundation_events
+from ..wit_provider.wit_table import FRACTIONS, Series, TableError, install_hint, merge, read_series, reader_name
+
+WET_THRESHOLD = 0.01  # Load WIT results' default: events computed here use it too
+TIMESERIES_FIELDS = {"id", "time", *FRACTIONS}
+ANNUAL_FIELDS = {"id", "year", "wetw_max"}
+EVENT_FIELDS = {"id", "start", "end", "duration_days", "max_wet_ha"}
+
+
+@dataclass(frozen=True)
+class WetlandRequest:
+    """One selected polygon, as plain data: its name, result location and area, or why it has no result."""
+
+    ident: str
+    location: object = None
+    area_ha: float | None = None
+    reason: str = ""
+
+
+@dataclass
+class Wetland:
+    """What the dock shows for one polygon. ``reason`` is set when there is nothing to plot."""
+
+    ident: str
+    series: Series | None = None
+    annual: list = field(default_factory=list)  # (year, wetw_max)
+    events: list = field(default_factory=list)  # (start, end, duration_days, max_wet_ha)
+    reason: str = ""
+    source: str = ""
+
+
+def layer_with_fields(names: set, spatial: bool | None = None) -> QgsVectorLayer | None:
+    """The first vector layer of the project with these fields (and geometry or not)."""
+    for layer in QgsProject.instance().mapLayers().values():
+        if not isinstance(layer, QgsVectorLayer) or not layer.isValid():
+            continue
+        if spatial is not None and (layer.geometryType() != QgsWkbTypes.GeometryType.NullGeometry) != spatial:
+            continue
+        if names <= set(layer.fields().names()):
+            return layer
+    return None
+
+
+@dataclass
+class Sources:
+    """Feature sources of the project's WIT tables, made on the main thread."""
+
+    timeseries: QgsVectorLayerFeatureSource | None = None
+    annual: QgsVectorLayerFeatureSource | None = None
+    events: QgsVectorLayerFeatureSource | None = None
+    names: dict = field(default_factory=dict)
+
+    @classmethod
+    def of_project(cls) -> Sources:
+        found = {"timeseries": layer_with_fields(TIMESERIES_FIELDS, spatial=False),
+                 "annual": layer_with_fields(ANNUAL_FIELDS | {"start", "end", "obs"}),
+                 "events": layer_with_fields(EVENT_FIELDS | {"event", "gap_days"}, spatial=False)}
+        return cls(**{kind: QgsVectorLayerFeatureSource(layer) if layer else None for kind, layer in found.items()},
+                   names={kind: layer.name() for kind, layer in found.items() if layer})
+
+
+class WetlandTask(QgsTask):
+    """Reads the wetlands in the background; ``done(wetlands)`` is called on the main thread,
+    unless the task was cancelled (a newer selection)."""
+
+    def __init__(self, requests: list[WetlandRequest], sources: Sources, s3: S3Settings,
+                 done: Callable[[list[Wetland]], None]):
+        super().__init__("WIT explorer: reading %d wetland(s)" % len(requests), QgsTask.Flag.CanCancel)
+        self.requests = requests
+        self.sources = sources
+        self.done = done
+        self.fetcher = Fetcher(s3, ca_bundle=ca_bundle(), proxy=proxy_rule())  # QgsSettings: main thread
+        self.profile = QgsApplication.qgisSettingsDirPath()
+        self.wetlands: list[Wetland] = []
+
+    def run(self) -> bool:
+        try:
+            for request in self.requests:
+                if self.isCanceled():
+                    return False
+                self.wetlands.append(self._read(request))
+        finally:
+            self.fetcher.close()
+        return not self.isCanceled()
+
+    def finished(self, result: bool) -> None:
+        if result and not self.isCanceled():
+            self.done(self.wetlands)
+
+    def _read(self, request: WetlandRequest) -> Wetland:
+        wetland = Wetland(request.ident, reason=request.reason)
+        if wetland.reason:
+            return wetland
+        try:
+            wetland.series, wetland.source = self._series(request)
+        except (FetchError, TableError) as reason:
+            wetland.reason = "%s: its result could not be read: %s" % (request.ident, reason)
+            return wetland
+        if not len(wetland.series):
+            wetland.reason = "%s: its result has no observations" % request.ident
+            return wetland
+        wetland.annual = self._rows(self.sources.annual, request.ident, ("year", "wetw_max"), "year") or [
+            (year, values[_WETW_MAX]) for year, _, *values in annual_metrics(wetland.series).rows()]
+        wetland.events = self._rows(self.sources.events, request.ident,
+                                    ("start", "end", "duration_days", "max_wet_ha"), "event") or [
+            (start, end, days, max_ha) for _, start, end, days, _, _, _, max_ha, _ in
+            inundation_events(wetland.series, WET_THRESHOLD, request.area_ha)]
+        return wetland
+
+    def _series(self, request: WetlandRequest) -> tuple[Series, str]:
+        if self.sources.timeseries is not None:
+            rows = self._rows(self.sources.timeseries, request.ident, ("time",) + FRACTIONS, "time")
+            if rows:
+                times = np.array([_nanoseconds(row[0]) for row in rows], dtype=np.int64)
+                columns = [np.array([row[i] for row in rows], dtype=np.float64) for i in range(1, 6)]
+                return merge([Series(times, *columns)]), "table '%s'" % self.sources.names["timeseries"]
+        locations = parse_locations(request.location)
+        if not locations:
+            raise FetchError("no result location")
+        reader = reader_name()
+        if reader is None:
+            raise TableError(install_hint(self.profile))
+        return merge([read_series(self.fetcher.fetch(location), reader) for location in locations]), locations[0]
+
+    def _rows(self, source, ident: str, names: tuple, order: str) -> list:
+        """The rows of ``source`` whose id is ``ident``, as tuples of ``names``, ordered by ``order``."""
+        if source is None:
+            return []
+        request = QgsFeatureRequest().setFilterExpression('"id" = %s' % _quoted(ident))
+        request.addOrderBy('"%s"' % order)
+        rows = []
+        for feature in source.getFeatures(request):
+            rows.append(tuple(_plain(feature[name]) for name in names))
+        return rows
+
+
+_WETW_MAX = ANNUAL_NAMES.index("wetw_max")
+
+
+def _quoted(text: str) -> str:
+    return "'%s'" % text.replace("'", "''")
+
+
+def _plain(value):
+    """QGIS values → Python: QDate → date, NULL → None."""
+    if hasattr(value, "isNull") and value.isNull():
+        return None
+    if hasattr(value, "toPyDate"):
+        return value.toPyDate()
+    return value
+
+
+def _nanoseconds(moment) -> int:
+    """A QDateTime (UTC in TIMESERIES) → nanoseconds since the epoch."""
+    return int(moment.toMSecsSinceEpoch()) * 1_000_000
