@@ -176,6 +176,24 @@ def test_a_hand_worked_series_with_boundary_values():
     assert stats["wit_water_pct"] == pytest.approx(100 * 3 / 6)  # water >= T
 
 
+def test_an_observation_missing_a_fraction_is_dropped_everywhere():
+    series = hand_series([("2000-01-01T00:00", 0.5, 0.0), ("2000-01-02T00:00", 0.2, 0.0),
+                          ("2000-01-03T00:00", np.nan, 0.0), ("2000-01-04T00:00", 0.0, 0.0)])
+    merged_series = merge([series])
+    assert len(merged_series) == 3
+    (event,) = event_dicts(merged_series)
+    assert (event["max_wet"], event["mean_wet"]) == (0.5, pytest.approx(0.35))
+    (year,) = annual_dicts(merged_series)
+    assert (year["obs"], year["water_max"], year["water_median"]) == (3, 0.5, 0.2)
+    assert statistics(merged_series, THRESHOLD, None)["wit_obs"] == 3
+
+
+def test_threshold_zero_makes_every_observation_wet():
+    series = hand_series([("2000-01-01T00:00", 0.0, 0.0), ("2000-02-01T00:00", 0.0, 0.0)])
+    (event,) = event_dicts(series, threshold=0.0)
+    assert (event["start"], event["end"], event["duration_days"]) == (date(2000, 1, 1), date(2000, 2, 1), 32)
+
+
 def test_duration_counts_dates_where_wit_tooling_floors_the_time_difference():
     late_then_early = hand_series([("2010-05-01T23:00", 0.5, 0.0), ("2010-05-03T01:00", 0.5, 0.0)])
     (event,) = event_dicts(late_then_early)

@@ -36,9 +36,6 @@ class AnnualMetrics:
     obs: np.ndarray
     values: np.ndarray
 
-    def __len__(self) -> int:
-        return len(self.years)
-
     def rows(self) -> list[list]:
         """[year, obs, *values] per year as plain Python numbers (counts as int)."""
         summaries, counts = len(_SUMMARIES), len(LEVELS)
@@ -85,7 +82,7 @@ def inundation_events(series: Series, threshold: float, area_ha: float | None) -
     days = series.dates()
     starts, ends = days[first], days[last]
     gaps = np.concatenate(([0], starts[1:] - ends[:-1] - 1))
-    # From one event's first observation to the next one's: the event, then dry observations only.
+    # From one event's first observation to the next one's: the event, then dry ones (finite: merged).
     peaks = np.maximum.reduceat(wetw, first)
     means = np.add.reduceat(np.where(wet, wetw, 0.0), first) / (last - first + 1)
     events = []

@@ -143,11 +143,16 @@ def _ogr_time_ns(feature, name: str) -> int:
 
 
 def merge(parts: list[Series]) -> Series:
-    """Increments of one polygon → one series in time order; a repeated timestamp keeps its first row."""
+    """Increments of one polygon → one series in time order. An observation missing a fraction (NULL
+    in the file) is dropped, so statistics, metrics and plots count the same observations; a
+    repeated timestamp keeps its first complete row."""
     if len(parts) == 1:
         joined = parts[0]
     else:
         joined = Series(*(np.concatenate([getattr(p, n) for p in parts]) for n in ("time",) + FRACTIONS))
+    complete = np.logical_and.reduce([np.isfinite(getattr(joined, n)) for n in FRACTIONS])
+    if not complete.all():
+        joined = Series(*(getattr(joined, n)[complete] for n in ("time",) + FRACTIONS))
     order = np.argsort(joined.time, kind="stable")
     times = joined.time[order]
     keep = np.ones(len(times), dtype=bool)
