@@ -171,7 +171,7 @@ def s3_server(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def pyarrow_wheel() -> Path:
-    """pyarrow's wheel for QGIS's Python, downloaded once into build/wheels (NumPy 1.24 needs pyarrow<26)."""
+    """pyarrow's wheel for QGIS's Python, downloaded once into build/wheels (for this Python and NumPy)."""
     from tools.demo_results import pyarrow_wheel as wheel
 
     return wheel()

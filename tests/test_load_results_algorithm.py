@@ -10,6 +10,7 @@ import subprocess
 from datetime import date
 from pathlib import Path
 
+import numpy
 import pandas as pd
 import pytest
 from conftest import WIT_SAMPLE
@@ -278,7 +279,7 @@ def test_dispatch_then_load_with_qgis_process(qgis_app, profile, s3_server, fres
     words = shlex.split(command)
     assert Path(words[0]).resolve() == Path("/usr/bin/python3").resolve()  # QGIS's own Python, not PATH's
     assert words[1:] == ["-m", "pip", "install", "--no-deps", "--target", str(config / "profiles/default/python"),
-                         "pyarrow<26"]
+                         "pyarrow<26" if int(numpy.__version__.split(".")[0]) < 2 else "pyarrow"]
     installed = subprocess.run(words[:-1] + ["-q", str(pyarrow_wheel)], capture_output=True, text=True)  # cached
     assert installed.returncode == 0, installed.stdout + installed.stderr
 

@@ -46,15 +46,24 @@ def results_store(work: Path, local: bool) -> ResultStore:
 
 
 def pyarrow_wheel() -> Path:
-    """pyarrow's wheel for QGIS's Python, downloaded once into build/wheels (NumPy 1.24 needs pyarrow<26)."""
-    if not list(WHEELS.glob("pyarrow-*.whl")):
+    """pyarrow's wheel for QGIS's Python (this one), downloaded once into build/wheels: the release the
+    plugin's message names for this NumPy, for this Python's version (roots of the test matrix share
+    the folder)."""
+    from wit_provider.wit_table import pyarrow_requirement
+
+    tag = "cp%d%d" % sys.version_info[:2]
+    numpy_major = int(__import__("numpy").__version__.split(".")[0])
+    wheels = [w for w in WHEELS.glob("pyarrow-*-%s-*.whl" % tag)
+              if numpy_major >= 2 or int(w.name.split("-")[1].split(".")[0]) < 26]
+    if not wheels:
         subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-deps",
-                        "--only-binary=:all:", "-d", str(WHEELS), "pyarrow<26"], check=True)
-    return sorted(WHEELS.glob("pyarrow-*.whl"))[-1]
+                        "--only-binary=:all:", "-d", str(WHEELS), pyarrow_requirement()], check=True)
+        return pyarrow_wheel()
+    return sorted(wheels)[-1]
 
 
 def install_pyarrow(profile: Path) -> None:
-    """pyarrow<26 (QGIS's NumPy is 1.24) into the profile's python folder, as the plugin tells a user to."""
+    """pyarrow into the profile's python folder, as the plugin tells a user to (without QGIS's NumPy)."""
     target = profile / "python"
     if (target / "pyarrow").is_dir():
         return

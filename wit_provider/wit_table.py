@@ -55,16 +55,21 @@ def reader_name() -> str | None:
     return "pyarrow"
 
 
+def pyarrow_requirement() -> str:
+    """The pyarrow that imports beside this Python's NumPy: pyarrow 26 and later need NumPy 2."""
+    return "pyarrow<26" if int(np.__version__.split(".")[0]) < 2 else "pyarrow"
+
+
 def install_hint(profile_dir: str) -> str:
     """How to put pyarrow into QGIS's Python: QGIS puts ``<profile>/python`` on sys.path at start."""
     python = _qgis_python()
     target = profile_dir.rstrip("/\\") + "/python"
     return ("No parquet reader: this GDAL has no Parquet driver and pyarrow is not installed for QGIS's Python. "
             "Install pyarrow into your QGIS profile, then restart QGIS:\n"
-            "  %s -m pip install --no-deps --target \"%s\" \"pyarrow<26\"\n"
-            "(--no-deps keeps QGIS's NumPy; pyarrow 26 needs NumPy 2. If pip is missing, install it first: "
-            "Debian/Ubuntu apt-get install python3-pip; the QGIS installers for Windows and macOS ship it.)"
-            % (python, target))
+            "  %s -m pip install --no-deps --target \"%s\" \"%s\"\n"
+            "(--no-deps keeps QGIS's NumPy %s; pyarrow 26 and later need NumPy 2. If pip is missing, install it "
+            "first: Debian/Ubuntu apt-get install python3-pip; the QGIS installers for Windows and macOS ship it.)"
+            % (python, target, pyarrow_requirement(), np.__version__))
 
 
 def _qgis_python() -> str:
