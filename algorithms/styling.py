@@ -31,8 +31,9 @@ from ..wit_provider.job_status import OUTCOMES
 WET_CLASSES = ((0, 2, "#e6daa6"), (2, 5, "#c6dbef"), (5, 10, "#9ecae1"), (10, 25, "#4292c6"), (25, 50, "#2171b5"),
                (50, 100, "#08306b"))
 # wetw_max of a year: the plot's dry-vegetation beige, then from its wet cyan to its open-water blue.
-WETW_CLASSES = ((0, 0.01, "#e6daa6"), (0.01, 0.1, "#9becff"), (0.1, 0.25, "#04d9ff"), (0.25, 0.5, "#0390d6"),
-                (0.5, 0.75, "#034dbe"), (0.75, 10, "#030aa7"))
+_BELOW_WET = 0.01 - 1e-9  # QGIS's first class includes its upper bound: 0.01 itself is wet, so not in it
+WETW_CLASSES = ((0, _BELOW_WET, "#e6daa6"), (_BELOW_WET, 0.1, "#9becff"), (0.1, 0.25, "#04d9ff"),
+                (0.25, 0.5, "#0390d6"), (0.5, 0.75, "#034dbe"), (0.75, 10, "#030aa7"))
 STATUS_COLOURS = tuple(zip(OUTCOMES, ("#1a9850", "#d73027", "#bdbdbd", "#fdae61", "#7b3294")))
 PLOT_ACTION = "Show WIT plot"
 _PLUGIN_PACKAGE = __name__.rsplit(".", 2)[0]  # the folder the plugin is installed under
@@ -96,7 +97,8 @@ def style_annual(layer: QgsVectorLayer) -> None:
 
 def _percent(low: float, high: float) -> str:
     """The legend of a wetw_max class: the year's largest wet share of the wetland."""
-    return "max wet ≥ %g %%" % (100 * low) if high > 1 else "max wet %g–%g %%" % (100 * low, 100 * high)
+    low, high = round(100 * low, 2), round(100 * high, 2)
+    return "max wet ≥ %g %%" % low if high > 100 else "max wet %g–%g %%" % (low, high)
 
 
 def _fill(colour: str) -> QgsFillSymbol:
@@ -155,7 +157,7 @@ class _Relations:
         del self.children[dest_id]
 
 
-_STYLERS: dict = {}  # dest id → its post-processor, until Processing has called it
+_STYLERS: dict = {}  # (context, dest id) → its post-processor, until Processing has called it
 _STYLES = {"results": style_results, "dispatch": style_dispatch, "annual": style_annual}
 
 
@@ -165,10 +167,11 @@ def _styler(context, dest_id: str) -> _Styler | None:
         return None
     for stale in [key for key, styler in _STYLERS.items() if styler.done]:
         del _STYLERS[stale]
-    if dest_id not in _STYLERS:
-        _STYLERS[dest_id] = _Styler()
-        context.layerToLoadOnCompletionDetails(dest_id).setPostProcessor(_STYLERS[dest_id])
-    return _STYLERS[dest_id]
+    key = (id(context), dest_id)  # a run that never loaded its layers leaves its own behind, unused
+    if key not in _STYLERS:
+        _STYLERS[key] = _Styler()
+        context.layerToLoadOnCompletionDetails(dest_id).setPostProcessor(_STYLERS[key])
+    return _STYLERS[key]
 
 
 def style_on_completion(context, dest_id: str, kind: str) -> None:
@@ -188,4 +191,4 @@ def relate_on_completion(context, parent_id: str, parent_field: str, children: d
     relations = _Relations(parent_field, names)
     parent.loaded.append(relations.parent_loaded)
     for dest_id in names:
-        _STYLERS[dest_id].loaded.append(relations.child_loaded(dest_id))
+        _styler(context, dest_id).loaded.append(relations.child_loaded(dest_id))
