@@ -26,7 +26,7 @@ class WitDispatcherPlugin:
 
         self.explorer = ExplorerLauncher(self.iface)
 
-    def show_explorer(self, layer_id: str | None = None, feature_id: int | None = None):
+    def show_explorer(self, layer_id: str | None = None, feature_id: int | None = None) -> object:
         """Open the WIT explorer, on one feature when given (the results layers' action)."""
         if self.explorer is None:
             return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 from datetime import datetime, timezone
 
+import matplotlib.dates as mdates
 import numpy as np
 from matplotlib.figure import Figure
 from qgis.core import (
@@ -54,10 +55,9 @@ COMPARE_COLOURS = ("#04d9ff", "#030aa7", "#3f9b0b", "#60460f")  # the plot's wet
 RESULTS_FIELD = "wit_load_status"  # Load WIT results' output
 DISPATCH_FIELD = "wit_url"  # Dispatch WIT's output
 SETTINGS = "wit_dispatcher/explorer/"  # S3 settings for reading result files, kept between sessions
-WET_COLOUR = LAYERS[1][2]
 
 
-def is_wit_layer(layer) -> bool:
+def is_wit_layer(layer: object) -> bool:
     """Load WIT results' OUTPUT or Dispatch WIT's output (any layer with their fields)."""
     if not isinstance(layer, QgsVectorLayer) or not layer.isValid():
         return False
@@ -66,6 +66,8 @@ def is_wit_layer(layer) -> bool:
 
 
 class WitExplorer(QgsDockWidget):
+    """The dock: what it shows follows the active WIT layer's selection."""
+
     def __init__(self, iface, parent=None):
         super().__init__("WIT explorer", parent)
         self.setObjectName("WitExplorer")
@@ -153,7 +155,7 @@ class WitExplorer(QgsDockWidget):
 
     # --- following the selection
 
-    def follow_layer(self, layer) -> None:
+    def follow_layer(self, layer: object) -> None:
         """The active layer changed: follow its selection if it is a WIT layer."""
         if self.layer is not None:
             try:
@@ -201,9 +203,8 @@ class WitExplorer(QgsDockWidget):
                     return WetlandRequest(ident, reason="%s: %s (%s)%s" % (
                         ident, status or "no status", status_field, ": " + error if error else ""))
                 break
+        # A loaded TIMESERIES table comes first; the location is read only when it lacks the wetland.
         location = _text(feature[DISPATCH_FIELD]) if DISPATCH_FIELD in names else ""
-        if not location:
-            return WetlandRequest(ident, reason="%s: no result (%s is empty)" % (ident, DISPATCH_FIELD))
         return WetlandRequest(ident, location, _area_ha(layer, feature))
 
     def _cancel(self) -> None:
@@ -231,15 +232,20 @@ class WitExplorer(QgsDockWidget):
             self.wetlands = []
             self._draw()
 
-    def _show(self, wetlands: list[Wetland]) -> None:
+    def _show(self, wetlands: list[Wetland] | None) -> None:
         """The task's wetlands: plots for those with a series, the reason for the others."""
         self.task = None
+        if wetlands is None:  # cancelled in QGIS's task manager
+            return self._say("Reading was cancelled: select the wetlands again to read them.")
         self.wetlands = wetlands
         said = [self.note] if self.note else []
         said += [w.reason + "." for w in wetlands if w.reason]
-        sources = sorted({w.source for w in wetlands if w.source})
+        sources = sorted({w.source for w in wetlands if w.source and not w.reason})
         if sources:
             said.append("Series from %s." % ", ".join(sources))
+        tables = sorted({w.tables for w in wetlands if w.tables and not w.reason})
+        if tables:
+            said.append("Years and events: %s." % ", ".join(tables))
         self.message.setText(" ".join(said))
         self._draw()
 
@@ -302,7 +308,7 @@ class WitExplorer(QgsDockWidget):
                                             "" if max_ha is None else "%.2f" % max_ha)):
                 item = QTableWidgetItem(value)
                 if column >= 3:
-                    item.setTextAlignment(int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter))
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.events.setItem(row, column, item)
 
     def _hover(self, event) -> None:
@@ -313,23 +319,21 @@ class WitExplorer(QgsDockWidget):
         if wetland is not None and event.xdata is not None:
             index = self._nearest(wetland, event.xdata)
             annotation = self.hovers[event.inaxes]
-            annotation.set_text(self.describe(wetland, event.xdata))
+            annotation.set_text(self.describe(wetland, index))
             annotation.xy = (_datetime(wetland.series.time[index]), event.ydata)
         self.canvas.draw_idle()
 
     @staticmethod
     def _nearest(wetland: Wetland, xdata: float) -> int:
-        import matplotlib.dates as mdates
-
-        nanoseconds = (mdates.num2date(xdata).timestamp() * 1e9)
+        nanoseconds = mdates.num2date(xdata).timestamp() * 1e9
         times = wetland.series.time
         index = int(np.searchsorted(times, nanoseconds))
         candidates = [i for i in (index - 1, index) if 0 <= i < len(times)]
         return min(candidates, key=lambda i: abs(times[i] - nanoseconds))
 
-    def describe(self, wetland: Wetland, xdata: float) -> str:
-        """The hover text at ``xdata`` (matplotlib's date number) on ``wetland``'s plot."""
-        index = self._nearest(wetland, xdata)
+    @staticmethod
+    def describe(wetland: Wetland, index: int) -> str:
+        """The hover text of ``wetland``'s observation ``index``."""
         series = wetland.series
         moment = _datetime(series.time[index])
         return "%s %s UTC\n" % (wetland.ident, moment.strftime("%Y-%m-%d %H:%M")) + "\n".join(
@@ -370,11 +374,8 @@ class WitExplorer(QgsDockWidget):
 
 
 def _figure(height: float) -> Figure:
-    """A figure that lays itself out to the dock's size (constrained layout; older matplotlib's spelling)."""
-    try:
-        return Figure(figsize=(5, height), dpi=100, layout="constrained")
-    except TypeError:  # matplotlib < 3.5
-        return Figure(figsize=(5, height), dpi=100, constrained_layout=True)
+    """A figure that lays itself out to the dock's size."""
+    return Figure(figsize=(5, height), dpi=100, layout="constrained")
 
 
 def _datetime(nanoseconds) -> datetime:
@@ -407,5 +408,6 @@ def _area_ha(layer, feature) -> float | None:
     ellipsoid = project.ellipsoid()
     if not ellipsoid or ellipsoid.upper() == "NONE":
         ellipsoid = layer.crs().ellipsoidAcronym() or "WGS84"
-    distance.setEllipsoid(ellipsoid)
+    if not distance.setEllipsoid(ellipsoid):
+        distance.setEllipsoid("WGS84")
     return distance.convertAreaMeasurement(distance.measureArea(geometry), QgsUnitTypes.AreaUnit.AreaHectares)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from qgis.core import QgsProject
+from qgis.gui import QgsDockWidget
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction
@@ -15,6 +16,8 @@ NEEDS = ("The WIT explorer needs matplotlib 3.5 or later in QGIS's Python (Debia
 
 
 class ExplorerLauncher:
+    """Owns the explorer's action and dock, so unloading the plugin removes both."""
+
     def __init__(self, iface):
         self.iface = iface
         self.dock = None
@@ -25,7 +28,7 @@ class ExplorerLauncher:
         iface.addPluginToMenu(MENU, self.action)
         iface.addToolBarIcon(self.action)
 
-    def open(self, *_checked):
+    def open(self, *_checked) -> QgsDockWidget | None:
         """Show the dock (made on first use), following the active layer's selection; None, with a
         message, where matplotlib is missing or too old (the rest of the plugin works without it)."""
         if self.dock is None:
@@ -41,7 +44,7 @@ class ExplorerLauncher:
         self.dock.follow_layer(self.iface.activeLayer())
         return self.dock
 
-    def open_feature(self, layer_id: str, feature_id: int):
+    def open_feature(self, layer_id: str, feature_id: int) -> QgsDockWidget | None:
         """From a layer action: make the feature's layer active, select the feature, show it."""
         layer = QgsProject.instance().mapLayer(layer_id)
         if layer is not None:

@@ -43,6 +43,7 @@ class WetlandRequest:
     location: object = None
     area_ha: float | None = None
     reason: str = ""
+    location_field: str = "wit_url"
 
 
 @dataclass
@@ -54,7 +55,8 @@ class Wetland:
     annual: list = field(default_factory=list)  # (year, wetw_max)
     events: list = field(default_factory=list)  # (start, end, duration_days, max_wet_ha)
     reason: str = ""
-    source: str = ""
+    source: str = ""  # where the series came from
+    tables: str = ""  # where the yearly maxima and events came from
 
 
 def layer_with_fields(names: set, spatial: bool | None = None) -> QgsVectorLayer | None:
@@ -92,7 +94,7 @@ class WetlandTask(QgsTask):
     unless the task was cancelled (a newer selection)."""
 
     def __init__(self, requests: list[WetlandRequest], sources: Sources, s3: S3Settings,
-                 done: Callable[[list[Wetland]], None]):
+                 done: Callable[[list[Wetland] | None], None]):
         super().__init__("WIT explorer: reading %d wetland(s)" % len(requests), QgsTask.Flag.CanCancel)
         self.requests = requests
         self.sources = sources
@@ -112,39 +114,52 @@ class WetlandTask(QgsTask):
         return not self.isCanceled()
 
     def finished(self, result: bool) -> None:
-        if result and not self.isCanceled():
-            self.done(self.wetlands)
+        """On the main thread: ``done`` gets the wetlands, or None when the read was cancelled (the
+        dock replaces ``done`` before it cancels a read for a newer selection)."""
+        self.done(None if self.isCanceled() else self.wetlands)
 
     def _read(self, request: WetlandRequest) -> Wetland:
         wetland = Wetland(request.ident, reason=request.reason)
         if wetland.reason:
             return wetland
         try:
-            wetland.series, wetland.source = self._series(request)
+            self._fill(wetland, request)
         except (FetchError, TableError) as reason:
             wetland.reason = "%s: its result could not be read: %s" % (request.ident, reason)
-            return wetland
+        except Exception as error:  # a table of unexpected types, a bug: said, never a dock left waiting
+            wetland.reason = "%s: could not be shown: %r" % (request.ident, error)
+        if wetland.reason:
+            wetland.series = None
+        return wetland
+
+    def _fill(self, wetland: Wetland, request: WetlandRequest) -> None:
+        wetland.series, wetland.source = self._series(request)
         if not len(wetland.series):
             wetland.reason = "%s: its result has no observations" % request.ident
-            return wetland
-        wetland.annual = self._rows(self.sources.annual, request.ident, ("year", "wetw_max"), "year") or [
-            (year, values[_WETW_MAX]) for year, _, *values in annual_metrics(wetland.series).rows()]
-        wetland.events = self._rows(self.sources.events, request.ident,
-                                    ("start", "end", "duration_days", "max_wet_ha"), "event") or [
-            (start, end, days, max_ha) for _, start, end, days, _, _, _, max_ha, _ in
-            inundation_events(wetland.series, WET_THRESHOLD, request.area_ha)]
-        return wetland
+            return
+        annual = self._rows(self.sources.annual, request.ident, ("year", "wetw_max"), "year")
+        if annual:  # the wetland is in the loaded ANNUAL: its run's EVENTS hold all its events, maybe none
+            wetland.annual = [(int(year), _number(peak)) for year, peak in annual]
+            wetland.events = [(start, end, int(days), _number(max_ha)) for start, end, days, max_ha in self._rows(
+                self.sources.events, request.ident, ("start", "end", "duration_days", "max_wet_ha"), "event")]
+            wetland.tables = "tables '%s', '%s'" % (self.sources.names.get("annual"),
+                                                    self.sources.names.get("events", "-"))
+            return
+        wetland.annual = [(year, values[_WETW_MAX]) for year, _, *values in annual_metrics(wetland.series).rows()]
+        wetland.events = [(start, end, days, max_ha) for _, start, end, days, _, _, _, max_ha, _ in
+                          inundation_events(wetland.series, WET_THRESHOLD, request.area_ha)]
+        wetland.tables = "computed from the series"
 
     def _series(self, request: WetlandRequest) -> tuple[Series, str]:
         if self.sources.timeseries is not None:
             rows = self._rows(self.sources.timeseries, request.ident, ("time",) + FRACTIONS, "time")
             if rows:
                 times = np.array([_nanoseconds(row[0]) for row in rows], dtype=np.int64)
-                columns = [np.array([row[i] for row in rows], dtype=np.float64) for i in range(1, 6)]
+                columns = [np.array([_number(row[i]) for row in rows], dtype=np.float64) for i in range(1, 6)]
                 return merge([Series(times, *columns)]), "table '%s'" % self.sources.names["timeseries"]
         locations = parse_locations(request.location)
         if not locations:
-            raise FetchError("no result location")
+            raise FetchError("it is not in a loaded TIMESERIES table and %s is empty" % request.location_field)
         reader = reader_name()
         if reader is None:
             raise TableError(install_hint(self.profile))
@@ -179,5 +194,12 @@ def _plain(value):
 
 
 def _nanoseconds(moment) -> int:
-    """A QDateTime (UTC in TIMESERIES) → nanoseconds since the epoch."""
+    """A QDateTime (UTC in TIMESERIES), or its ISO text (a CSV table), → nanoseconds since the epoch."""
+    if isinstance(moment, str):
+        return int(np.datetime64(moment.rstrip("Z").replace("/", "-"), "ns").astype(np.int64))
     return int(moment.toMSecsSinceEpoch()) * 1_000_000
+
+
+def _number(value) -> float | None:
+    """A numeric field as a float; text from a CSV table too; NULL or empty as None."""
+    return None if value is None or value == "" else float(value)

@@ -87,10 +87,17 @@ def wait_shown(dock, then, waited=0):
 
 def plots(dock):
     """What the canvas holds: each plot's title and how many observations its stacked areas span."""
-    return [{"title": ax.get_title(), "observations": len(wetland.series.time),
+    return [{"title": ax.get_title(), "observations": _drawn(ax),
              "stack_x": [float(f(ax.collections[0].get_paths()[0].vertices[:, 0])) for f in (min, max)],
              "first_last": [float(date2num(t)) for t in _times(wetland)]}
             for ax, wetland in dock.plot_axes.items()]
+
+
+def _drawn(ax):
+    """How many observations the canvas' stacked areas pass through: their distinct x positions."""
+    import numpy as np
+
+    return len(np.unique(ax.collections[0].get_paths()[0].vertices[:, 0]))
 
 
 def _times(wetland):
@@ -126,8 +133,7 @@ def one():
 def three():
     dock = state["dock"]
     report["three"] = {"plots": plots(dock), "uids": [state["uids"][i] for i in state["loaded"][1:4]],
-                       "events_rows": dock.events.rowCount(),
-                       "events_total": sum(len(w.events) for w in dock.wetlands)}
+                       "events_rows": dock.events.rowCount(), "message": dock.message.text()}
     dock.grab().save(str(OUT / "explorer_three.png"))
     select(state["loaded"][:6], six)
 
