@@ -11,7 +11,8 @@ GeoPackages (67,981 polygon-years, 31,536 events), run twice each, alternating w
 load without them, from moto and from the 20 ms HTTP server (where the server does not set
 the pace, so the client's own cost shows); their memory case writes every output at once. It
 prints a second line: "s3_plain_s s3_plain_s s3_metrics_s s3_metrics_s http_plain_s http_plain_s
-http_metrics_s http_metrics_s rss_all_200_mb rss_all_2000_mb". One case alone:
+http_metrics_s http_metrics_s rss_all_200_mb rss_all_2000_mb" and a third: "annual_rows annual_mb
+events_rows events_mb" of the 2,000 files' GeoPackages. One case alone:
 `python -m bench.load_results run LAYER ENDPOINT MAX_CONCURRENT TIMESERIES(0/1) METRICS(0/1)` prints
 "peak_rss_mb seconds loaded".
 """
@@ -175,6 +176,18 @@ def main() -> None:
                                              latency_parallel[1], latency_sequential[1]))
     pairs = [runs[i] for runs in (side_by_side, remote_side_by_side) for i in (0, 2, 1, 3)]
     print(" ".join("%.2f" % v for v in pairs) + " %.1f %.1f" % (rss_all_small[0], rss_all_large[0]))
+    print("%d %.1f %d %.1f" % (*table_size("annual", large), *table_size("events", large)))
+
+
+def table_size(kind: str, layer: str) -> tuple[int, float]:
+    """Rows and MB of the ANNUAL or EVENTS GeoPackage the 16-at-once case wrote for ``layer``."""
+    import sqlite3
+
+    path = CACHE / ("%s_%s_%d.gpkg" % (kind, os.path.basename(layer), PARALLEL))
+    with sqlite3.connect(path) as db:
+        table = db.execute("SELECT table_name FROM gpkg_contents").fetchone()[0]
+        rows = db.execute('SELECT count(*) FROM "%s"' % table).fetchone()[0]
+    return rows, path.stat().st_size / 1e6
 
 
 if __name__ == "__main__":

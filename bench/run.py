@@ -152,10 +152,11 @@ def main() -> None:
     print("Results: 2,000 WIT files from a local S3 server...", flush=True)
     loading = python("bench.load_results")
     output = loading.communicate()[0].strip().splitlines()
-    if loading.returncode != 0 or len(output) < 2:
+    if loading.returncode != 0 or len(output) < 3:
         raise RuntimeError("benchmark step failed: %s" % loading.args)
-    parallel_s, sequential_s, rss_200, rss_2000, slow_parallel_s, slow_sequential_s = map(float, output[-2].split())
-    *side_by_side, rss_all_200, rss_all_2000 = map(float, output[-1].split())
+    parallel_s, sequential_s, rss_200, rss_2000, slow_parallel_s, slow_sequential_s = map(float, output[-3].split())
+    *side_by_side, rss_all_200, rss_all_2000 = map(float, output[-2].split())
+    annual_rows, annual_mb, event_rows, events_mb = map(float, output[-1].split())
 
     print("\nWIT Dispatcher benchmarks, %s, %s, %d cores, Python %s, %.0f s in all\n" % (
         date.today(), platform.platform(), os.cpu_count(), platform.python_version(), time.monotonic() - began))
@@ -186,6 +187,9 @@ def main() -> None:
         print(METRICS_ROW % (source, metrics_a, metrics_b, plain_a, plain_b,
                              (metrics_a + metrics_b) / (plain_a + plain_b)))
     print(METRICS_MEMORY_ROW % (rss_all_200, rss_all_2000, rss_all_2000 / rss_all_200))
+    print("| ANNUAL and EVENTS GeoPackages of 2,000 files | WIT Dispatcher | ANNUAL %d rows, %.1f MB (%.0f bytes/row); "
+          "EVENTS %d rows, %.1f MB | - |" % (annual_rows, annual_mb, 1e6 * annual_mb / annual_rows, event_rows,
+                                             events_mb))
 
 
 def dispatch_only() -> None:
