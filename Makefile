@@ -7,11 +7,12 @@ DEBIAN_PACKAGES := qgis python3-qgis qgis-providers python3-venv python3-pip pyt
 QGIS_PROFILE ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/default
 # Bundled in the plugin (ext_libs/) by tools/plugin_files.py, for QGIS installations without it.
 WHEEL := build/wheels/xmltodict-0.13.0-py2.py3-none-any.whl
+EXT_LIBS := ext_libs/xmltodict.py
 # Leave empty for the embedded local WIT server; set to use a real one, e.g. DEA's:
 #   make demo WPS_URL='https://ows.dev.dea.ga.gov.au/wps/?service=WPS&request=Execute'
 WPS_URL ?=
 
-.PHONY: deps demo test bench lint deploy package clean
+.PHONY: deps demo test test-matrix bench lint deploy package clean
 
 deps: $(VENV)/.installed
 
@@ -28,11 +29,17 @@ $(VENV)/.installed: requirements-dev.txt Makefile
 	@$(PY) -c "import qgis.core, requests, xmltodict, pywps" || { echo "The venv cannot import QGIS: is $(SYSTEM_PYTHON) Debian's Python?"; exit 1; }
 	@touch $@
 
-demo: deps $(WHEEL)
+demo: deps $(WHEEL) $(EXT_LIBS)
 	$(PY) -m tools.demo $(if $(WPS_URL),--wps-url '$(WPS_URL)')
 
-test: deps $(WHEEL)
+test: deps $(WHEEL) $(EXT_LIBS)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The suite on QGIS 3.40 (Debian 13) and 3.44 (Debian sid), each in a Debian root under build/roots.
+test-matrix: deps $(WHEEL) $(EXT_LIBS)
+	@command -v debootstrap >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q debootstrap; }
+	$(PY) -m tools.matrix $(MATRIX) $(if $(PYTEST_ARGS),--pytest='$(PYTEST_ARGS)')
 
 bench: deps $(WHEEL)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-bench.txt
@@ -45,6 +52,10 @@ lint: deps
 $(WHEEL): | deps
 	$(PY) -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: -d $(@D) xmltodict==0.13.0
 
+# The same bundled copy in the checkout (git-ignored), for a linked checkout on a QGIS without xmltodict.
+$(EXT_LIBS): $(WHEEL)
+	$(PY) -m tools.plugin_files ext-libs
+
 deploy: deps $(WHEEL)
 	$(PY) -m tools.plugin_files install "$(QGIS_PROFILE)/python/plugins"
 
@@ -52,4 +63,4 @@ package: deps $(WHEEL)
 	$(PY) -m tools.plugin_files zip dist/wit_dispatcher-$$($(PY) -m tools.plugin_files version).zip
 
 clean:
-	rm -rf build dist demo-output test-artifacts .pytest_cache .ruff_cache
+	rm -rf build dist demo-output test-artifacts ext_libs .pytest_cache .ruff_cache

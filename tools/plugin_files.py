@@ -77,9 +77,21 @@ def build_zip(path: Path) -> Path:
     return path
 
 
+def lay_ext_libs() -> Path:
+    """The bundled libraries in the checkout's own (git-ignored) ext_libs/, so a linked checkout finds
+    them as the zip does on a QGIS without them (Debian 13's and sid's have no python3-xmltodict)."""
+    folder = ROOT / "ext_libs"
+    folder.mkdir(exist_ok=True)
+    for name, content in bundled_files():
+        (ROOT / name).write_bytes(content)
+    return folder
+
+
 if __name__ == "__main__":
     command = sys.argv[1]
     if command == "version":
         print(version())
+    elif command == "ext-libs":
+        print(lay_ext_libs())
     else:
         print((install if command == "install" else build_zip)(Path(sys.argv[2])))
