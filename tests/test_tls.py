@@ -18,11 +18,15 @@ def openssl(*arguments, cwd):
 @pytest.fixture
 def https_wit(tmp_path):
     """The light WIT server over HTTPS, with a certificate from a CA of this test's own."""
+    # The extensions Python 3.13's strict verification asks of a CA and of a server certificate.
     openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=WIT test CA",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
             "-keyout", "ca.key", "-out", "ca.pem", cwd=tmp_path)
     openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key",
             "-out", "server.csr", cwd=tmp_path)
-    (tmp_path / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    (tmp_path / "san.ext").write_text("subjectAltName=IP:127.0.0.1\nauthorityKeyIdentifier=keyid\n"
+                                      "keyUsage=critical,digitalSignature,keyEncipherment\n"
+                                      "extendedKeyUsage=serverAuth\n")
     openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
             "-days", "1", "-extfile", "san.ext", "-out", "server.pem", cwd=tmp_path)
     wit = FastWit(job_seconds=0.1)
