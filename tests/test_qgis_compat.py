@@ -16,3 +16,24 @@ def test_the_compatibility_spellings_are_what_this_qgis_takes():
     whole = QgsProcessingParameterNumber("N", "n", qgis_compat.INTEGER, 2)
     assert whole.dataType() == qgis_compat.INTEGER != qgis_compat.DOUBLE
 
+
+
+# Which branch each QGIS takes; a test-matrix root names itself in WIT_MATRIX (tools/matrix.py).
+MATRIX_QGIS = {"trixie": "3.40", "sid": "3.44"}
+
+
+def test_this_qgis_took_the_branches_its_version_calls_for(qgis_app):
+    """A run in a root that quietly fell back (older QGIS, no Parquet driver) fails here."""
+    import os
+
+    from qgis.core import Qgis
+    from wit_dispatcher.algorithms import qgis_compat
+    from wit_dispatcher.wit_provider.wit_table import reader_name
+
+    matrix = os.environ.get("WIT_MATRIX")
+    version = tuple(int(part) for part in Qgis.QGIS_VERSION.split("-")[0].split(".")[:2])
+    if matrix:
+        assert "%d.%d" % version == MATRIX_QGIS[matrix]
+    assert qgis_compat.PROCESSING_ENUMS_IN_QGIS == (version >= (3, 36))
+    assert qgis_compat.FIELDS_TAKE_QMETATYPE == (version >= (3, 38))
+    assert reader_name() == ("gdal" if matrix == "sid" else "pyarrow")  # sid's root has GDAL's Parquet driver
