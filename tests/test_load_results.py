@@ -89,18 +89,26 @@ def test_no_wet_observation():
     assert stats["wit_wet_pct"] == 0 and stats["wit_max_wet"] == 0 and stats["wit_max_wet_ha"] == 0
 
 
-def test_two_increments_are_merged_and_repeated_timestamps_dropped(tmp_path, sample):
+def two_increments(folder, sample: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """Polygon 150's series as two increment files sharing 10 observations, whose water the second
+    file changes (a repeated timestamp keeps the first increment's row); the whole series and the
+    wit_url value (a JSON array) of the two files."""
     frame = sample[sample.XXX_UID == "150"].drop(columns="XXX_UID").reset_index(drop=True)
     half = len(frame) // 2
-    first, second = frame.iloc[: half + 10], frame.iloc[half:].copy()  # 10 observations in both
-    second.loc[second.index[:10], "water"] = 0.99  # a repeated timestamp keeps the first increment's row
+    first, second = frame.iloc[: half + 10], frame.iloc[half:].copy()
+    second.loc[second.index[:10], "water"] = 0.99
     paths = []
     for number, part in enumerate((first, second)):
-        path = tmp_path / ("part%d.parquet" % number)
+        path = folder / ("part%d.parquet" % number)
         part.to_parquet(path, index=False)
         paths.append(str(path))
+    return frame, json.dumps(paths)
+
+
+def test_two_increments_are_merged_and_repeated_timestamps_dropped(tmp_path, sample):
+    frame, location = two_increments(tmp_path, sample)
     loader = ResultLoader(Fetcher(), "pyarrow", THRESHOLD, 2, keep_series=True)
-    loaded = loader.load(LoadJob("150", json.dumps(paths), 1.0))
+    loaded = loader.load(LoadJob("150", location, 1.0))
     assert loaded.status == LOADED, loaded.error
     assert len(loaded.series) == len(frame.drop_duplicates("time"))
     assert_same_statistics(loaded.stats, pandas_statistics(frame, THRESHOLD, 1.0))

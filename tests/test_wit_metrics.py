@@ -3,13 +3,13 @@ independent pandas computation written here from the documented definitions, on 
 
 from __future__ import annotations
 
-import json
 from datetime import date
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import WIT_SAMPLE
+from test_load_results import two_increments
 from wit_server.s3 import sample_uids, wit_parquet
 
 from wit_provider.result_fetch import Fetcher
@@ -108,17 +108,9 @@ def test_annual_metrics_and_events_of_every_sample_polygon_match_pandas(sample, 
 
 
 def test_two_increments_are_merged_before_the_metrics(tmp_path, sample):
-    frame = sample[sample.XXX_UID == "150"].drop(columns="XXX_UID").reset_index(drop=True)
-    half = len(frame) // 2
-    first, second = frame.iloc[: half + 10], frame.iloc[half:].copy()
-    second.loc[second.index[:10], "water"] = 0.99  # a repeated timestamp keeps the first increment's row
-    paths = []
-    for number, part in enumerate((first, second)):
-        path = tmp_path / ("part%d.parquet" % number)
-        part.to_parquet(path, index=False)
-        paths.append(str(path))
+    frame, location = two_increments(tmp_path, sample)
     loader = ResultLoader(Fetcher(), "pyarrow", THRESHOLD, 1, annual=True, events=True)
-    loaded = loader.load(LoadJob("150", json.dumps(paths), AREA_HA))
+    loaded = loader.load(LoadJob("150", location, AREA_HA))
     assert loaded.status == LOADED, loaded.error
     assert_rows_equal([dict(zip(("year", "obs") + ANNUAL_NAMES, row)) for row in loaded.annual], pandas_annual(frame))
     assert_rows_equal([dict(zip(EVENT_NAMES, e)) for e in loaded.events], pandas_events(frame, THRESHOLD, AREA_HA))
