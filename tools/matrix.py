@@ -1,0 +1,188 @@
+"""`make test-matrix`: the whole suite on newer QGIS, each in a Debian root under build/roots.
+
+Each root is made with debootstrap from Debian's archive (QGIS 3.40 LTR from trixie, QGIS 3.44
+from sid), provisioned once (a venv with the test tools, this machine's CA bundle and pip
+configuration, on sid Debian's python3-pyarrow and GDAL's Parquet driver built against its GDAL)
+and reused while its stamp file is there. The suite runs inside with ``chroot``, the checkout and
+the temporary folder bound at the same paths, and everything bound is unmounted on the way out,
+also when a test fails. The host's own QGIS stays what `make test` uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .plugin_files import ROOT
+
+ROOTS = ROOT / "build" / "roots"
+MIRROR = "http://deb.debian.org/debian"
+VENV = "/opt/wit-venv"  # inside each root
+BOOTSTRAPPED = ".wit-bootstrapped"  # debootstrap finished
+STAMP = ".wit-ready"  # provisioned too
+PACKAGES = ("qgis", "python3-qgis", "qgis-providers", "python3-pip", "python3-venv", "python3-matplotlib", "xvfb",
+            "xauth", "openssl", "ca-certificates", "make", "locales")
+PIP_FILES = ("/etc/pip.conf", "/etc/xdg/pip")  # this machine's pip configuration, and what it names
+GDAL_BUILD = ("libgdal-dev", "libparquet-dev", "libarrow-dev", "libarrow-dataset-dev", "cmake", "g++", "xz-utils",
+              "curl")
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    suite: str
+    qgis: str
+    debian_python: tuple  # (PyPI name, Debian package) taken from Debian instead of PyPI's pin
+    parquet_driver: bool  # build GDAL's Parquet driver against the root's GDAL
+
+    @property
+    def root(self) -> Path:
+        return ROOTS / self.name
+
+    def apt(self) -> list[str]:
+        """apt-get in the root; sid's Release file is past its validity date in the archive reached here."""
+        return ["apt-get", "-o", "Acquire::Check-Valid-Until=false", "-y", "-q", "--no-install-recommends"]
+
+
+# sid's Python is 3.14, for which pandas 2.2.3 has no wheel; its own pyarrow is the one the issue names.
+TARGETS = (Target("trixie", "trixie", "3.40", debian_python=(), parquet_driver=False),
+           Target("sid", "sid", "3.44", debian_python=(("pyarrow", "python3-pyarrow"), ("pandas", "python3-pandas")),
+                  parquet_driver=True))
+
+
+def run(command: list[str], **options) -> None:
+    print("$", " ".join(command), flush=True)
+    subprocess.run(command, check=True, **options)
+
+
+def inside(target: Target, script: str, env: dict | None = None) -> int:
+    """``script`` with bash in the root; its exit code."""
+    environment = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
+                   "LANG": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive", "TMPDIR": "/tmp", **(env or {})}
+    print("[%s] $ %s" % (target.name, script), flush=True)
+    return subprocess.run(["chroot", str(target.root), "/bin/bash", "-c", script], env=environment).returncode
+
+
+def check_inside(target: Target, script: str, env: dict | None = None) -> None:
+    if inside(target, script, env) != 0:
+        raise SystemExit("[%s] failed: %s" % (target.name, script))
+
+
+@contextlib.contextmanager
+def mounted(target: Target):
+    """/proc, /dev, the checkout, /tmp and pip's local folders bound into the root, unmounted on exit."""
+    binds = [Path("/proc"), Path("/dev"), Path("/dev/pts"), Path("/sys"), ROOT, Path("/tmp")]
+    binds += [Path(p) for p in _pip_folders() if Path(p).is_dir()]
+    done = []
+    try:
+        for source in binds:
+            where = target.root / str(source).lstrip("/")
+            where.mkdir(parents=True, exist_ok=True)
+            run(["mount", "--bind", str(source), str(where)])
+            done.append(where)
+        yield
+    finally:
+        for where in reversed(done):
+            if subprocess.run(["umount", str(where)]).returncode != 0:
+                subprocess.run(["umount", "-l", str(where)])
+
+
+def _pip_folders() -> list[str]:
+    """The local folders the machine's pip configuration names (find-links, file:// indexes)."""
+    listed = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True).stdout
+    folders = []
+    for line in listed.splitlines():
+        _, _, value = line.partition("=")
+        for word in value.strip("'\"").split():
+            path = word[len("file://"):] if word.startswith("file://") else word
+            if path.startswith("/") and not path.startswith(("/etc", "/usr")):
+                folders.append(path.split("/simple")[0] if "/simple" in path else path)
+    return sorted(set(folders))
+
+
+def ensure(target: Target) -> None:
+    """Make and provision the root unless its stamp says it is ready."""
+    if (target.root / STAMP).exists() and (target.root / STAMP).read_text() == recipe(target):
+        return
+    if not (target.root / BOOTSTRAPPED).exists():
+        if target.root.exists():
+            shutil.rmtree(target.root)  # an unfinished debootstrap: start again
+        ROOTS.mkdir(parents=True, exist_ok=True)
+        run(["debootstrap", "--variant=minbase", "--include=" + ",".join(PACKAGES), target.suite, str(target.root),
+             MIRROR])
+        (target.root / BOOTSTRAPPED).write_text("debootstrap done\n")
+    for path in ("/etc/ssl/certs/ca-certificates.crt", "/etc/resolv.conf", *PIP_FILES):
+        if os.path.exists(path):
+            destination = target.root / path.lstrip("/")
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            if os.path.isdir(path):
+                shutil.copytree(path, destination, dirs_exist_ok=True)
+            else:
+                shutil.copy2(path, destination)
+    (target.root / "etc/apt/sources.list").write_text("deb %s %s main\n" % (MIRROR, target.suite))
+    with mounted(target):
+        apt = " ".join(target.apt())
+        packages = PACKAGES + tuple(package for _, package in target.debian_python)
+        check_inside(target, "%s update && %s install %s" % (apt, apt, " ".join(packages)))
+        if target.parquet_driver:
+            build_parquet_driver(target)
+        requirements = [line.split("#")[0].strip() for line in (ROOT / "requirements-dev.txt").read_text().splitlines()]
+        from_debian = tuple(name for name, _ in target.debian_python)
+        requirements = [r for r in requirements if r and not r.startswith(from_debian)]
+        check_inside(target, "python3 -m venv --system-site-packages %s && %s/bin/python -m pip install -q "
+                     "--disable-pip-version-check %s" % (VENV, VENV, " ".join("'%s'" % r for r in requirements)))
+    (target.root / STAMP).write_text(recipe(target))
+
+
+def recipe(target: Target) -> str:
+    """What a provisioned root was made from: a root made from another recipe is provisioned again."""
+    digest = hashlib.sha256((ROOT / "requirements-dev.txt").read_bytes() + Path(__file__).read_bytes())
+    return "%s %s\n" % (target.name, digest.hexdigest())
+
+
+def build_parquet_driver(target: Target) -> None:
+    """GDAL's Parquet driver as a plugin, from Debian's GDAL source, against the root's GDAL."""
+    apt = " ".join(target.apt())
+    check_inside(target, "%s install %s" % (apt, " ".join(GDAL_BUILD)))
+    script = (
+        "set -e; version=$(dpkg-query -W -f='${Version}' libgdal-dev | sed 's/-[^-]*$//; s/^[0-9]*://'); "
+        "upstream=${version%%+dfsg*}; mkdir -p /opt/gdal-src && cd /opt/gdal-src; "
+        "curl -sSfLO %s/pool/main/g/gdal/gdal_${version}.orig.tar.xz; "
+        "tar xf gdal_${version}.orig.tar.xz; cd gdal-${upstream}; "
+        "cmake -S ogr/ogrsf_frmts/parquet -B build -DCMAKE_BUILD_TYPE=Release > /dev/null; "
+        "cmake --build build -j2 > /dev/null; "
+        "plugins=$(dirname $(dpkg -L libgdal-dev | grep 'libgdal.so$' | head -1))/gdalplugins; mkdir -p $plugins; "
+        "cp build/ogr_Parquet.so $plugins/; "
+        "python3 -c \"from osgeo import gdal; assert gdal.GetDriverByName('Parquet'), 'no Parquet driver'\"" % MIRROR)
+    check_inside(target, script)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("targets", nargs="*", default=[t.name for t in TARGETS])
+    parser.add_argument("--pytest", default="", help="arguments for pytest in each root")
+    args = parser.parse_args()
+    failed = []
+    for target in (t for t in TARGETS if t.name in args.targets):
+        ensure(target)
+        with mounted(target):
+            code = inside(target, "cd '%s' && %s/bin/python -m pytest -p no:cacheprovider %s"
+                          % (ROOT, VENV, args.pytest), env={"WIT_MATRIX": target.name})
+        print("[%s] QGIS %s: pytest exited %d" % (target.name, target.qgis, code), flush=True)
+        if code != 0:
+            failed.append(target.name)
+    if failed:
+        print("test-matrix failed on: %s" % ", ".join(failed))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
