@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -165,6 +166,7 @@ def build_parquet_driver(target: Target) -> None:
 
 
 def main() -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a kill still unmounts the roots
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("targets", nargs="*", default=[t.name for t in TARGETS])
     parser.add_argument("--pytest", default="", help="arguments for pytest in each root")
