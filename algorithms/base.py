@@ -45,6 +45,14 @@ def extended_fields(input_fields: QgsFields, added: list[tuple[str, str, int]]) 
     return fields
 
 
+def table_fields(names) -> QgsFields:
+    """QgsFields of (name, kind) pairs, kinds as qgis_compat.field takes them."""
+    fields = QgsFields()
+    for name, kind in names:
+        fields.append(field(name, kind))
+    return fields
+
+
 def extended_feature(feature: QgsFeature, fields: QgsFields, values: dict) -> QgsFeature:
     """``feature`` with its geometry and attributes in ``fields``, and ``values`` by field name."""
     out = QgsFeature(fields)

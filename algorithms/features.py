@@ -16,8 +16,8 @@ from ..wit_provider.increments import Increment, PolygonResult
 from ..wit_provider.job_times import Workload
 from ..wit_provider.journal import job_key
 from ..wit_provider.wps import build_execute, feature_collection
-from .base import extended_feature, extended_fields
-from .qgis_compat import SKIP_GEOMETRY_CHECKS, field
+from .base import extended_feature, extended_fields, table_fields
+from .qgis_compat import SKIP_GEOMETRY_CHECKS
 
 # wit_url holds a JSON array of URIs when a polygon has several increments: no length limit.
 RESULT_FIELDS = [("wit_url", "string", 0), ("wit_status", "string", 16), ("wit_error", "string", 0)]
@@ -93,10 +93,7 @@ def output_feature(feature: QgsFeature, fields: QgsFields, result: PolygonResult
 
 
 def job_fields() -> QgsFields:
-    fields = QgsFields()
-    for name, kind in JOB_FIELDS:
-        fields.append(field(name, kind))
-    return fields
+    return table_fields(JOB_FIELDS)
 
 
 def job_feature(fields: QgsFields, outcome: Outcome) -> QgsFeature:

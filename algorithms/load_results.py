@@ -39,7 +39,7 @@ from ..wit_provider.result_fetch import Fetcher, S3Settings, check_endpoint
 from ..wit_provider.result_loader import FAILED, LOAD_STATUSES, LOADED, NO_RESULT, Loaded, LoadJob, ResultLoader
 from ..wit_provider.wit_metrics import ANNUAL_NAMES, EVENT_NAMES, year_bounds
 from ..wit_provider.wit_table import FRACTIONS, STAT_FIELDS, install_hint, reader_name
-from .base import WitAlgorithm, extended_feature, extended_fields
+from .base import WitAlgorithm, extended_feature, extended_fields, table_fields
 from .interrupt import interrupts_as_cancel
 from .qgis_compat import DOUBLE, INTEGER, SKIP_GEOMETRY_CHECKS, STRING_FIELDS, VECTOR_ANY, VECTOR_POLYGON, field
 from .styling import relate_on_completion, style_on_completion
@@ -191,7 +191,7 @@ class LoadResultsAlgorithm(WitAlgorithm):
                               events=events_sink is not None)
         annual_rows = AnnualRows(annual_fields)
         feedback.pushInfo(self.tr("Reading parquet with {}; {} polygons.").format(reader, source.featureCount()))
-        area = ellipsoid_area(source, context)
+        area = ellipsoid_area(source.sourceCrs(), context.transformContext(), context.ellipsoid())
         status_field = DISPATCH_STATUS if source.fields().lookupField(DISPATCH_STATUS) >= 0 else ""
         items = (_item(feature, id_field, url_field, status_field, area) for feature in source.getFeatures(
             QgsFeatureRequest(), SKIP_GEOMETRY_CHECKS))
@@ -305,13 +305,6 @@ def timeseries_rows(ident: str, loaded: Loaded) -> list[QgsFeature]:
     return rows
 
 
-def table_fields(names: list[tuple[str, str]]) -> QgsFields:
-    fields = QgsFields()
-    for name, kind in names:
-        fields.append(field(name, kind))
-    return fields
-
-
 class AnnualRows:
     """ANNUAL features: the polygon's geometry and one year's metrics. The QDates of each year are
     made once per run, since a national layer has tens of thousands of polygon-years."""
@@ -342,13 +335,13 @@ def event_rows(fields: QgsFields, ident: str, events: list[tuple]) -> list[QgsFe
     return rows
 
 
-def ellipsoid_area(source, context):
-    """A function: feature → its area in hectares on the context's ellipsoid (else the CRS's, else WGS84)."""
+def ellipsoid_area(crs, transform_context, ellipsoid: str):
+    """A function: feature in ``crs`` → its area in hectares on ``ellipsoid`` (the context's or
+    project's), else the CRS's, else WGS84. The explorer measures with it too."""
     distance = QgsDistanceArea()
-    distance.setSourceCrs(source.sourceCrs(), context.transformContext())
-    ellipsoid = context.ellipsoid()
+    distance.setSourceCrs(crs, transform_context)
     if not ellipsoid or ellipsoid.upper() == "NONE":
-        ellipsoid = source.sourceCrs().ellipsoidAcronym() or DEFAULT_ELLIPSOID
+        ellipsoid = crs.ellipsoidAcronym() or DEFAULT_ELLIPSOID
     if not distance.setEllipsoid(ellipsoid):
         distance.setEllipsoid(DEFAULT_ELLIPSOID)
 

@@ -17,13 +17,11 @@ import numpy as np
 from matplotlib.figure import Figure
 from qgis.core import (
     QgsApplication,
-    QgsDistanceArea,
     QgsExpression,
     QgsExpressionContext,
     QgsExpressionContextUtils,
     QgsProject,
     QgsSettings,
-    QgsUnitTypes,
     QgsVectorLayer,
 )
 from qgis.gui import QgsCollapsibleGroupBox, QgsDockWidget
@@ -44,6 +42,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
+from ..algorithms.load_results import ellipsoid_area
 from ..wit_provider.result_fetch import S3Settings
 from ..wit_provider.wit_plot import LAYERS, draw_series, plot_name
 from ..wit_provider.wit_table import FRACTIONS
@@ -398,16 +397,6 @@ def _display_name(layer, feature) -> str:
 
 
 def _area_ha(layer, feature) -> float | None:
-    """The polygon's ellipsoidal area in hectares, on the project's ellipsoid (as Load WIT results)."""
-    geometry = feature.geometry()
-    if geometry is None or geometry.isEmpty():
-        return None
-    distance = QgsDistanceArea()
+    """The polygon's ellipsoidal area in hectares, measured as Load WIT results measures it."""
     project = QgsProject.instance()
-    distance.setSourceCrs(layer.crs(), project.transformContext())
-    ellipsoid = project.ellipsoid()
-    if not ellipsoid or ellipsoid.upper() == "NONE":
-        ellipsoid = layer.crs().ellipsoidAcronym() or "WGS84"
-    if not distance.setEllipsoid(ellipsoid):
-        distance.setEllipsoid("WGS84")
-    return distance.convertAreaMeasurement(distance.measureArea(geometry), QgsUnitTypes.AreaUnit.AreaHectares)
+    return ellipsoid_area(layer.crs(), project.transformContext(), project.ellipsoid())(feature)
