@@ -2,9 +2,12 @@
 
 Run it with gunicorn's sync workers (single-threaded, as DEA does): PyWPS forks a
 process per job, and forking from a threaded server can deadlock jobs.
+PyWPS's job processes must be forked: from Python 3.14 the default start method on Linux is
+forkserver, which pickles the process and fails on PyWPS's input handlers.
 """
 
 import json
+import multiprocessing
 import os
 from pathlib import Path
 
@@ -12,6 +15,7 @@ from pywps import Service
 
 from .process import STATE_DIR, WitProcess
 
+multiprocessing.set_start_method("fork", force=True)
 _service = Service([WitProcess()], [str(STATE_DIR / "pywps.cfg")])
 _outputs = Path(os.environ.get("WIT_SERVER_OUTPUTS", STATE_DIR / "outputs")).resolve()
 
