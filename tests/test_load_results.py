@@ -17,7 +17,7 @@ from wit_server.s3 import sample_uids, wit_parquet
 from wit_provider.result_fetch import Fetcher, FetchError, S3Settings, parse_locations
 from wit_provider.result_loader import FAILED, LOADED, NO_RESULT, LoadJob, ResultLoader
 from wit_provider.wit_plot import plot_name
-from wit_provider.wit_table import merge, read_series, statistics
+from wit_provider.wit_table import TableError, merge, read_series, statistics
 
 THRESHOLD = 0.01
 
@@ -130,6 +130,21 @@ def test_empty_location_is_no_result():
     for value in (None, ""):
         loaded = ResultLoader(Fetcher(), "pyarrow", THRESHOLD, 1).load(LoadJob("x", value))
         assert (loaded.status, loaded.stats) == (NO_RESULT, {})
+
+
+@pytest.mark.parametrize("reader", _readers())
+@pytest.mark.parametrize("exceptions", [False, True], ids=["gdal-errors", "gdal-exceptions"])
+def test_a_file_that_is_not_parquet_is_refused_with_the_reason(reader, exceptions):
+    """QGIS 3.44 turns on GDAL's Python exceptions, 3.22 leaves them off: both read the same."""
+    from osgeo import gdal
+
+    before = gdal.GetUseExceptions()
+    gdal.UseExceptions() if exceptions else gdal.DontUseExceptions()
+    try:
+        with pytest.raises(TableError, match="^not a readable parquet file"):
+            read_series(b"PAR1 this is not parquet", reader)
+    finally:
+        gdal.UseExceptions() if before else gdal.DontUseExceptions()
 
 
 def test_corrupt_file_fails_with_the_reason(s3_server):

@@ -121,7 +121,10 @@ def _read_gdal(data: bytes) -> dict:
     path = "/vsimem/wit-%s.parquet" % uuid.uuid4().hex
     gdal.FileFromMemBuffer(path, data)
     try:
-        dataset = gdal.OpenEx(path, gdal.OF_VECTOR, allowed_drivers=["Parquet"])
+        try:  # GDAL returns None, or raises when the application turned on gdal.UseExceptions() (QGIS 3.44)
+            dataset = gdal.OpenEx(path, gdal.OF_VECTOR, allowed_drivers=["Parquet"])
+        except RuntimeError as error:
+            raise TableError("not a readable parquet file: %s" % str(error)[:200]) from None
         if dataset is None:
             raise TableError("not a readable parquet file: %s" % (gdal.GetLastErrorMsg() or "GDAL cannot open it"))
         layer = dataset.GetLayer(0)
