@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy
 import pandas as pd
 import pytest
+from osgeo import gdal
 from conftest import WIT_SAMPLE
 from test_load_results import THRESHOLD, assert_same_statistics, pandas_statistics
 from test_wit_metrics import pandas_annual, pandas_events
@@ -272,19 +273,23 @@ def test_dispatch_then_load_with_qgis_process(qgis_app, profile, s3_server, fres
                  "S3_ENDPOINT=%s" % s3_server.endpoint, "OUTPUT=%s" % (tmp_path / "loaded.gpkg"),
                  "PLOTS=%s" % (tmp_path / "plots"), "ANNUAL=%s" % (tmp_path / "annual.gpkg"),
                  "EVENTS=%s" % (tmp_path / "events.gpkg")]
-    refused = qgis_process(env, *arguments)
-    assert refused.returncode != 0 and "Traceback" not in refused.stdout + refused.stderr
-    command = re.search(r"^\s*(\S*python\S* -m pip install .*)$", refused.stdout + refused.stderr, re.M).group(1)
-    assert '--target "%s/profiles/default/python"' % config in command  # the real profile, named exactly
-    words = shlex.split(command)
-    assert Path(words[0]).resolve() == Path("/usr/bin/python3").resolve()  # QGIS's own Python, not PATH's
-    assert words[1:] == ["-m", "pip", "install", "--no-deps", "--target", str(config / "profiles/default/python"),
-                         "pyarrow<26" if int(numpy.__version__.split(".")[0]) < 2 else "pyarrow"]
-    installed = subprocess.run(words[:-1] + ["-q", str(pyarrow_wheel)], capture_output=True, text=True)  # cached
-    assert installed.returncode == 0, installed.stdout + installed.stderr
+    gdal_reads_parquet = gdal.GetDriverByName("Parquet") is not None  # QGIS 3.44 in the matrix
+    if not gdal_reads_parquet:  # no reader in QGIS's Python yet: refused, with the command that installs one
+        refused = qgis_process(env, *arguments)
+        assert refused.returncode != 0 and "Traceback" not in refused.stdout + refused.stderr
+        command = re.search(r"^\s*(\S*python\S* -m pip install .*)$", refused.stdout + refused.stderr,
+                            re.M).group(1)
+        assert '--target "%s/profiles/default/python"' % config in command  # the real profile, named exactly
+        words = shlex.split(command)
+        assert Path(words[0]).resolve() == Path("/usr/bin/python3").resolve()  # QGIS's own Python, not PATH's
+        assert words[1:] == ["-m", "pip", "install", "--no-deps", "--target", str(config / "profiles/default/python"),
+                             "pyarrow<26" if int(numpy.__version__.split(".")[0]) < 2 else "pyarrow"]
+        installed = subprocess.run(words[:-1] + ["-q", str(pyarrow_wheel)], capture_output=True, text=True)
+        assert installed.returncode == 0, installed.stdout + installed.stderr
 
     run = qgis_process(env, *arguments)
     assert run.returncode == 0, run.stdout + run.stderr
+    assert "Reading parquet with %s;" % ("gdal" if gdal_reads_parquet else "pyarrow") in run.stdout
     rows = read_table(tmp_path / "loaded.gpkg", "UID, wit_url, wit_status, wit_load_status, " + ", ".join(STAT_NAMES))
     assert len(rows) == 86
     results = server.results()
