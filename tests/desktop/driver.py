@@ -9,11 +9,12 @@ import os
 import time
 
 from harness import OUT, finish, later, report
-from qgis.core import QgsApplication
+from qgis.core import Qgis, QgsApplication
 from qgis.PyQt.QtCore import QTimer
 from qgis.utils import iface
 
 report["ticks"] = 0
+report["qgis_version"] = Qgis.QGIS_VERSION_INT
 ticker = QTimer()
 ticker.timeout.connect(lambda: report.__setitem__("ticks", report["ticks"] + 1))
 
@@ -63,11 +64,30 @@ def run_batch(batch):
     panel.wrappers[1][columns["INCREMENT_YEARS"]].setParameterValue(1, context)
     ticker.start(100)
     began = time.monotonic()
+    # QGIS 3.22 runs the whole batch inside runAlgorithm; from 3.24 each row is a task and the batch
+    # ends when its "Batch Processing" progress task completes.
+    manager = QgsApplication.taskManager()
+    outputs = [OUT / ("batch_%d.gpkg" % row) for row in range(len(layers))]
+
+    def follow(task_id):
+        task = manager.task(task_id)
+        if task is not None and task.description().startswith("Batch Processing"):
+            task.taskCompleted.connect(lambda: later(0, lambda: batch_done(batch, began, outputs)))
+            task.taskTerminated.connect(lambda: later(0, lambda: batch_done(batch, began, outputs)))
+
+    manager.taskAdded.connect(follow)
     batch.runAlgorithm()
+    manager.taskAdded.disconnect(follow)
+    report["done_when_run_returned"] = all(path.exists() for path in outputs)
+    if report["done_when_run_returned"]:
+        batch_done(batch, began, outputs)
+
+
+def batch_done(batch, began, outputs):
     report["batch_seconds"] = time.monotonic() - began
     ticker.stop()
     batch.grab().save(str(OUT / "dispatch_wit_batch_done.png"))
-    report["outputs"] = [str(OUT / ("batch_%d.gpkg" % row)) for row in range(len(layers))]
+    report["outputs"] = [str(path) for path in outputs]
     finish()
 
 
