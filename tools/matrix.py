@@ -108,17 +108,40 @@ def _pip_folders() -> list[str]:
     return sorted(set(folders))
 
 
-def ensure(target: Target) -> None:
-    """Make and provision the root unless its stamp says it is ready."""
-    if (target.root / STAMP).exists() and (target.root / STAMP).read_text() == recipe(target):
-        return
-    if not (target.root / BOOTSTRAPPED).exists():
+def ready(target: Target) -> bool:
+    return (target.root / STAMP).exists() and (target.root / STAMP).read_text() == recipe(target)
+
+
+def bootstrap(targets: list[Target]) -> None:
+    """debootstrap the roots not yet made, all at once: it mostly waits on the archive, not the CPU.
+    Each one's output goes to build/roots/<name>.debootstrap.log, shown when it fails."""
+    missing = [t for t in targets if not ready(t) and not (t.root / BOOTSTRAPPED).exists()]
+    ROOTS.mkdir(parents=True, exist_ok=True)
+    started = []
+    for target in missing:
         if target.root.exists():
             shutil.rmtree(target.root)  # an unfinished debootstrap: start again
-        ROOTS.mkdir(parents=True, exist_ok=True)
-        run(["debootstrap", "--variant=minbase", "--include=" + ",".join(PACKAGES), target.suite, str(target.root),
-             MIRROR])
-        (target.root / BOOTSTRAPPED).write_text("debootstrap done\n")
+        log = ROOTS / ("%s.debootstrap.log" % target.name)
+        command = ["debootstrap", "--variant=minbase", "--include=" + ",".join(PACKAGES), target.suite,
+                   str(target.root), MIRROR]
+        print("$", " ".join(command), ">", log, flush=True)
+        with open(log, "wb") as output:
+            started.append((target, log, subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)))
+    failed = []
+    for target, log, process in started:
+        if process.wait() == 0:
+            (target.root / BOOTSTRAPPED).write_text("debootstrap done\n")
+        else:
+            print(log.read_text(errors="replace")[-4000:], flush=True)
+            failed.append(target.name)
+    if failed:
+        raise SystemExit("debootstrap failed for %s" % ", ".join(failed))
+
+
+def ensure(target: Target) -> None:
+    """Provision the (bootstrapped) root unless its stamp says it is ready."""
+    if ready(target):
+        return
     for path in ("/etc/ssl/certs/ca-certificates.crt", "/etc/resolv.conf", *PIP_FILES):
         if os.path.exists(path):
             destination = target.root / path.lstrip("/")
@@ -171,8 +194,10 @@ def main() -> int:
     parser.add_argument("targets", nargs="*", default=[t.name for t in TARGETS])
     parser.add_argument("--pytest", default="", help="arguments for pytest in each root")
     args = parser.parse_args()
+    chosen = [t for t in TARGETS if t.name in args.targets]
+    bootstrap(chosen)
     failed = []
-    for target in (t for t in TARGETS if t.name in args.targets):
+    for target in chosen:
         ensure(target)
         with mounted(target):
             code = inside(target, "cd '%s' && %s/bin/python -m pytest -p no:cacheprovider %s"
