@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy
 import pandas as pd
 import pytest
-from osgeo import gdal
 from conftest import WIT_SAMPLE
+from osgeo import gdal
 from test_load_results import THRESHOLD, assert_same_statistics, pandas_statistics
 from test_wit_metrics import pandas_annual, pandas_events
 from wit_server.s3 import wit_parquet
