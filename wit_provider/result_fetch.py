@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import requests
 from osgeo import gdal
 
-from .client import ProxyRule
+from .client import ProxyRule, system_ca_bundle
 
 CHUNK = 1 << 20
 HTTP_TIMEOUT = (10, 60)
@@ -86,9 +86,10 @@ def check_endpoint(endpoint: str) -> str:
 class Fetcher:
     """Reads whole result files; safe to call from several worker threads at once."""
 
-    def __init__(self, s3: S3Settings | None = None, ca_bundle: str | bool = True, proxy: ProxyRule | None = None):
+    def __init__(self, s3: S3Settings | None = None, ca_bundle: str = "", proxy: ProxyRule | None = None):
         self.s3 = s3 or S3Settings()
-        self.verify = ca_bundle
+        # Verification stays on: no CA bundle in the settings ('') means the system's, as for the WPS.
+        self.verify = ca_bundle or system_ca_bundle()
         self.proxy = proxy
         self._buckets: set[str] = set()
         self._lock = threading.Lock()
