@@ -63,4 +63,5 @@ package: deps $(WHEEL)
 	$(PY) -m tools.plugin_files zip dist/wit_dispatcher-$$($(PY) -m tools.plugin_files version).zip
 
 clean:
-	rm -rf build dist demo-output test-artifacts ext_libs .pytest_cache .ruff_cache
+	@grep -o " $(CURDIR)/build/roots/[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l
+	rm -rf --one-file-system build dist demo-output test-artifacts ext_libs .pytest_cache .ruff_cache

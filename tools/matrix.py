@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -30,7 +31,9 @@ BOOTSTRAPPED = ".wit-bootstrapped"  # debootstrap finished
 STAMP = ".wit-ready"  # provisioned too
 PACKAGES = ("qgis", "python3-qgis", "qgis-providers", "python3-pip", "python3-venv", "python3-matplotlib", "xvfb",
             "xauth", "openssl", "ca-certificates", "make", "locales")
-PIP_FILES = ("/etc/pip.conf", "/etc/xdg/pip")  # this machine's pip configuration, and what it names
+# This machine's pip configuration (site-wide and the user's), copied in; the local folders it names
+# are bound in, and pip's environment variables passed through.
+PIP_FILES = ("/etc/pip.conf", "/etc/xdg/pip", str(Path.home() / ".config/pip/pip.conf"))
 GDAL_BUILD = ("libgdal-dev", "libparquet-dev", "libarrow-dev", "libarrow-dataset-dev", "cmake", "g++", "xz-utils",
               "curl")
 
@@ -65,8 +68,9 @@ def run(command: list[str], **options) -> None:
 
 def inside(target: Target, script: str, env: dict | None = None) -> int:
     """``script`` with bash in the root; its exit code."""
+    pip = {name: value for name, value in os.environ.items() if name.startswith("PIP_")}
     environment = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
-                   "LANG": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive", "TMPDIR": "/tmp", **(env or {})}
+                   "LANG": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive", "TMPDIR": "/tmp", **pip, **(env or {})}
     print("[%s] $ %s" % (target.name, script), flush=True)
     return subprocess.run(["chroot", str(target.root), "/bin/bash", "-c", script], env=environment).returncode
 
@@ -79,7 +83,7 @@ def check_inside(target: Target, script: str, env: dict | None = None) -> None:
 @contextlib.contextmanager
 def mounted(target: Target):
     """/proc, /dev, the checkout, /tmp and pip's local folders bound into the root, unmounted on exit."""
-    binds = [Path("/proc"), Path("/dev"), Path("/dev/pts"), Path("/sys"), ROOT, Path("/tmp")]
+    binds = [Path("/proc"), Path("/dev"), Path("/dev/pts"), Path("/dev/shm"), Path("/sys"), ROOT, Path("/tmp")]
     binds += [Path(p) for p in _pip_folders() if Path(p).is_dir()]
     done = []
     try:
@@ -93,6 +97,17 @@ def mounted(target: Target):
         for where in reversed(done):
             if subprocess.run(["umount", str(where)]).returncode != 0:
                 subprocess.run(["umount", "-l", str(where)])
+
+
+def unmount_stale() -> None:
+    """Unmount what a killed run left bound under build/roots (deepest first), so nothing is bound
+    twice and deleting a root cannot reach the host's /dev, /tmp or the checkout."""
+    with open("/proc/self/mountinfo") as mounts:
+        points = [line.split()[4].replace("\\040", " ") for line in mounts]
+    for point in sorted((p for p in points if p.startswith(str(ROOTS) + "/")), key=len, reverse=True):
+        print("unmounting what a stopped run left:", point, flush=True)
+        if subprocess.run(["umount", point]).returncode != 0:
+            subprocess.run(["umount", "-l", point])
 
 
 def _pip_folders() -> list[str]:
@@ -158,9 +173,10 @@ def ensure(target: Target) -> None:
         if target.parquet_driver:
             build_parquet_driver(target)
         requirements = [line.split("#")[0].strip() for line in (ROOT / "requirements-dev.txt").read_text().splitlines()]
-        from_debian = tuple(name for name, _ in target.debian_python)
-        requirements = [r for r in requirements if r and not r.startswith(from_debian)]
-        check_inside(target, "python3 -m venv --system-site-packages %s && %s/bin/python -m pip install -q "
+        from_debian = {name for name, _ in target.debian_python}
+        requirements = [r for r in requirements if r and re.match(r"[A-Za-z0-9_.-]+", r).group(0) not in from_debian]
+        # --clear: a root provisioned again keeps nothing pip put there before (it would shadow Debian's).
+        check_inside(target, "python3 -m venv --clear --system-site-packages %s && %s/bin/python -m pip install -q "
                      "--disable-pip-version-check %s" % (VENV, VENV, " ".join("'%s'" % r for r in requirements)))
     (target.root / STAMP).write_text(recipe(target))
 
@@ -189,11 +205,19 @@ def build_parquet_driver(target: Target) -> None:
 
 
 def main() -> int:
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a kill still unmounts the roots
+    for name in ("SIGTERM", "SIGHUP"):  # a kill or a closed terminal still unmounts the roots
+        signal.signal(getattr(signal, name), lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("targets", nargs="*", default=[t.name for t in TARGETS])
+    names = [t.name for t in TARGETS]
+    parser.add_argument("targets", nargs="*", default=names, help="some of: %s" % " ".join(names))
     parser.add_argument("--pytest", default="", help="arguments for pytest in each root")
     args = parser.parse_args()
+    unknown = sorted(set(args.targets) - set(names))
+    if unknown:  # MATRIX=trixe must not pass by running nothing
+        parser.error("no matrix target %s (there are: %s)" % (", ".join(unknown), ", ".join(names)))
+    if os.geteuid() != 0:
+        raise SystemExit("make test-matrix needs root: debootstrap, mount and chroot")
+    unmount_stale()
     chosen = [t for t in TARGETS if t.name in args.targets]
     bootstrap(chosen)
     failed = []
