@@ -134,15 +134,18 @@ def test_empty_location_is_no_result():
 
 @pytest.mark.parametrize("reader", _readers())
 @pytest.mark.parametrize("exceptions", [False, True], ids=["gdal-errors", "gdal-exceptions"])
-def test_a_file_that_is_not_parquet_is_refused_with_the_reason(reader, exceptions):
+@pytest.mark.parametrize("damage", ["not-parquet", "truncated"])
+def test_a_file_that_is_not_parquet_is_refused_with_the_reason(reader, exceptions, damage):
     """QGIS 3.44 turns on GDAL's Python exceptions, 3.22 leaves them off: both read the same."""
     from osgeo import gdal
 
+    whole = wit_parquet("149")
+    data = b"PAR1 this is not parquet" if damage == "not-parquet" else whole[: len(whole) // 2]
     before = gdal.GetUseExceptions()
     gdal.UseExceptions() if exceptions else gdal.DontUseExceptions()
     try:
         with pytest.raises(TableError, match="^not a readable parquet file"):
-            read_series(b"PAR1 this is not parquet", reader)
+            read_series(data, reader)
     finally:
         gdal.UseExceptions() if before else gdal.DontUseExceptions()
 

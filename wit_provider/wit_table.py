@@ -120,27 +120,34 @@ def _read_gdal(data: bytes) -> dict:
 
     path = "/vsimem/wit-%s.parquet" % uuid.uuid4().hex
     gdal.FileFromMemBuffer(path, data)
-    try:
-        try:  # GDAL returns None, or raises when the application turned on gdal.UseExceptions() (QGIS 3.44)
-            dataset = gdal.OpenEx(path, gdal.OF_VECTOR, allowed_drivers=["Parquet"])
-        except RuntimeError as error:
-            raise TableError("not a readable parquet file: %s" % str(error)[:200]) from None
-        if dataset is None:
-            raise TableError("not a readable parquet file: %s" % (gdal.GetLastErrorMsg() or "GDAL cannot open it"))
-        layer = dataset.GetLayer(0)
-        definition = layer.GetLayerDefn()
-        names = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
-        rows = {name: [] for name in ("time",) + FRACTIONS if name in names}
-        for feature in layer:
-            for name, values in rows.items():
-                if name == "time":
-                    values.append(_ogr_time_ns(feature, name))
-                else:
-                    values.append(feature.GetFieldAsDouble(name) if feature.IsFieldSetAndNotNull(name) else np.nan)
-        return {name: np.asarray(values, dtype=np.int64 if name == "time" else np.float64)
-                for name, values in rows.items()}
+    try:  # GDAL reports errors, or raises them when the application turned on gdal.UseExceptions() (QGIS 3.44)
+        gdal.ErrorReset()
+        return _gdal_columns(gdal.OpenEx(path, gdal.OF_VECTOR, allowed_drivers=["Parquet"]))
+    except RuntimeError as error:
+        raise TableError("not a readable parquet file: %s" % str(error)[:200]) from None
     finally:
         gdal.Unlink(path)
+
+
+def _gdal_columns(dataset) -> dict:
+    from osgeo import gdal
+
+    if dataset is None:
+        raise TableError("not a readable parquet file: %s" % (gdal.GetLastErrorMsg() or "GDAL cannot open it"))
+    layer = dataset.GetLayer(0)
+    definition = layer.GetLayerDefn()
+    names = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
+    rows = {name: [] for name in ("time",) + FRACTIONS if name in names}
+    for feature in layer:
+        for name, values in rows.items():
+            if name == "time":
+                values.append(_ogr_time_ns(feature, name))
+            else:
+                values.append(feature.GetFieldAsDouble(name) if feature.IsFieldSetAndNotNull(name) else np.nan)
+    if gdal.GetLastErrorType() >= gdal.CE_Failure:  # a read that stopped early: not a series to trust
+        raise TableError("not a readable parquet file: %s" % gdal.GetLastErrorMsg()[:200])
+    return {name: np.asarray(values, dtype=np.int64 if name == "time" else np.float64)
+            for name, values in rows.items()}
 
 
 def _ogr_time_ns(feature, name: str) -> int:

@@ -38,6 +38,9 @@ def docks():
 
 
 def start():
+    from wit_dispatcher.wit_provider.wit_table import reader_name
+
+    report["reader"] = reader_name()  # the parquet reader the plugin takes in this desktop
     results = load(os.environ["WIT_RESULTS"], "WIT statistics")
     for variable, name in (("WIT_TIMESERIES", "WIT time series"), ("WIT_ANNUAL", "WIT annual metrics"),
                            ("WIT_EVENTS", "WIT inundation events")):
