@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import http.server
-import os
 import shutil
 import subprocess
 import sys
@@ -12,6 +11,7 @@ import threading
 import time
 
 import pytest
+from conftest import EXPECTED_READER
 from desktop_session import run_driver
 from test_load_results_algorithm import canberra_layer, read_table
 from wit_server.s3 import sample_uids, wit_parquet
@@ -100,7 +100,7 @@ def test_the_explorer_follows_the_selection(qgis_app, profile_from_zip, pyarrow_
     for png in out.glob("explorer_*.png"):
         shutil.copy(png, ARTIFACTS / png.name)
 
-    assert report["reader"] == ("gdal" if os.environ.get("WIT_MATRIX") == "sid" else "pyarrow")
+    assert report["reader"] == EXPECTED_READER
     assert (report["actions_before_open"], report["docks_before_open"]) == (1, 0)
     assert report["docks_after_open"] == ["WIT explorer"]
     assert "Open in WIT explorer" in report["layer_actions"]

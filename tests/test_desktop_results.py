@@ -1,10 +1,10 @@
 """The real QGIS desktop under Xvfb: dispatch → load results, styled layers, the plot from a layer action,
 ANNUAL in the Temporal Controller and the results polygons related to their years and events."""
 
-import os
 import shutil
 import subprocess
 
+from conftest import EXPECTED_READER
 from desktop_session import run_driver
 
 from tools.plugin_files import ROOT
@@ -27,7 +27,7 @@ def test_results_open_styled_and_show_their_plot(profile_from_zip, s3_server, fr
     ARTIFACTS.mkdir(exist_ok=True)
     for png in out.glob("*.png"):
         shutil.copy(png, ARTIFACTS / png.name)
-    assert report["reader"] == ("gdal" if os.environ.get("WIT_MATRIX") == "sid" else "pyarrow")
+    assert report["reader"] == EXPECTED_READER
     assert report["dispatch_renderer"] == {"type": "categorizedSymbol", "attribute": "wit_status"}
     assert report["results_renderer"] == {"type": "graduatedSymbol", "attribute": "wit_wet_pct"}
     assert "wit_plot" in report["map_tip"]

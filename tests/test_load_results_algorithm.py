@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import sqlite3
@@ -14,7 +13,7 @@ from pathlib import Path
 import numpy
 import pandas as pd
 import pytest
-from conftest import WIT_SAMPLE
+from conftest import EXPECTED_READER, WIT_SAMPLE
 from osgeo import gdal
 from test_load_results import THRESHOLD, assert_same_statistics, pandas_statistics
 from test_wit_metrics import pandas_annual, pandas_events
@@ -274,7 +273,7 @@ def test_dispatch_then_load_with_qgis_process(qgis_app, profile, s3_server, fres
                  "S3_ENDPOINT=%s" % s3_server.endpoint, "OUTPUT=%s" % (tmp_path / "loaded.gpkg"),
                  "PLOTS=%s" % (tmp_path / "plots"), "ANNUAL=%s" % (tmp_path / "annual.gpkg"),
                  "EVENTS=%s" % (tmp_path / "events.gpkg")]
-    gdal_reads_parquet = os.environ.get("WIT_MATRIX") == "sid"  # the matrix's QGIS 3.44 root has the driver
+    gdal_reads_parquet = EXPECTED_READER == "gdal"
     assert (gdal.GetDriverByName("Parquet") is not None) == gdal_reads_parquet
     if not gdal_reads_parquet:  # no reader in QGIS's Python yet: refused, with the command that installs one
         refused = qgis_process(env, *arguments)
@@ -291,7 +290,7 @@ def test_dispatch_then_load_with_qgis_process(qgis_app, profile, s3_server, fres
 
     run = qgis_process(env, *arguments)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "Reading parquet with %s;" % ("gdal" if gdal_reads_parquet else "pyarrow") in run.stdout
+    assert "Reading parquet with %s;" % EXPECTED_READER in run.stdout
     rows = read_table(tmp_path / "loaded.gpkg", "UID, wit_url, wit_status, wit_load_status, " + ", ".join(STAT_NAMES))
     assert len(rows) == 86
     results = server.results()

@@ -1,5 +1,6 @@
 """algorithms/qgis_compat.py gives spellings this QGIS (3.22 here) takes, for fields and Processing enums."""
 
+from conftest import EXPECTED_READER
 from qgis.core import QgsProcessingParameterFeatureSource, QgsProcessingParameterNumber
 from qgis.PyQt.QtCore import QMetaType
 
@@ -36,4 +37,4 @@ def test_this_qgis_took_the_branches_its_version_calls_for(qgis_app):
         assert "%d.%d" % version == MATRIX_QGIS[matrix]
     assert qgis_compat.PROCESSING_ENUMS_IN_QGIS == (version >= (3, 36))
     assert qgis_compat.FIELDS_TAKE_QMETATYPE == (version >= (3, 38))
-    assert reader_name() == ("gdal" if matrix == "sid" else "pyarrow")  # sid's root has GDAL's Parquet driver
+    assert reader_name() == EXPECTED_READER
