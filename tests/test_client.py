@@ -6,9 +6,8 @@ import threading
 from datetime import datetime
 
 import pytest
-from wit_dispatcher.wit_provider import wps
+from wit_dispatcher.wit_provider import job_status, wps
 from wit_dispatcher.wit_provider.client import ServiceError, TransientError, WpsClient, kvp_url
-from wit_dispatcher.wit_provider.wps import JobState
 from wit_server.launch import free_port
 
 SQUARE = {"type": "Polygon", "coordinates": [[[149.1, -35.3], [149.2, -35.3], [149.2, -35.2], [149.1, -35.3]]]}
@@ -69,15 +68,15 @@ def test_unreachable_server():
 def test_submit_and_poll_to_success(wit_server):
     client = WpsClient(wit_server.wps_url)
     status = client.submit(execute())
-    assert status.state is JobState.ACCEPTED
+    assert status.state == job_status.ACCEPTED
     for _ in range(1000):  # PyWPS rewrites the document in place: an empty read is transient
         try:
             status = client.poll(status.status_location)
         except TransientError:
             continue
-        if status.state.finished:
+        if status.finished:
             break
-    assert status.state is JobState.SUCCEEDED
+    assert status.state == job_status.SUCCEEDED
     job = [r for r in wit_server.received() if r["url"] == status.url]
     assert len(job) == 1 and job[0]["geometry"] == SQUARE
 

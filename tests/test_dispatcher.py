@@ -9,6 +9,7 @@ import time
 
 import pytest
 from wit_dispatcher.wit_provider import dispatcher as dispatcher_module
+from wit_dispatcher.wit_provider import job_status
 from wit_dispatcher.wit_provider.client import TransientError
 from wit_dispatcher.wit_provider.dispatcher import (
     CANCELLED,
@@ -23,7 +24,7 @@ from wit_dispatcher.wit_provider.dispatcher import (
 )
 from wit_dispatcher.wit_provider.job_times import JobTimes, Prediction, Workload
 from wit_dispatcher.wit_provider.polling import Polling
-from wit_dispatcher.wit_provider.wps import JobState, JobStatus, WpsException
+from wit_dispatcher.wit_provider.wps import JobStatus, WpsException
 
 
 def fast() -> Polling:
@@ -64,7 +65,7 @@ class ScriptedClient:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             self.poll_count[execute] = 0
-        return JobStatus(JobState.ACCEPTED, status_location=execute.decode())
+        return JobStatus(job_status.ACCEPTED, status_location=execute.decode())
 
     def poll(self, location):
         key = location.encode()
@@ -77,13 +78,13 @@ class ScriptedClient:
         if plan.get("poll_errors", 0) >= count:
             raise TransientError("HTTP 502")
         if plan.get("hang") or count < self.polls or held:
-            return JobStatus(JobState.STARTED, location)
+            return JobStatus(job_status.STARTED, location)
         with self.lock:
             self.in_flight -= 1
             self.finished.add(key)
         if "fail" in plan:
-            return JobStatus(JobState.FAILED, location, error=plan["fail"])
-        return JobStatus(JobState.SUCCEEDED, location, url="s3://b/wit/%s" % location)
+            return JobStatus(job_status.FAILED, location, error=plan["fail"])
+        return JobStatus(job_status.SUCCEEDED, location, url="s3://b/wit/%s" % location)
 
 
 def jobs(n, skip=()):
@@ -300,7 +301,7 @@ class QueueingClient(ScriptedClient):
         status = super().poll(location)
         if self.poll_count[location.encode()] <= self.queued:
             self.last_accepted[location] = time.monotonic()
-            return JobStatus(JobState.ACCEPTED, location)
+            return JobStatus(job_status.ACCEPTED, location)
         return status
 
 

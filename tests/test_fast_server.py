@@ -6,11 +6,11 @@ from datetime import datetime
 
 import pytest
 import requests
-from wit_dispatcher.wit_provider import wps
+from wit_dispatcher.wit_provider import job_status, wps
 from wit_dispatcher.wit_provider.client import WpsClient
 from wit_dispatcher.wit_provider.dispatcher import SUCCEEDED, Dispatcher, Job
 from wit_dispatcher.wit_provider.polling import Polling
-from wit_dispatcher.wit_provider.wps import JobState, WpsException
+from wit_dispatcher.wit_provider.wps import WpsException
 from wit_server.fast import FastWit, area_km2
 
 SQUARE = json.dumps({"type": "Polygon", "coordinates": [[[149.1, -35.3], [149.2, -35.3], [149.2, -35.2],
@@ -47,7 +47,7 @@ def test_refuses_what_the_real_server_refuses(fast_wit):
     with pytest.raises(WpsException, match="InvalidParameterValue: expected exactly one feature"):
         WpsClient(fast_wit.wps_url).submit(execute(two))
     status = WpsClient(fast_wit.wps_url).submit(execute(wps.feature_collection(SQUARE)))
-    assert status.state is JobState.ACCEPTED
+    assert status.state == job_status.ACCEPTED
 
 
 def test_job_time_proportional_to_area_within_bounds():

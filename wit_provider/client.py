@@ -283,7 +283,7 @@ class WpsClient:
         except WpsParseError as error:
             # Something answered, but not with a WPS document: the job may exist all the same.
             raise TransientError("unreadable reply to the submission: %s" % error) from None
-        if not status.state.finished and not status.status_location:
+        if not status.finished and not status.status_location:
             raise WpsException("NoStatusLocation", "the server accepted the job without a status location "
                                "(is asynchronous execution supported?)")
         return status

@@ -24,7 +24,7 @@ from .job_status import ACCEPTED, CANCELLED, FAILED, OUTCOMES, SKIPPED, SUCCEEDE
 from .job_times import JobTimes, Workload
 from .journal import Journal, JournalError, Record
 from .polling import Polling, Watch
-from .wps import JobState, JobStatus, WpsException
+from .wps import JobStatus, WpsException
 
 STATUSES = OUTCOMES
 
@@ -313,7 +313,7 @@ class Dispatcher:
         resumable = record is not None and record.status_location and (
             record.state == ACCEPTED or (record.state == TIMEOUT and not self.retry_failed))
         if resumable:
-            return self._follow(job, JobStatus(JobState.ACCEPTED, record.status_location), counters, resumed=True)
+            return self._follow(job, JobStatus(ACCEPTED, record.status_location), counters, resumed=True)
         journal = self._journal_of(job)
         if journal and journal.record_submission(job.key):
             counters["possible_duplicates"] += 1  # an earlier run died with its POST unanswered
@@ -383,12 +383,12 @@ class Dispatcher:
         queued = False
         failures = 0
         try:
-            while not status.state.finished:
+            while not status.finished:
                 now = time.monotonic()
                 age = now - watch.accepted
                 if age >= self.timeout:
                     return Outcome(job.index, TIMEOUT, error="no result %d s after acceptance (last state: %s)"
-                                   % (self.timeout, status.state.value))
+                                   % (self.timeout, status.state))
                 backoff = self.retry.backoff(min(failures, 16), self._rng) if failures else 0.0
                 self._sleep_to_poll(watch, now + backoff, watch.accepted + self.timeout)
                 try:
@@ -396,18 +396,18 @@ class Dispatcher:
                     failures = 0
                     self._heard_from("status host")
                     now = time.monotonic()
-                    if status.state is JobState.SUCCEEDED and not resumed:
+                    if status.state == SUCCEEDED and not resumed:
                         watch.finished(now)
                         with self._wake:
                             self._news += 1
                             self._wake.notify_all()
-                    elif status.state is JobState.ACCEPTED:
+                    elif status.state == ACCEPTED:
                         watch.still_accepted(now)
                         self.forecast.running(job.index, now)
                         if not queued and now - watch.accepted >= QUEUED_SECONDS:
                             queued = True
                             self.forecast.queued_job(now)
-                    elif not status.state.finished:
+                    elif not status.finished:
                         watch.running(now)
                 except TransientError as error:
                     failures += 1
@@ -423,8 +423,8 @@ class Dispatcher:
                     return Outcome(job.index, FAILED, error=str(error))
         except _Cancelled:
             return Outcome(job.index, CANCELLED, error=self.stopped_because or
-                           "cancelled while the job was %s" % status.state.value)
-        if status.state is JobState.SUCCEEDED:
+                           "cancelled while the job was %s" % status.state)
+        if status.state == SUCCEEDED:
             return Outcome(job.index, SUCCEEDED, url=status.url)
         return Outcome(job.index, FAILED, error=status.error or "the server reported failure without a reason")
 

@@ -6,7 +6,6 @@ parsed by namespace URI (prefixes are the server's choice) with xmltodict.
 
 from __future__ import annotations
 
-import enum
 import functools
 import json
 import xml.etree.ElementTree as ET
@@ -26,26 +25,12 @@ ET.register_namespace("wps", WPS_NS)
 ET.register_namespace("ows", OWS_NS)
 
 
-class JobState(enum.Enum):
-    """A job's state as a status document reports it, in the project's one vocabulary."""
-
-    ACCEPTED = job_status.ACCEPTED
-    STARTED = job_status.STARTED
-    PAUSED = job_status.PAUSED
-    SUCCEEDED = job_status.SUCCEEDED
-    FAILED = job_status.FAILED
-
-    @property
-    def finished(self) -> bool:
-        return self in (JobState.SUCCEEDED, JobState.FAILED)
-
-
-_STATE_ELEMENTS = {
-    "wps:ProcessAccepted": JobState.ACCEPTED,
-    "wps:ProcessStarted": JobState.STARTED,
-    "wps:ProcessPaused": JobState.PAUSED,
-    "wps:ProcessSucceeded": JobState.SUCCEEDED,
-    "wps:ProcessFailed": JobState.FAILED,
+_STATE_ELEMENTS = {  # a status document's process state, in the project's one vocabulary of job states
+    "wps:ProcessAccepted": job_status.ACCEPTED,
+    "wps:ProcessStarted": job_status.STARTED,
+    "wps:ProcessPaused": job_status.PAUSED,
+    "wps:ProcessSucceeded": job_status.SUCCEEDED,
+    "wps:ProcessFailed": job_status.FAILED,
 }
 
 # Exception codes that say nothing about the request itself: asking again may work.
@@ -56,10 +41,14 @@ TRANSIENT_CODES = frozenset({"ServerBusy"})
 class JobStatus:
     """One reading of a job: its state and, once finished, its result or reason."""
 
-    state: JobState
+    state: str  # one of job_status's words: ACCEPTED, STARTED, PAUSED, SUCCEEDED or FAILED
     status_location: str | None = None
     url: str | None = None
     error: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in job_status.FINISHED
 
 
 class WpsParseError(ValueError):
@@ -170,10 +159,10 @@ def parse_status(body: bytes) -> JobStatus:
         raise WpsParseError("wps:Status has no known process state")
     element, state = found[0]
     location = response.get("@statusLocation")
-    if state is JobState.FAILED:
+    if state == job_status.FAILED:
         report = (status[element] or {}).get("wps:ExceptionReport") or {}
         return JobStatus(state, location, error=str(_exception(report)))
-    if state is JobState.SUCCEEDED:
+    if state == job_status.SUCCEEDED:
         url = _output(response, "url")
         if not url:
             raise WpsParseError("ProcessSucceeded without an output 'url'")
