@@ -24,7 +24,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
-from ..wit_provider.job_status import OUTCOMES
+from ..wit_provider.common.job_states import OUTCOMES
 
 # Dry polygons in the plot's dry-vegetation beige, wetter ones in deepening blues. Most wetlands
 # are wet in a few percent of observations (the sample's median is 2.7 %), so the low classes are narrow.

@@ -6,8 +6,9 @@ import threading
 from datetime import datetime
 
 import pytest
-from wit_dispatcher.wit_provider import job_status, wps
+from wit_dispatcher.wit_provider import wps
 from wit_dispatcher.wit_provider.client import ServiceError, TransientError, WpsClient, kvp_url
+from wit_dispatcher.wit_provider.common import job_states
 from wit_server.launch import free_port
 
 SQUARE = {"type": "Polygon", "coordinates": [[[149.1, -35.3], [149.2, -35.3], [149.2, -35.2], [149.1, -35.3]]]}
@@ -68,7 +69,7 @@ def test_unreachable_server():
 def test_submit_and_poll_to_success(wit_server):
     client = WpsClient(wit_server.wps_url)
     status = client.submit(execute())
-    assert status.state == job_status.ACCEPTED
+    assert status.state == job_states.ACCEPTED
     for _ in range(1000):  # PyWPS rewrites the document in place: an empty read is transient
         try:
             status = client.poll(status.status_location)
@@ -76,7 +77,7 @@ def test_submit_and_poll_to_success(wit_server):
             continue
         if status.finished:
             break
-    assert status.state == job_status.SUCCEEDED
+    assert status.state == job_states.SUCCEEDED
     job = [r for r in wit_server.received() if r["url"] == status.url]
     assert len(job) == 1 and job[0]["geometry"] == SQUARE
 

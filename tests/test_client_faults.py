@@ -8,7 +8,7 @@ import pytest
 from fault_proxy import FaultProxy
 from stub_server import StubServer
 from test_dispatcher import ScriptedClient
-from wit_dispatcher.wit_provider import job_status, wps
+from wit_dispatcher.wit_provider import wps
 from wit_dispatcher.wit_provider.client import (
     PreflightCancelled,
     ServiceError,
@@ -17,6 +17,7 @@ from wit_dispatcher.wit_provider.client import (
     preflight_delays,
     url_problem,
 )
+from wit_dispatcher.wit_provider.common import job_states
 from wit_dispatcher.wit_provider.dispatcher import CANCELLED, FAILED, SUCCEEDED, Dispatcher, Job, RetryPolicy
 from wit_dispatcher.wit_provider.journal import Journal
 from wit_dispatcher.wit_provider.polling import Polling
@@ -231,11 +232,11 @@ def test_polls_that_still_work_do_not_hide_a_wps_that_is_down():
         def submit(self, execute):
             self.submissions += 1
             if self.submissions == 1:
-                return JobStatus(job_status.ACCEPTED, status_location="status/0")
+                return JobStatus(job_states.ACCEPTED, status_location="status/0")
             raise TransientError("ConnectionError", unsent=True, unreachable=True)
 
         def poll(self, location):
-            return JobStatus(job_status.STARTED, location)
+            return JobStatus(job_states.STARTED, location)
 
     policy = RetryPolicy(attempts=2, base=0.001, cap=0.002, outage_seconds=2)  # more than the poll interval
     pool = dispatcher(WpsDownStatusUp(), policy, max_concurrent=2, timeout=30)

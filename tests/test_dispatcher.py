@@ -9,8 +9,8 @@ import time
 
 import pytest
 from wit_dispatcher.wit_provider import dispatcher as dispatcher_module
-from wit_dispatcher.wit_provider import job_status
 from wit_dispatcher.wit_provider.client import TransientError
+from wit_dispatcher.wit_provider.common import job_states
 from wit_dispatcher.wit_provider.dispatcher import (
     CANCELLED,
     FAILED,
@@ -65,7 +65,7 @@ class ScriptedClient:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             self.poll_count[execute] = 0
-        return JobStatus(job_status.ACCEPTED, status_location=execute.decode())
+        return JobStatus(job_states.ACCEPTED, status_location=execute.decode())
 
     def poll(self, location):
         key = location.encode()
@@ -78,13 +78,13 @@ class ScriptedClient:
         if plan.get("poll_errors", 0) >= count:
             raise TransientError("HTTP 502")
         if plan.get("hang") or count < self.polls or held:
-            return JobStatus(job_status.STARTED, location)
+            return JobStatus(job_states.STARTED, location)
         with self.lock:
             self.in_flight -= 1
             self.finished.add(key)
         if "fail" in plan:
-            return JobStatus(job_status.FAILED, location, error=plan["fail"])
-        return JobStatus(job_status.SUCCEEDED, location, url="s3://b/wit/%s" % location)
+            return JobStatus(job_states.FAILED, location, error=plan["fail"])
+        return JobStatus(job_states.SUCCEEDED, location, url="s3://b/wit/%s" % location)
 
 
 def jobs(n, skip=()):
@@ -301,7 +301,7 @@ class QueueingClient(ScriptedClient):
         status = super().poll(location)
         if self.poll_count[location.encode()] <= self.queued:
             self.last_accepted[location] = time.monotonic()
-            return JobStatus(job_status.ACCEPTED, location)
+            return JobStatus(job_states.ACCEPTED, location)
         return status
 
 

@@ -8,8 +8,8 @@ import textwrap
 
 from tools.plugin_files import ROOT
 
-ENGINE = ("defaults", "xml", "job_status", "wps", "client", "dispatcher", "journal", "polling", "increments",
-          "result_fetch", "wit_table", "wit_plot", "result_loader")
+ENGINE = ("common.job_states", "common.connection", "defaults", "xml", "wps", "client", "dispatcher", "journal",
+          "polling", "increments", "result_fetch", "wit_table", "wit_plot", "result_loader")
 BLOCKED = ("qgis", "PyQt5", "PyQt6", "sip")
 BLOCKING_IMPORT = textwrap.dedent('''\
     import importlib, sys

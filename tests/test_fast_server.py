@@ -6,8 +6,9 @@ from datetime import datetime
 
 import pytest
 import requests
-from wit_dispatcher.wit_provider import job_status, wps
+from wit_dispatcher.wit_provider import wps
 from wit_dispatcher.wit_provider.client import WpsClient
+from wit_dispatcher.wit_provider.common import job_states
 from wit_dispatcher.wit_provider.dispatcher import SUCCEEDED, Dispatcher, Job
 from wit_dispatcher.wit_provider.polling import Polling
 from wit_dispatcher.wit_provider.wps import WpsException
@@ -47,7 +48,7 @@ def test_refuses_what_the_real_server_refuses(fast_wit):
     with pytest.raises(WpsException, match="InvalidParameterValue: expected exactly one feature"):
         WpsClient(fast_wit.wps_url).submit(execute(two))
     status = WpsClient(fast_wit.wps_url).submit(execute(wps.feature_collection(SQUARE)))
-    assert status.state == job_status.ACCEPTED
+    assert status.state == job_states.ACCEPTED
 
 
 def test_job_time_proportional_to_area_within_bounds():

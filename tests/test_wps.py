@@ -6,7 +6,8 @@ from datetime import datetime
 
 import pytest
 from conftest import RECORDED
-from wit_dispatcher.wit_provider import job_status, wps
+from wit_dispatcher.wit_provider import wps
+from wit_dispatcher.wit_provider.common import job_states
 from wit_dispatcher.wit_provider.wps import WpsException, WpsParseError
 
 SQUARE = {"type": "Polygon", "coordinates": [[[149.1, -35.3], [149.2, -35.3], [149.2, -35.2], [149.1, -35.3]]]}
@@ -67,16 +68,16 @@ def read(name):
 
 
 @pytest.mark.parametrize("name, state", [
-    ("execute_accepted.xml", job_status.ACCEPTED),
-    ("status_started.xml", job_status.STARTED),
-    ("status_succeeded.xml", job_status.SUCCEEDED),
-    ("status_failed.xml", job_status.FAILED),
+    ("execute_accepted.xml", job_states.ACCEPTED),
+    ("status_started.xml", job_states.STARTED),
+    ("status_succeeded.xml", job_states.SUCCEEDED),
+    ("status_failed.xml", job_states.FAILED),
 ])
 def test_status_states(name, state):
     status = wps.parse_status(read(name))
     assert status.state == state
     assert status.status_location.startswith("http://127.0.0.1:")
-    assert status.finished == (state in (job_status.SUCCEEDED, job_status.FAILED))
+    assert status.finished == (state in (job_states.SUCCEEDED, job_states.FAILED))
 
 
 def test_success_carries_the_s3_uri():
@@ -91,8 +92,8 @@ def test_failure_carries_the_server_text():
 
 def test_paused_is_still_running():
     body = read("status_started.xml").replace(b"ProcessStarted", b"ProcessPaused")
-    assert wps.parse_status(body).state == job_status.PAUSED
-    assert job_status.PAUSED not in job_status.FINISHED
+    assert wps.parse_status(body).state == job_states.PAUSED
+    assert job_states.PAUSED not in job_states.FINISHED
 
 
 def test_parsing_goes_by_namespace_not_prefix():

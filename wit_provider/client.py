@@ -7,12 +7,9 @@ work) and WpsException (the server refused this request; asking again will not h
 
 from __future__ import annotations
 
-import os
 import re
-import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
@@ -20,6 +17,7 @@ import requests.adapters
 import requests.auth
 
 from . import wps
+from .common.connection import ProxyRule, system_ca_bundle
 from .wps import JobStatus, WpsException, WpsParseError
 
 # The WPS key-value parameters we set ourselves; whatever else the URL carries is kept.
@@ -145,30 +143,6 @@ class _OriginBoundSession(requests.Session):
         super().rebuild_auth(prepared_request, response)
         if isinstance(self.auth, HostBoundHeaders):
             self.auth(prepared_request)
-
-
-@dataclass(frozen=True)
-class ProxyRule:
-    """One proxy for every URL except those starting with an excluded prefix (QGIS's rules)."""
-
-    url: str
-    excluded: tuple = ()
-
-    def proxies_for(self, url: str) -> dict:
-        if any(prefix and url.startswith(prefix) for prefix in self.excluded):
-            return {"http": "", "https": ""}  # empty, not None: also overrides proxies from the environment
-        return {"http": self.url, "https": self.url}
-
-
-def system_ca_bundle() -> str | bool:
-    """``REQUESTS_CA_BUNDLE`` if set, else the operating system's CA bundle where there is one
-    (Debian, Fedora, macOS), else requests' own."""
-    for path in (os.environ.get("REQUESTS_CA_BUNDLE"), os.environ.get("CURL_CA_BUNDLE"),
-                 ssl.get_default_verify_paths().cafile, "/etc/ssl/certs/ca-certificates.crt",
-                 "/etc/pki/tls/certs/ca-bundle.crt"):
-        if path and os.path.isfile(path):
-            return path
-    return True
 
 
 def _retry_after(reply: requests.Response) -> float | None:

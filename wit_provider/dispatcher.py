@@ -19,8 +19,8 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from .client import CredentialsRefused, TransientError
+from .common.job_states import ACCEPTED, CANCELLED, FAILED, OUTCOMES, SKIPPED, SUCCEEDED, TIMEOUT
 from .forecast import QUEUED_SECONDS, Forecast
-from .job_status import ACCEPTED, CANCELLED, FAILED, OUTCOMES, SKIPPED, SUCCEEDED, TIMEOUT
 from .job_times import JobTimes, Workload
 from .journal import Journal, JournalError, Record
 from .polling import Polling, Watch

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
+from .common.job_states import CANCELLED, SUCCEEDED
 from .dispatcher import Outcome
-from .job_status import CANCELLED, SUCCEEDED
 
 
 @dataclass(frozen=True)

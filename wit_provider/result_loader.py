@@ -17,7 +17,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from .job_status import FAILED, SUCCEEDED  # one vocabulary across both algorithms
+from .common.job_states import FAILED, SUCCEEDED  # one vocabulary across both algorithms
 from .result_fetch import Fetcher, FetchError, parse_locations
 from .wit_metrics import annual_metrics, inundation_events
 from .wit_table import Series, TableError, merge, read_series, statistics

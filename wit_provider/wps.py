@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from xml.parsers.expat import ExpatError
 
-from . import job_status
+from .common import job_states
 from .xml import xmltodict
 
 WPS_NS = "http://www.opengis.net/wps/1.0.0"
@@ -26,11 +26,11 @@ ET.register_namespace("ows", OWS_NS)
 
 
 _STATE_ELEMENTS = {  # a status document's process state, in the project's one vocabulary of job states
-    "wps:ProcessAccepted": job_status.ACCEPTED,
-    "wps:ProcessStarted": job_status.STARTED,
-    "wps:ProcessPaused": job_status.PAUSED,
-    "wps:ProcessSucceeded": job_status.SUCCEEDED,
-    "wps:ProcessFailed": job_status.FAILED,
+    "wps:ProcessAccepted": job_states.ACCEPTED,
+    "wps:ProcessStarted": job_states.STARTED,
+    "wps:ProcessPaused": job_states.PAUSED,
+    "wps:ProcessSucceeded": job_states.SUCCEEDED,
+    "wps:ProcessFailed": job_states.FAILED,
 }
 
 # Exception codes that say nothing about the request itself: asking again may work.
@@ -41,14 +41,14 @@ TRANSIENT_CODES = frozenset({"ServerBusy"})
 class JobStatus:
     """One reading of a job: its state and, once finished, its result or reason."""
 
-    state: str  # one of job_status's words: ACCEPTED, STARTED, PAUSED, SUCCEEDED or FAILED
+    state: str  # one of job_states' words: ACCEPTED, STARTED, PAUSED, SUCCEEDED or FAILED
     status_location: str | None = None
     url: str | None = None
     error: str | None = None
 
     @property
     def finished(self) -> bool:
-        return self.state in job_status.FINISHED
+        return self.state in job_states.FINISHED
 
 
 class WpsParseError(ValueError):
@@ -159,10 +159,10 @@ def parse_status(body: bytes) -> JobStatus:
         raise WpsParseError("wps:Status has no known process state")
     element, state = found[0]
     location = response.get("@statusLocation")
-    if state == job_status.FAILED:
+    if state == job_states.FAILED:
         report = (status[element] or {}).get("wps:ExceptionReport") or {}
         return JobStatus(state, location, error=str(_exception(report)))
-    if state == job_status.SUCCEEDED:
+    if state == job_states.SUCCEEDED:
         url = _output(response, "url")
         if not url:
             raise WpsParseError("ProcessSucceeded without an output 'url'")

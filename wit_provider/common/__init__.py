@@ -1,0 +1,1 @@
+"""What both engines share, without QGIS: the words for job states and how servers are reached."""
