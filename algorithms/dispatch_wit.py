@@ -33,13 +33,13 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QDateTime
 
-from ..wit_provider import defaults
-from ..wit_provider.client import ServiceError, WpsClient, redacted, url_problem
-from ..wit_provider.dispatcher import CANCELLED, STATUSES, Dispatcher
+from ..wit_provider.dispatch import defaults
+from ..wit_provider.dispatch.client import ServiceError, WpsClient, redacted, url_problem
+from ..wit_provider.dispatch.dispatcher import CANCELLED, STATUSES, Dispatcher
+from ..wit_provider.dispatch.increments import by_polygon, periods, polygon_result
+from ..wit_provider.dispatch.job_times import JobTimesFile, model_key
+from ..wit_provider.dispatch.journal import Journal, JournalError, JournalInUse, minute
 from ..wit_provider.geometry import LonLatEncoder
-from ..wit_provider.increments import by_polygon, periods, polygon_result
-from ..wit_provider.job_times import JobTimesFile, model_key
-from ..wit_provider.journal import Journal, JournalError, JournalInUse, minute
 from ..wit_provider.network import AuthError, auth_headers, ca_bundle, proxy_rule
 from .base import WitAlgorithm
 from .features import features, job_feature, job_fields, jobs, output_feature, output_fields, workload_sample

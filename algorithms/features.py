@@ -9,13 +9,13 @@ from datetime import datetime
 from qgis.core import QgsFeature, QgsFeatureRequest, QgsFields
 from qgis.PyQt.QtCore import QDateTime
 
-from ..wit_provider import defaults
-from ..wit_provider.dispatcher import Job, Outcome
+from ..wit_provider.dispatch import defaults
+from ..wit_provider.dispatch.dispatcher import Job, Outcome
+from ..wit_provider.dispatch.increments import Increment, PolygonResult
+from ..wit_provider.dispatch.job_times import Workload
+from ..wit_provider.dispatch.journal import job_key
+from ..wit_provider.dispatch.wps import build_execute, feature_collection
 from ..wit_provider.geometry import LonLatEncoder, UnusableGeometry
-from ..wit_provider.increments import Increment, PolygonResult
-from ..wit_provider.job_times import Workload
-from ..wit_provider.journal import job_key
-from ..wit_provider.wps import build_execute, feature_collection
 from .base import extended_feature, extended_fields, table_fields
 from .qgis_compat import SKIP_GEOMETRY_CHECKS
 

@@ -12,9 +12,9 @@ from bench.common import END, START, canberra_collections, start_server
 
 
 def main(jobs: int = 2000, max_concurrent: int = 32) -> None:
-    from wit_dispatcher.wit_provider import wps
-    from wit_dispatcher.wit_provider.client import WpsClient
-    from wit_dispatcher.wit_provider.dispatcher import SUCCEEDED, Dispatcher, Job
+    from wit_dispatcher.wit_provider.dispatch import wps
+    from wit_dispatcher.wit_provider.dispatch.client import WpsClient
+    from wit_dispatcher.wit_provider.dispatch.dispatcher import SUCCEEDED, Dispatcher, Job
 
     collections = canberra_collections()
     server = start_server(0.0)

@@ -14,11 +14,11 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from wit_dispatcher.wit_provider import wps
-from wit_dispatcher.wit_provider.client import WpsClient
-from wit_dispatcher.wit_provider.dispatcher import SUCCEEDED, Dispatcher, Job, Tally
-from wit_dispatcher.wit_provider.forecast import LEAST_LEFT
-from wit_dispatcher.wit_provider.job_times import JobTimesFile, Workload, model_key
+from wit_dispatcher.wit_provider.dispatch import wps
+from wit_dispatcher.wit_provider.dispatch.client import WpsClient
+from wit_dispatcher.wit_provider.dispatch.dispatcher import SUCCEEDED, Dispatcher, Job, Tally
+from wit_dispatcher.wit_provider.dispatch.forecast import LEAST_LEFT
+from wit_dispatcher.wit_provider.dispatch.job_times import JobTimesFile, Workload, model_key
 from wit_server.fast import area_km2
 
 from bench.common import END, START

@@ -62,8 +62,8 @@ def wetlands_zip(count: int, seed: int = 1) -> Path:
 def ours(path: Path, limit: int) -> float:
     """Polygons per second through the plugin's own code path."""
     from qgis.core import QgsCoordinateTransformContext, QgsFeatureRequest, QgsVectorLayer
+    from wit_dispatcher.wit_provider.dispatch.wps import build_execute, feature_collection
     from wit_dispatcher.wit_provider.geometry import LonLatEncoder
-    from wit_dispatcher.wit_provider.wps import build_execute, feature_collection
 
     began = time.perf_counter()
     layer = QgsVectorLayer(str(path), "wetlands", "ogr")
@@ -80,7 +80,7 @@ def notebook(path: Path, limit: int) -> float:
     import fiona
     from fiona.model import to_dict
     from fiona.transform import transform_geom
-    from wit_dispatcher.wit_provider.wps import date_object
+    from wit_dispatcher.wit_provider.dispatch.wps import date_object
 
     from bench.peers import _NOTEBOOK_TEMPLATE
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 
-from wit_dispatcher.wit_provider.job_times import JobTimes, Workload
-from wit_dispatcher.wit_provider.polling import Polling, Watch
+from wit_dispatcher.wit_provider.dispatch.job_times import JobTimes, Workload
+from wit_dispatcher.wit_provider.dispatch.polling import Polling, Watch
 
 
 @dataclass

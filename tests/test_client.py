@@ -6,9 +6,9 @@ import threading
 from datetime import datetime
 
 import pytest
-from wit_dispatcher.wit_provider import wps
-from wit_dispatcher.wit_provider.client import ServiceError, TransientError, WpsClient, kvp_url
 from wit_dispatcher.wit_provider.common import job_states
+from wit_dispatcher.wit_provider.dispatch import wps
+from wit_dispatcher.wit_provider.dispatch.client import ServiceError, TransientError, WpsClient, kvp_url
 from wit_server.launch import free_port
 
 SQUARE = {"type": "Polygon", "coordinates": [[[149.1, -35.3], [149.2, -35.3], [149.2, -35.2], [149.1, -35.3]]]}

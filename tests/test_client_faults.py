@@ -8,8 +8,9 @@ import pytest
 from fault_proxy import FaultProxy
 from stub_server import StubServer
 from test_dispatcher import ScriptedClient
-from wit_dispatcher.wit_provider import wps
-from wit_dispatcher.wit_provider.client import (
+from wit_dispatcher.wit_provider.common import job_states
+from wit_dispatcher.wit_provider.dispatch import wps
+from wit_dispatcher.wit_provider.dispatch.client import (
     PreflightCancelled,
     ServiceError,
     TransientError,
@@ -17,11 +18,10 @@ from wit_dispatcher.wit_provider.client import (
     preflight_delays,
     url_problem,
 )
-from wit_dispatcher.wit_provider.common import job_states
-from wit_dispatcher.wit_provider.dispatcher import CANCELLED, FAILED, SUCCEEDED, Dispatcher, Job, RetryPolicy
-from wit_dispatcher.wit_provider.journal import Journal
-from wit_dispatcher.wit_provider.polling import Polling
-from wit_dispatcher.wit_provider.wps import JobStatus
+from wit_dispatcher.wit_provider.dispatch.dispatcher import CANCELLED, FAILED, SUCCEEDED, Dispatcher, Job, RetryPolicy
+from wit_dispatcher.wit_provider.dispatch.journal import Journal
+from wit_dispatcher.wit_provider.dispatch.polling import Polling
+from wit_dispatcher.wit_provider.dispatch.wps import JobStatus
 
 SQUARE = {"type": "Polygon", "coordinates": [[[149.1, -35.3], [149.2, -35.3], [149.2, -35.2], [149.1, -35.3]]]}
 NO_WAIT = RetryPolicy(attempts=3, base=0.001, cap=0.002, poll_failures=2)

@@ -8,10 +8,10 @@ import threading
 import time
 
 import pytest
-from wit_dispatcher.wit_provider import dispatcher as dispatcher_module
-from wit_dispatcher.wit_provider.client import TransientError
 from wit_dispatcher.wit_provider.common import job_states
-from wit_dispatcher.wit_provider.dispatcher import (
+from wit_dispatcher.wit_provider.dispatch import dispatcher as dispatcher_module
+from wit_dispatcher.wit_provider.dispatch.client import TransientError
+from wit_dispatcher.wit_provider.dispatch.dispatcher import (
     CANCELLED,
     FAILED,
     SKIPPED,
@@ -22,9 +22,9 @@ from wit_dispatcher.wit_provider.dispatcher import (
     RetryPolicy,
     Tally,
 )
-from wit_dispatcher.wit_provider.job_times import JobTimes, Prediction, Workload
-from wit_dispatcher.wit_provider.polling import Polling
-from wit_dispatcher.wit_provider.wps import JobStatus, WpsException
+from wit_dispatcher.wit_provider.dispatch.job_times import JobTimes, Prediction, Workload
+from wit_dispatcher.wit_provider.dispatch.polling import Polling
+from wit_dispatcher.wit_provider.dispatch.wps import JobStatus, WpsException
 
 
 def fast() -> Polling:

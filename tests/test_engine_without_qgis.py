@@ -8,8 +8,9 @@ import textwrap
 
 from tools.plugin_files import ROOT
 
-ENGINE = ("common.job_states", "common.connection", "defaults", "xml", "wps", "client", "dispatcher", "journal",
-          "polling", "increments", "result_fetch", "wit_table", "wit_plot", "result_loader")
+ENGINE = ("common.job_states", "common.connection", "dispatch.defaults", "dispatch.bundled_xmltodict",
+          "dispatch.wps", "dispatch.client", "dispatch.dispatcher", "dispatch.journal", "dispatch.polling",
+          "dispatch.increments", "result_fetch", "wit_table", "wit_plot", "result_loader")
 BLOCKED = ("qgis", "PyQt5", "PyQt6", "sip")
 BLOCKING_IMPORT = textwrap.dedent('''\
     import importlib, sys

@@ -6,12 +6,12 @@ from datetime import datetime
 
 import pytest
 import requests
-from wit_dispatcher.wit_provider import wps
-from wit_dispatcher.wit_provider.client import WpsClient
 from wit_dispatcher.wit_provider.common import job_states
-from wit_dispatcher.wit_provider.dispatcher import SUCCEEDED, Dispatcher, Job
-from wit_dispatcher.wit_provider.polling import Polling
-from wit_dispatcher.wit_provider.wps import WpsException
+from wit_dispatcher.wit_provider.dispatch import wps
+from wit_dispatcher.wit_provider.dispatch.client import WpsClient
+from wit_dispatcher.wit_provider.dispatch.dispatcher import SUCCEEDED, Dispatcher, Job
+from wit_dispatcher.wit_provider.dispatch.polling import Polling
+from wit_dispatcher.wit_provider.dispatch.wps import WpsException
 from wit_server.fast import FastWit, area_km2
 
 SQUARE = json.dumps({"type": "Polygon", "coordinates": [[[149.1, -35.3], [149.2, -35.3], [149.2, -35.2],

@@ -5,9 +5,9 @@ import math
 import random
 
 import pytest
-from wit_dispatcher.wit_provider.forecast import PACE_SECONDS, Forecast, seconds_left_text
-from wit_dispatcher.wit_provider.job_times import JobTimes, Workload
-from wit_dispatcher.wit_provider.polling import Polling
+from wit_dispatcher.wit_provider.dispatch.forecast import PACE_SECONDS, Forecast, seconds_left_text
+from wit_dispatcher.wit_provider.dispatch.job_times import JobTimes, Workload
+from wit_dispatcher.wit_provider.dispatch.polling import Polling
 
 
 def model_of(seconds_per_km2: float, areas=(1, 2, 5, 10, 20, 40)) -> JobTimes:

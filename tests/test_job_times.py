@@ -5,7 +5,7 @@ import math
 import random
 
 import pytest
-from wit_dispatcher.wit_provider.job_times import (
+from wit_dispatcher.wit_provider.dispatch.job_times import (
     FIT_SAMPLES,
     MIN_SAMPLES,
     JobTimes,

@@ -7,8 +7,8 @@ from datetime import datetime
 import pytest
 from test_dispatcher import NO_WAIT, ScriptedClient, fast
 from wit_dispatcher.wit_provider.common.job_states import ACCEPTED, SUBMITTING
-from wit_dispatcher.wit_provider.dispatcher import CANCELLED, FAILED, SUCCEEDED, TIMEOUT, Dispatcher, Job
-from wit_dispatcher.wit_provider.journal import Journal, JournalError, JournalInUse, job_key
+from wit_dispatcher.wit_provider.dispatch.dispatcher import CANCELLED, FAILED, SUCCEEDED, TIMEOUT, Dispatcher, Job
+from wit_dispatcher.wit_provider.dispatch.journal import Journal, JournalError, JournalInUse, job_key
 
 
 def keyed_jobs(keys):

@@ -64,7 +64,8 @@ def test_installs_like_make_deploy_and_runs_without_xmltodict(fresh_server, canb
     assert_dispatches_without_xmltodict(env, fresh_server(job_seconds=0.05), canberra_zip, tmp_path)
 
 
-PROBE = "from wit_dispatcher.wit_provider.xml import xmltodict; print(xmltodict.__name__, xmltodict.__file__)"
+PROBE = ("from wit_dispatcher.wit_provider.dispatch.bundled_xmltodict import xmltodict; "
+         "print(xmltodict.__name__, xmltodict.__file__)")
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import random
 
 import pytest
 from simulated_runs import ideal_makespan, simulate
-from wit_dispatcher.wit_provider.job_times import JobTimes, Prediction, Workload
-from wit_dispatcher.wit_provider.polling import Polling, Watch
+from wit_dispatcher.wit_provider.dispatch.job_times import JobTimes, Prediction, Workload
+from wit_dispatcher.wit_provider.dispatch.polling import Polling, Watch
 
 ONE = Workload(1, 10)
 

@@ -16,7 +16,7 @@ from qgis.core import QgsFeature, QgsGeometry, QgsVectorLayer
 from qgis_helpers import RecordingFeedback
 from test_algorithm import END, START, dispatch, rows
 from test_qgis_process import read_gpkg
-from wit_dispatcher.wit_provider.journal import job_key
+from wit_dispatcher.wit_provider.dispatch.journal import job_key
 
 from tools.qgis import prepare_profile, qgis_process_command
 

@@ -15,7 +15,7 @@ from test_algorithm import START, dispatch
 from test_network import lakes
 from test_qgis_process import read_gpkg
 from wit_dispatcher.algorithms import dispatch_wit
-from wit_dispatcher.wit_provider.journal import Journal
+from wit_dispatcher.wit_provider.dispatch.journal import Journal
 
 from tools.qgis import prepare_profile, qgis_process_command
 

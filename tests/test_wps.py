@@ -6,9 +6,9 @@ from datetime import datetime
 
 import pytest
 from conftest import RECORDED
-from wit_dispatcher.wit_provider import wps
 from wit_dispatcher.wit_provider.common import job_states
-from wit_dispatcher.wit_provider.wps import WpsException, WpsParseError
+from wit_dispatcher.wit_provider.dispatch import wps
+from wit_dispatcher.wit_provider.dispatch.wps import WpsException, WpsParseError
 
 SQUARE = {"type": "Polygon", "coordinates": [[[149.1, -35.3], [149.2, -35.3], [149.2, -35.2], [149.1, -35.3]]]}
 

@@ -10,7 +10,7 @@ from pathlib import Path
 try:
     import xmltodict
 except ImportError:
-    _BUNDLED = Path(__file__).resolve().parents[1] / "ext_libs" / "xmltodict.py"
+    _BUNDLED = Path(__file__).resolve().parents[2] / "ext_libs" / "xmltodict.py"
     _spec = importlib.util.spec_from_file_location("wit_dispatcher_xmltodict", _BUNDLED)
     xmltodict = importlib.util.module_from_spec(_spec)
     _spec.loader.exec_module(xmltodict)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from xml.parsers.expat import ExpatError
 
-from .common import job_states
-from .xml import xmltodict
+from ..common import job_states
+from .bundled_xmltodict import xmltodict
 
 WPS_NS = "http://www.opengis.net/wps/1.0.0"
 OWS_NS = "http://www.opengis.net/ows/1.1"

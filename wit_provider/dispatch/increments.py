@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
-from .common.job_states import CANCELLED, SUCCEEDED
+from ..common.job_states import CANCELLED, SUCCEEDED
 from .dispatcher import Outcome
 
 

@@ -18,8 +18,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
+from ..common.job_states import ACCEPTED, CANCELLED, FAILED, OUTCOMES, SKIPPED, SUCCEEDED, TIMEOUT
 from .client import CredentialsRefused, TransientError
-from .common.job_states import ACCEPTED, CANCELLED, FAILED, OUTCOMES, SKIPPED, SUCCEEDED, TIMEOUT
 from .forecast import QUEUED_SECONDS, Forecast
 from .job_times import JobTimes, Workload
 from .journal import Journal, JournalError, Record

@@ -16,8 +16,8 @@ import requests
 import requests.adapters
 import requests.auth
 
+from ..common.connection import ProxyRule, system_ca_bundle
 from . import wps
-from .common.connection import ProxyRule, system_ca_bundle
 from .wps import JobStatus, WpsException, WpsParseError
 
 # The WPS key-value parameters we set ourselves; whatever else the URL carries is kept.

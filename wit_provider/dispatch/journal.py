@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from .common.job_states import ACCEPTED, SUBMITTING
+from ..common.job_states import ACCEPTED, SUBMITTING
 
 try:
     import fcntl
