@@ -1,6 +1,6 @@
 """Load WIT results: the dispatch output's result locations → statistics, a time-series table and plots.
 
-A thin Processing layer over ``wit_provider.result_loader``: parameters, checks that fail
+A thin Processing layer over ``wit_provider.results.loader``: parameters, checks that fail
 before any download, features in and out, feedback. Workers get plain data only (ID,
 location, area); features, sinks and feedback stay on the thread running the algorithm.
 """
@@ -35,10 +35,10 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QDate, QDateTime, Qt, QVariant
 
 from ..wit_provider.network import ca_bundle, proxy_rule
-from ..wit_provider.result_fetch import Fetcher, S3Settings, check_endpoint
-from ..wit_provider.result_loader import FAILED, LOAD_STATUSES, LOADED, NO_RESULT, Loaded, LoadJob, ResultLoader
-from ..wit_provider.wit_metrics import ANNUAL_NAMES, EVENT_NAMES, year_bounds
-from ..wit_provider.wit_table import FRACTIONS, STAT_FIELDS, install_hint, reader_name
+from ..wit_provider.results.fetch import Fetcher, S3Settings, check_endpoint
+from ..wit_provider.results.loader import FAILED, LOAD_STATUSES, LOADED, NO_RESULT, Loaded, LoadJob, ResultLoader
+from ..wit_provider.results.metrics import ANNUAL_NAMES, EVENT_NAMES, year_bounds
+from ..wit_provider.results.table import FRACTIONS, STAT_FIELDS, install_hint, reader_name
 from .base import WitAlgorithm, extended_feature, extended_fields, table_fields
 from .interrupt import interrupts_as_cancel
 from .qgis_compat import DOUBLE, INTEGER, SKIP_GEOMETRY_CHECKS, STRING_FIELDS, VECTOR_ANY, VECTOR_POLYGON, field

@@ -43,9 +43,9 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..algorithms.load_results import ellipsoid_area
-from ..wit_provider.result_fetch import S3Settings
-from ..wit_provider.wit_plot import LAYERS, draw_series, plot_name
-from ..wit_provider.wit_table import FRACTIONS
+from ..wit_provider.results.fetch import S3Settings
+from ..wit_provider.results.plot import LAYERS, draw_series, plot_name
+from ..wit_provider.results.table import FRACTIONS
 from .qt_canvas import FigureCanvas, NavigationToolbar
 from .wetland_task import Sources, Wetland, WetlandRequest, WetlandTask
 

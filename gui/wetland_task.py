@@ -25,9 +25,9 @@ from qgis.core import (
 )
 
 from ..wit_provider.network import ca_bundle, proxy_rule
-from ..wit_provider.result_fetch import Fetcher, FetchError, S3Settings, parse_locations
-from ..wit_provider.wit_metrics import ANNUAL_NAMES, annual_metrics, inundation_events
-from ..wit_provider.wit_table import FRACTIONS, Series, TableError, install_hint, merge, read_series, reader_name
+from ..wit_provider.results.fetch import Fetcher, FetchError, S3Settings, parse_locations
+from ..wit_provider.results.metrics import ANNUAL_NAMES, annual_metrics, inundation_events
+from ..wit_provider.results.table import FRACTIONS, Series, TableError, install_hint, merge, read_series, reader_name
 
 WET_THRESHOLD = 0.01  # Load WIT results' default: events computed here use it too
 TIMESERIES_FIELDS = {"id", "time", *FRACTIONS}

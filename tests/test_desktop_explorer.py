@@ -17,8 +17,8 @@ from test_load_results_algorithm import canberra_layer, read_table
 from wit_server.s3 import sample_uids, wit_parquet
 
 from tools.plugin_files import ROOT
-from wit_provider.wit_metrics import ANNUAL_NAMES, annual_metrics, inundation_events
-from wit_provider.wit_table import merge, read_series
+from wit_provider.results.metrics import ANNUAL_NAMES, annual_metrics, inundation_events
+from wit_provider.results.table import merge, read_series
 
 ARTIFACTS = ROOT / "test-artifacts"
 SLOW_SECONDS = 3.0

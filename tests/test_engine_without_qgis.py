@@ -10,7 +10,7 @@ from tools.plugin_files import ROOT
 
 ENGINE = ("common.job_states", "common.connection", "dispatch.defaults", "dispatch.bundled_xmltodict",
           "dispatch.wps", "dispatch.client", "dispatch.dispatcher", "dispatch.journal", "dispatch.polling",
-          "dispatch.increments", "result_fetch", "wit_table", "wit_plot", "result_loader")
+          "dispatch.increments", "results.fetch", "results.table", "results.plot", "results.loader")
 BLOCKED = ("qgis", "PyQt5", "PyQt6", "sip")
 BLOCKING_IMPORT = textwrap.dedent('''\
     import importlib, sys

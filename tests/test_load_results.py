@@ -14,10 +14,10 @@ from conftest import WIT_SAMPLE
 from matplotlib.image import imread
 from wit_server.s3 import sample_uids, wit_parquet
 
-from wit_provider.result_fetch import Fetcher, FetchError, S3Settings, parse_locations
-from wit_provider.result_loader import FAILED, LOADED, NO_RESULT, LoadJob, ResultLoader
-from wit_provider.wit_plot import plot_name
-from wit_provider.wit_table import TableError, merge, read_series, statistics
+from wit_provider.results.fetch import Fetcher, FetchError, S3Settings, parse_locations
+from wit_provider.results.loader import FAILED, LOADED, NO_RESULT, LoadJob, ResultLoader
+from wit_provider.results.plot import plot_name
+from wit_provider.results.table import TableError, merge, read_series, statistics
 
 THRESHOLD = 0.01
 
@@ -320,8 +320,8 @@ def test_http_locations_read_and_refusals_give_the_status():
 def test_a_single_observation_on_29_february_still_plots(tmp_path):
     import numpy as np
 
-    from wit_provider.wit_plot import write_plot
-    from wit_provider.wit_table import Series
+    from wit_provider.results.plot import write_plot
+    from wit_provider.results.table import Series
 
     moment = np.array([np.datetime64("2012-02-29T10:00", "ns").astype(np.int64)])
     write_plot(Series(moment, *(np.array([v]) for v in (0.1, 0.2, 0.3, 0.2, 0.1))), "one", str(tmp_path / "one.png"))

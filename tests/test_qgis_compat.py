@@ -29,7 +29,7 @@ def test_this_qgis_took_the_branches_its_version_calls_for(qgis_app):
 
     from qgis.core import Qgis
     from wit_dispatcher.algorithms import qgis_compat
-    from wit_dispatcher.wit_provider.wit_table import reader_name
+    from wit_dispatcher.wit_provider.results.table import reader_name
 
     matrix = os.environ.get("WIT_MATRIX")
     version = tuple(int(part) for part in Qgis.QGIS_VERSION.split("-")[0].split(".")[:2])

@@ -9,7 +9,7 @@ import pytest
 from qgis.core import QgsSettings
 from wit_dispatcher.wit_provider.dispatch.client import ServiceError, WpsClient
 from wit_dispatcher.wit_provider.network import CA_BUNDLE_SETTING, ca_bundle
-from wit_dispatcher.wit_provider.result_fetch import Fetcher, FetchError
+from wit_dispatcher.wit_provider.results.fetch import Fetcher, FetchError
 from wit_server.fast import FastWit
 
 

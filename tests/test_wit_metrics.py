@@ -12,10 +12,10 @@ from conftest import WIT_SAMPLE
 from test_load_results import two_increments
 from wit_server.s3 import sample_uids, wit_parquet
 
-from wit_provider.result_fetch import Fetcher
-from wit_provider.result_loader import LOADED, LoadJob, ResultLoader
-from wit_provider.wit_metrics import ANNUAL_NAMES, EVENT_NAMES, annual_metrics, inundation_events
-from wit_provider.wit_table import Series, merge, read_series, statistics
+from wit_provider.results.fetch import Fetcher
+from wit_provider.results.loader import LOADED, LoadJob, ResultLoader
+from wit_provider.results.metrics import ANNUAL_NAMES, EVENT_NAMES, annual_metrics, inundation_events
+from wit_provider.results.table import Series, merge, read_series, statistics
 
 THRESHOLD = 0.01
 AREA_HA = 12.5

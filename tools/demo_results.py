@@ -49,7 +49,7 @@ def pyarrow_wheel() -> Path:
     """pyarrow's wheel for QGIS's Python (this one), downloaded once into build/wheels: the release the
     plugin's message names for this NumPy, for this Python's version (roots of the test matrix share
     the folder)."""
-    from wit_provider.wit_table import pyarrow_requirement
+    from wit_provider.results.table import pyarrow_requirement
 
     tag = "cp%d%d" % sys.version_info[:2]
     numpy_major = int(__import__("numpy").__version__.split(".")[0])

@@ -38,7 +38,7 @@ def docks():
 
 
 def start():
-    from wit_dispatcher.wit_provider.wit_table import reader_name
+    from wit_dispatcher.wit_provider.results.table import reader_name
 
     report["reader"] = reader_name()  # the parquet reader the plugin takes in this desktop
     results = load(os.environ["WIT_RESULTS"], "WIT statistics")

@@ -41,7 +41,7 @@ def renderer_of(path):
 
 
 def run_both():
-    from wit_dispatcher.wit_provider.wit_table import reader_name
+    from wit_dispatcher.wit_provider.results.table import reader_name
 
     report["reader"] = reader_name()  # the parquet reader the plugin takes in this desktop
     import processing

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import requests
 from osgeo import gdal
 
-from .common.connection import ProxyRule, system_ca_bundle
+from ..common.connection import ProxyRule, system_ca_bundle
 
 CHUNK = 1 << 20
 HTTP_TIMEOUT = (10, 60)

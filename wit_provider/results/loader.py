@@ -17,10 +17,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from .common.job_states import FAILED, SUCCEEDED  # one vocabulary across both algorithms
-from .result_fetch import Fetcher, FetchError, parse_locations
-from .wit_metrics import annual_metrics, inundation_events
-from .wit_table import Series, TableError, merge, read_series, statistics
+from ..common.job_states import FAILED, SUCCEEDED  # one vocabulary across both algorithms
+from .fetch import Fetcher, FetchError, parse_locations
+from .metrics import annual_metrics, inundation_events
+from .table import Series, TableError, merge, read_series, statistics
 
 LOADED = "loaded"
 NO_RESULT = "no result"
@@ -102,7 +102,7 @@ class ResultLoader:
 
     def _plot(self, series: Series, ident: str) -> tuple[str, str]:
         """(path, '') once written, else ('', why): a plot that fails keeps the statistics."""
-        from .wit_plot import plot_name, write_plot  # matplotlib only when plots are asked for
+        from .plot import plot_name, write_plot  # matplotlib only when plots are asked for
 
         path = os.path.join(self.plots_dir, plot_name(ident))
         try:

@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .wit_table import Series
+from .table import Series
 
 LAYERS = (("water", "open water", "#030aa7"), ("wet", "wet", "#04d9ff"), ("pv", "green vegetation", "#3f9b0b"),
           ("npv", "dry vegetation", "#e6daa6"), ("bs", "bare soil", "#60460f"))

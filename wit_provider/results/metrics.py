@@ -13,7 +13,7 @@ from datetime import date
 
 import numpy as np
 
-from .wit_table import Series, utc_date, wet_mask, wet_runs
+from .table import Series, utc_date, wet_mask, wet_runs
 
 # Each annual member and the fractions it adds up (wit_tooling's 'WATER+WET' and so on).
 MEMBERS = (("water", ("water",)), ("wet", ("wet",)), ("pv", ("pv",)), ("npv", ("npv",)), ("bs", ("bs",)),
