@@ -39,8 +39,8 @@ from ..wit_provider.dispatch.dispatcher import CANCELLED, STATUSES, Dispatcher
 from ..wit_provider.dispatch.increments import by_polygon, periods, polygon_result
 from ..wit_provider.dispatch.job_times import JobTimesFile, model_key
 from ..wit_provider.dispatch.journal import Journal, JournalError, JournalInUse, minute
-from ..wit_provider.geometry import LonLatEncoder
-from ..wit_provider.network import AuthError, auth_headers, ca_bundle, proxy_rule
+from ..wit_provider.qgis_bridge.geometry import LonLatEncoder
+from ..wit_provider.qgis_bridge.network import AuthError, auth_headers, ca_bundle, proxy_rule
 from .base import WitAlgorithm
 from .features import features, job_feature, job_fields, jobs, output_feature, output_fields, workload_sample
 from .interrupt import interrupts_as_cancel

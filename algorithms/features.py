@@ -15,7 +15,7 @@ from ..wit_provider.dispatch.increments import Increment, PolygonResult
 from ..wit_provider.dispatch.job_times import Workload
 from ..wit_provider.dispatch.journal import job_key
 from ..wit_provider.dispatch.wps import build_execute, feature_collection
-from ..wit_provider.geometry import LonLatEncoder, UnusableGeometry
+from ..wit_provider.qgis_bridge.geometry import LonLatEncoder, UnusableGeometry
 from .base import extended_feature, extended_fields, table_fields
 from .qgis_compat import SKIP_GEOMETRY_CHECKS
 

@@ -34,7 +34,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QDate, QDateTime, Qt, QVariant
 
-from ..wit_provider.network import ca_bundle, proxy_rule
+from ..wit_provider.qgis_bridge.network import ca_bundle, proxy_rule
 from ..wit_provider.results.fetch import Fetcher, S3Settings, check_endpoint
 from ..wit_provider.results.loader import FAILED, LOAD_STATUSES, LOADED, NO_RESULT, Loaded, LoadJob, ResultLoader
 from ..wit_provider.results.metrics import ANNUAL_NAMES, EVENT_NAMES, year_bounds

@@ -63,7 +63,7 @@ def ours(path: Path, limit: int) -> float:
     """Polygons per second through the plugin's own code path."""
     from qgis.core import QgsCoordinateTransformContext, QgsFeatureRequest, QgsVectorLayer
     from wit_dispatcher.wit_provider.dispatch.wps import build_execute, feature_collection
-    from wit_dispatcher.wit_provider.geometry import LonLatEncoder
+    from wit_dispatcher.wit_provider.qgis_bridge.geometry import LonLatEncoder
 
     began = time.perf_counter()
     layer = QgsVectorLayer(str(path), "wetlands", "ogr")

@@ -24,7 +24,7 @@ from qgis.core import (
     QgsWkbTypes,
 )
 
-from ..wit_provider.network import ca_bundle, proxy_rule
+from ..wit_provider.qgis_bridge.network import ca_bundle, proxy_rule
 from ..wit_provider.results.fetch import Fetcher, FetchError, S3Settings, parse_locations
 from ..wit_provider.results.metrics import ANNUAL_NAMES, annual_metrics, inundation_events
 from ..wit_provider.results.table import FRACTIONS, Series, TableError, install_hint, merge, read_series, reader_name

@@ -40,7 +40,7 @@ def test_the_engine_imports_without_qt_or_qgis(tmp_path):
 def test_the_import_block_is_real(tmp_path):
     """The same block refuses a module that does import QGIS: the test above could fail."""
     (tmp_path / "wit_dispatcher").symlink_to(ROOT, target_is_directory=True)
-    run = subprocess.run([sys.executable, "-c", BLOCKING_IMPORT, "wit_dispatcher.wit_provider.geometry"],
+    run = subprocess.run([sys.executable, "-c", BLOCKING_IMPORT, "wit_dispatcher.wit_provider.qgis_bridge.geometry"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
                          env=dict(os.environ, PYTHONPATH=str(tmp_path)))
     assert run.returncode == 1 and "ImportError: blocked for this test: qgis" in run.stderr

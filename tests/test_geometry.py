@@ -9,7 +9,7 @@ from qgis.core import (
     QgsGeometry,
     QgsPointXY,
 )
-from wit_dispatcher.wit_provider.geometry import LonLatEncoder, UnusableGeometry
+from wit_dispatcher.wit_provider.qgis_bridge.geometry import LonLatEncoder, UnusableGeometry
 
 # Lake Burley Griffin, roughly: lon 149.1, lat -35.3.
 LON, LAT = 149.1, -35.3

@@ -8,7 +8,7 @@ import threading
 import pytest
 from qgis.core import QgsSettings
 from wit_dispatcher.wit_provider.dispatch.client import ServiceError, WpsClient
-from wit_dispatcher.wit_provider.network import CA_BUNDLE_SETTING, ca_bundle
+from wit_dispatcher.wit_provider.qgis_bridge.network import CA_BUNDLE_SETTING, ca_bundle
 from wit_dispatcher.wit_provider.results.fetch import Fetcher, FetchError
 from wit_server.fast import FastWit
 

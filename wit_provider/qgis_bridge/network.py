@@ -12,7 +12,7 @@ from urllib.parse import quote
 from qgis.core import QgsApplication, QgsAuthMethodConfig, QgsNetworkAccessManager, QgsSettings
 from qgis.PyQt.QtNetwork import QNetworkProxy
 
-from .common.connection import ProxyRule
+from ..common.connection import ProxyRule
 
 CA_BUNDLE_SETTING = "wit_dispatcher/ca_bundle"
 _PROXY_SCHEMES = {QNetworkProxy.ProxyType.HttpProxy: "http", QNetworkProxy.ProxyType.HttpCachingProxy: "http",

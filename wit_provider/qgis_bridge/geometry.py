@@ -18,7 +18,7 @@ from qgis.core import (
     QgsWkbTypes,
 )
 
-from .dispatch.defaults import COORDINATE_DECIMALS
+from ..dispatch.defaults import COORDINATE_DECIMALS
 
 LONLAT = QgsCoordinateReferenceSystem("EPSG:4326")
 DEFAULT_ELLIPSOID = "WGS84"
