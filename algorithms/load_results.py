@@ -16,7 +16,6 @@ from contextlib import closing
 from qgis.core import (
     QgsApplication,
     QgsCoordinateReferenceSystem,
-    QgsDistanceArea,
     QgsFeature,
     QgsFeatureRequest,
     QgsFeatureSink,
@@ -29,11 +28,11 @@ from qgis.core import (
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
-    QgsUnitTypes,
     QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QDate, QDateTime, Qt, QVariant
 
+from ..wit_provider.qgis_bridge.geometry import ellipsoid_area
 from ..wit_provider.qgis_bridge.network import ca_bundle, proxy_rule
 from ..wit_provider.results.fetch import Fetcher, S3Settings, check_endpoint
 from ..wit_provider.results.loader import FAILED, LOAD_STATUSES, LOADED, NO_RESULT, Loaded, LoadJob, ResultLoader
@@ -44,7 +43,6 @@ from .interrupt import interrupts_as_cancel
 from .qgis_compat import DOUBLE, INTEGER, SKIP_GEOMETRY_CHECKS, STRING_FIELDS, VECTOR_ANY, VECTOR_POLYGON, field
 from .styling import relate_on_completion, style_on_completion
 
-DEFAULT_ELLIPSOID = "WGS84"
 _PROVIDER_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")  # not a drive letter (C:\\…)
 DISPATCH_STATUS = "wit_status"  # Dispatch WIT's status field: only a succeeded polygon has a whole series
 _INTEGER_STATS = ("wit_obs", "wit_events", "wit_longest_event_days")
@@ -333,25 +331,6 @@ def event_rows(fields: QgsFields, ident: str, events: list[tuple]) -> list[QgsFe
         row.setAttributes([ident, number, _date(start), _date(end), *values])
         rows.append(row)
     return rows
-
-
-def ellipsoid_area(crs, transform_context, ellipsoid: str):
-    """A function: feature in ``crs`` → its area in hectares on ``ellipsoid`` (the context's or
-    project's), else the CRS's, else WGS84. The explorer measures with it too."""
-    distance = QgsDistanceArea()
-    distance.setSourceCrs(crs, transform_context)
-    if not ellipsoid or ellipsoid.upper() == "NONE":
-        ellipsoid = crs.ellipsoidAcronym() or DEFAULT_ELLIPSOID
-    if not distance.setEllipsoid(ellipsoid):
-        distance.setEllipsoid(DEFAULT_ELLIPSOID)
-
-    def area_ha(feature: QgsFeature) -> float | None:
-        geometry = feature.geometry()
-        if geometry is None or geometry.isEmpty():
-            return None
-        return distance.convertAreaMeasurement(distance.measureArea(geometry), QgsUnitTypes.AreaUnit.AreaHectares)
-
-    return area_ha
 
 
 def _item(feature: QgsFeature, id_field: str, url_field: str, status_field: str, area) -> tuple:

@@ -42,7 +42,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ..algorithms.load_results import ellipsoid_area
+from ..wit_provider.qgis_bridge.geometry import ellipsoid_area
 from ..wit_provider.results.fetch import S3Settings
 from ..wit_provider.results.plot import LAYERS, draw_series, plot_name
 from ..wit_provider.results.table import FRACTIONS

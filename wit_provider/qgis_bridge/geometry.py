@@ -6,6 +6,8 @@ order, so writing (x, y) after the transform is always (lon, lat).
 
 from __future__ import annotations
 
+from typing import Callable
+
 from qgis.core import (
     Qgis,
     QgsCoordinateReferenceSystem,
@@ -13,6 +15,7 @@ from qgis.core import (
     QgsCoordinateTransformContext,
     QgsCsException,
     QgsDistanceArea,
+    QgsFeature,
     QgsGeometry,
     QgsUnitTypes,
     QgsWkbTypes,
@@ -28,18 +31,41 @@ class UnusableGeometry(ValueError):
     """The feature's geometry cannot be sent; the message says why, for wit_error."""
 
 
+def measurer(crs: QgsCoordinateReferenceSystem, context: QgsCoordinateTransformContext,
+             ellipsoid: str = "") -> QgsDistanceArea:
+    """Measures in ``crs`` on ``ellipsoid`` (the context's or project's), else the CRS's, else WGS84."""
+    distance = QgsDistanceArea()
+    distance.setSourceCrs(crs, context)
+    if not ellipsoid or ellipsoid.upper() == "NONE":
+        ellipsoid = crs.ellipsoidAcronym() or DEFAULT_ELLIPSOID
+    if not distance.setEllipsoid(ellipsoid):
+        distance.setEllipsoid(DEFAULT_ELLIPSOID)
+    return distance
+
+
+def ellipsoid_area(crs: QgsCoordinateReferenceSystem, context: QgsCoordinateTransformContext,
+                   ellipsoid: str) -> Callable[[QgsFeature], float | None]:
+    """A function: feature in ``crs`` → its area in hectares, measured as ``measurer`` does.
+
+    Load WIT results scales wet shares to hectares with it and the explorer too: one measure for both."""
+    distance = measurer(crs, context, ellipsoid)
+
+    def area_ha(feature: QgsFeature) -> float | None:
+        geometry = feature.geometry()
+        if geometry is None or geometry.isEmpty():
+            return None
+        return distance.convertAreaMeasurement(distance.measureArea(geometry), QgsUnitTypes.AreaUnit.AreaHectares)
+
+    return area_ha
+
+
 class LonLatEncoder:
     """Turns one layer's polygons into lon/lat GeoJSON geometry dicts and measures perimeters."""
 
     def __init__(self, source_crs: QgsCoordinateReferenceSystem, context: QgsCoordinateTransformContext,
                  ellipsoid: str = ""):
         self._transform = QgsCoordinateTransform(source_crs, LONLAT, context)
-        self._distance = QgsDistanceArea()
-        self._distance.setSourceCrs(source_crs, context)
-        if not ellipsoid or ellipsoid.upper() == "NONE":
-            ellipsoid = source_crs.ellipsoidAcronym() or DEFAULT_ELLIPSOID
-        if not self._distance.setEllipsoid(ellipsoid):
-            self._distance.setEllipsoid(DEFAULT_ELLIPSOID)
+        self._distance = measurer(source_crs, context, ellipsoid)
 
     def area_km2(self, geometry: QgsGeometry) -> float:
         """Area on the ellipsoid, in km²: what WIT's cost grows with."""
