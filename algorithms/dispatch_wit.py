@@ -33,9 +33,10 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QDateTime
 
+from ..wit_provider.common.job_states import CANCELLED, OUTCOMES
 from ..wit_provider.dispatch import defaults
 from ..wit_provider.dispatch.client import ServiceError, WpsClient, redacted, url_problem
-from ..wit_provider.dispatch.dispatcher import CANCELLED, STATUSES, Dispatcher
+from ..wit_provider.dispatch.dispatcher import Dispatcher
 from ..wit_provider.dispatch.increments import by_polygon, periods, polygon_result
 from ..wit_provider.dispatch.job_times import JobTimesFile, model_key
 from ..wit_provider.dispatch.journal import Journal, JournalError, JournalInUse, minute
@@ -146,7 +147,7 @@ class DispatchWitAlgorithm(WitAlgorithm):
         self.addParameter(QgsProcessingParameterFileDestination(
             self.JOURNAL, self.tr("Job journal (default: beside the output)"),
             self.tr("WIT Dispatcher journal (*.sqlite)"), optional=True, createByDefault=False))
-        for status in STATUSES:
+        for status in OUTCOMES:
             self.addOutput(QgsProcessingOutputNumber(status.upper(), self.tr("Features %s") % status))
         for name in SUMMARY_OUTPUTS:
             self.addOutput(QgsProcessingOutputNumber(name, name.replace("_", " ").capitalize()))
@@ -227,7 +228,7 @@ class DispatchWitAlgorithm(WitAlgorithm):
             total=monitor.total, sample=workload_sample(source, encoder, intervals))
         todo = jobs(source, encoder, url, process, intervals,
                     self.parameterAsDouble(parameters, self.MAX_PERIMETER, context))
-        counts = dict.fromkeys(STATUSES, 0)
+        counts = dict.fromkeys(OUTCOMES, 0)
         started = time.monotonic()
         # Closing the outcomes stops the workers and lets replies on the wire be journaled:
         # only then may the journal close (the caller closes it).

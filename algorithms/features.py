@@ -10,9 +10,9 @@ from qgis.core import QgsFeature, QgsFeatureRequest, QgsFields
 from qgis.PyQt.QtCore import QDateTime
 
 from ..wit_provider.dispatch import defaults
-from ..wit_provider.dispatch.dispatcher import Job, Outcome
 from ..wit_provider.dispatch.increments import Increment, PolygonResult
 from ..wit_provider.dispatch.job_times import Workload
+from ..wit_provider.dispatch.jobs import Job, Outcome
 from ..wit_provider.dispatch.journal import job_key
 from ..wit_provider.dispatch.wps import build_execute, feature_collection
 from ..wit_provider.qgis_bridge.geometry import LonLatEncoder, UnusableGeometry

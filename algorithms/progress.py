@@ -7,8 +7,8 @@ import time
 
 from qgis.PyQt.QtCore import QCoreApplication, QThread
 
-from ..wit_provider.dispatch.dispatcher import Tally
 from ..wit_provider.dispatch.forecast import MILESTONES, seconds_left_text
+from ..wit_provider.dispatch.tally import Tally
 
 MONITOR_SECONDS = 5.0
 

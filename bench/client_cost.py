@@ -12,9 +12,11 @@ from bench.common import END, START, canberra_collections, start_server
 
 
 def main(jobs: int = 2000, max_concurrent: int = 32) -> None:
+    from wit_dispatcher.wit_provider.common.job_states import SUCCEEDED
     from wit_dispatcher.wit_provider.dispatch import wps
     from wit_dispatcher.wit_provider.dispatch.client import WpsClient
-    from wit_dispatcher.wit_provider.dispatch.dispatcher import SUCCEEDED, Dispatcher, Job
+    from wit_dispatcher.wit_provider.dispatch.dispatcher import Dispatcher
+    from wit_dispatcher.wit_provider.dispatch.jobs import Job
 
     collections = canberra_collections()
     server = start_server(0.0)

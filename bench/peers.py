@@ -14,11 +14,14 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from wit_dispatcher.wit_provider.common.job_states import SUCCEEDED
 from wit_dispatcher.wit_provider.dispatch import wps
 from wit_dispatcher.wit_provider.dispatch.client import WpsClient
-from wit_dispatcher.wit_provider.dispatch.dispatcher import SUCCEEDED, Dispatcher, Job, Tally
+from wit_dispatcher.wit_provider.dispatch.dispatcher import Dispatcher
 from wit_dispatcher.wit_provider.dispatch.forecast import LEAST_LEFT
 from wit_dispatcher.wit_provider.dispatch.job_times import JobTimesFile, Workload, model_key
+from wit_dispatcher.wit_provider.dispatch.jobs import Job
+from wit_dispatcher.wit_provider.dispatch.tally import Tally
 from wit_server.fast import area_km2
 
 from bench.common import END, START

@@ -9,6 +9,7 @@ from fault_proxy import FaultProxy
 from stub_server import StubServer
 from test_dispatcher import ScriptedClient
 from wit_dispatcher.wit_provider.common import job_states
+from wit_dispatcher.wit_provider.common.job_states import CANCELLED, FAILED, SUCCEEDED
 from wit_dispatcher.wit_provider.dispatch import wps
 from wit_dispatcher.wit_provider.dispatch.client import (
     PreflightCancelled,
@@ -18,7 +19,8 @@ from wit_dispatcher.wit_provider.dispatch.client import (
     preflight_delays,
     url_problem,
 )
-from wit_dispatcher.wit_provider.dispatch.dispatcher import CANCELLED, FAILED, SUCCEEDED, Dispatcher, Job, RetryPolicy
+from wit_dispatcher.wit_provider.dispatch.dispatcher import Dispatcher
+from wit_dispatcher.wit_provider.dispatch.jobs import Job, RetryPolicy
 from wit_dispatcher.wit_provider.dispatch.journal import Journal
 from wit_dispatcher.wit_provider.dispatch.polling import Polling
 from wit_dispatcher.wit_provider.dispatch.wps import JobStatus

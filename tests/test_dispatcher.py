@@ -9,21 +9,14 @@ import time
 
 import pytest
 from wit_dispatcher.wit_provider.common import job_states
-from wit_dispatcher.wit_provider.dispatch import dispatcher as dispatcher_module
+from wit_dispatcher.wit_provider.common.job_states import CANCELLED, FAILED, SKIPPED, SUCCEEDED, TIMEOUT
+from wit_dispatcher.wit_provider.dispatch import following
 from wit_dispatcher.wit_provider.dispatch.client import TransientError
-from wit_dispatcher.wit_provider.dispatch.dispatcher import (
-    CANCELLED,
-    FAILED,
-    SKIPPED,
-    SUCCEEDED,
-    TIMEOUT,
-    Dispatcher,
-    Job,
-    RetryPolicy,
-    Tally,
-)
+from wit_dispatcher.wit_provider.dispatch.dispatcher import Dispatcher
 from wit_dispatcher.wit_provider.dispatch.job_times import JobTimes, Prediction, Workload
+from wit_dispatcher.wit_provider.dispatch.jobs import Job, RetryPolicy
 from wit_dispatcher.wit_provider.dispatch.polling import Polling
+from wit_dispatcher.wit_provider.dispatch.tally import Tally
 from wit_dispatcher.wit_provider.dispatch.wps import JobStatus, WpsException
 
 
@@ -316,7 +309,7 @@ class RecordingJobTimes(JobTimes):
 
 
 def test_a_job_held_in_the_servers_queue_counts_as_queued_and_its_time_from_when_it_ran(monkeypatch):
-    monkeypatch.setattr(dispatcher_module, "QUEUED_SECONDS", 0.0)
+    monkeypatch.setattr(following, "QUEUED_SECONDS", 0.0)
     client, model = QueueingClient(queued=5), RecordingJobTimes()
     dispatcher = Dispatcher(client, 2, 30, fast(), NO_WAIT, job_times=model, total=2)
     todo = [Job(i, execute=b"job%d" % i, workload=Workload(i + 1, 10)) for i in range(2)]

@@ -7,9 +7,11 @@ from datetime import datetime
 import pytest
 import requests
 from wit_dispatcher.wit_provider.common import job_states
+from wit_dispatcher.wit_provider.common.job_states import SUCCEEDED
 from wit_dispatcher.wit_provider.dispatch import wps
 from wit_dispatcher.wit_provider.dispatch.client import WpsClient
-from wit_dispatcher.wit_provider.dispatch.dispatcher import SUCCEEDED, Dispatcher, Job
+from wit_dispatcher.wit_provider.dispatch.dispatcher import Dispatcher
+from wit_dispatcher.wit_provider.dispatch.jobs import Job
 from wit_dispatcher.wit_provider.dispatch.polling import Polling
 from wit_dispatcher.wit_provider.dispatch.wps import WpsException
 from wit_server.fast import FastWit, area_km2

@@ -3,8 +3,9 @@
 import json
 from datetime import datetime
 
-from wit_dispatcher.wit_provider.dispatch.dispatcher import CANCELLED, FAILED, SKIPPED, SUCCEEDED, Outcome
+from wit_dispatcher.wit_provider.common.job_states import CANCELLED, FAILED, SKIPPED, SUCCEEDED
 from wit_dispatcher.wit_provider.dispatch.increments import Increment, by_polygon, periods, polygon_result
+from wit_dispatcher.wit_provider.dispatch.jobs import Outcome
 
 D = datetime
 

@@ -6,8 +6,9 @@ from datetime import datetime
 
 import pytest
 from test_dispatcher import NO_WAIT, ScriptedClient, fast
-from wit_dispatcher.wit_provider.common.job_states import ACCEPTED, SUBMITTING
-from wit_dispatcher.wit_provider.dispatch.dispatcher import CANCELLED, FAILED, SUCCEEDED, TIMEOUT, Dispatcher, Job
+from wit_dispatcher.wit_provider.common.job_states import ACCEPTED, CANCELLED, FAILED, SUBMITTING, SUCCEEDED, TIMEOUT
+from wit_dispatcher.wit_provider.dispatch.dispatcher import Dispatcher
+from wit_dispatcher.wit_provider.dispatch.jobs import Job
 from wit_dispatcher.wit_provider.dispatch.journal import Journal, JournalError, JournalInUse, job_key
 
 

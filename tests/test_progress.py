@@ -1,7 +1,8 @@
 """The monitor line, the progress text and the summary say how long is left and how right that was."""
 
 from wit_dispatcher.algorithms.progress import Monitor, summary
-from wit_dispatcher.wit_provider.dispatch.dispatcher import SUCCEEDED, Tally
+from wit_dispatcher.wit_provider.common.job_states import SUCCEEDED
+from wit_dispatcher.wit_provider.dispatch.tally import Tally
 
 
 class Feedback:

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Callable
 
 from ..common.job_states import CANCELLED, SUCCEEDED
-from .dispatcher import Outcome
+from .jobs import Outcome
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,89 @@
+"""Following one accepted job to its end: poll by its predicted time, learn from what is seen.
+
+A job still Accepted ``QUEUED_SECONDS`` after it was sent is counted as queued (the server's
+queue sets the pace). A job seen succeeded tells the model its time, and the run's other
+workers that they may look again.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+from ..common.job_states import ACCEPTED, CANCELLED, FAILED, SUCCEEDED, TIMEOUT
+from .client import TransientError
+from .forecast import QUEUED_SECONDS, Forecast
+from .job_times import JobTimes
+from .jobs import Job, JobCounts, Outcome, RetryPolicy
+from .polling import Polling, Watch
+from .run_control import Cancelled, OutageWatch, RunControl
+from .wps import JobStatus, WpsException
+
+
+class Follower:
+    """Polls jobs through a client with ``poll(location)`` until they finish, fail or time out."""
+
+    def __init__(self, client, control: RunControl, outage: OutageWatch, retry: RetryPolicy, rng: random.Random,
+                 polling: Polling, job_times: JobTimes, forecast: Forecast, timeout: float):
+        self.client = client
+        self.control = control
+        self.outage = outage
+        self.retry = retry
+        self.rng = rng
+        self.polling = polling
+        self.job_times = job_times
+        self.forecast = forecast
+        self.timeout = timeout
+
+    def follow(self, job: Job, status: JobStatus, counts: JobCounts, resumed: bool = False) -> Outcome:
+        """Poll the job to its end: by its predicted time if the model has one, else by the adaptive schedule.
+
+        A resumed job's time is not learned: its clock started when this run took it up.
+        """
+        watch = Watch(self.polling, self.job_times, job.workload, time.monotonic())
+        self.forecast.running(job.index, watch.started)
+        queued = False
+        failures = 0
+        try:
+            while not status.finished:
+                now = time.monotonic()
+                age = now - watch.accepted
+                if age >= self.timeout:
+                    return Outcome(job.index, TIMEOUT, error="no result %d s after acceptance (last state: %s)"
+                                   % (self.timeout, status.state))
+                backoff = self.retry.backoff(min(failures, 16), self.rng) if failures else 0.0
+                self.control.sleep_to_poll(watch, now + backoff, watch.accepted + self.timeout)
+                try:
+                    status = self.client.poll(status.status_location)
+                    failures = 0
+                    self.outage.heard_from("status host")
+                    now = time.monotonic()
+                    if status.state == SUCCEEDED and not resumed:
+                        watch.finished(now)
+                        self.control.seen_finished()
+                    elif status.state == ACCEPTED:
+                        watch.still_accepted(now)
+                        self.forecast.running(job.index, now)
+                        if not queued and now - watch.accepted >= QUEUED_SECONDS:
+                            queued = True
+                            self.forecast.queued_job(now)
+                    elif not status.finished:
+                        watch.running(now)
+                except TransientError as error:
+                    failures += 1
+                    counts.retries += 1
+                    if error.unreachable:
+                        self.outage.check("status host")
+                    else:
+                        self.outage.heard_from("status host")
+                        if failures > self.retry.poll_failures:
+                            return Outcome(job.index, FAILED, error="gave up polling after %d failures in a row: %s"
+                                           % (failures, error))
+                except WpsException as error:
+                    return Outcome(job.index, FAILED, error=str(error))
+        except Cancelled:
+            return Outcome(job.index, CANCELLED, error=self.control.stopped_because or
+                           "cancelled while the job was %s" % status.state)
+        if status.state == SUCCEEDED:
+            return Outcome(job.index, SUCCEEDED, url=status.url)
+        return Outcome(job.index, FAILED, error=status.error or "the server reported failure without a reason")
