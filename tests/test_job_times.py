@@ -2,9 +2,11 @@
 
 import json
 import math
+import os
 import random
 
 import pytest
+from wit_dispatcher.wit_provider.dispatch import job_times
 from wit_dispatcher.wit_provider.dispatch.job_times import (
     FIT_SAMPLES,
     MIN_SAMPLES,
@@ -144,3 +146,37 @@ def test_a_damaged_saved_model_starts_cold(tmp_path):
     model = JobTimesFile(path).load("k")
     assert model.predict(Workload(1, 10)) is None
     model.observe(Workload(1, 10), 60.0)
+
+
+def test_two_runs_saving_at_once_each_rename_a_whole_file_and_the_last_wins(tmp_path, monkeypatch):
+    """Two QGIS (or qgis_process beside the desktop) end their runs together: the other run saves
+    between this one's write and its rename. Each writes its own temporary file."""
+    path = tmp_path / "job_times.json"
+    this_run, other_run = JobTimesFile(path), JobTimesFile(path)
+    rename = os.replace
+
+    def the_other_run_saves_first(source, target):
+        monkeypatch.setattr(job_times.os, "replace", rename)
+        other_run.save("other", trained(FIT_SAMPLES, seed=2))
+        assert json.loads(path.read_text())["models"].keys() == {"other"}  # whole: the other run's file
+        rename(source, target)
+
+    monkeypatch.setattr(job_times.os, "replace", the_other_run_saves_first)
+    this_run.save("this", trained(FIT_SAMPLES + 1, seed=1))
+    assert json.loads(path.read_text())["models"].keys() == {"this"}  # the last writer's file wins, whole
+    assert JobTimesFile(path).load("this").samples == FIT_SAMPLES + 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["job_times.json"]  # no temporary file left
+
+
+def test_a_save_that_cannot_rename_leaves_the_saved_file_and_no_temporary(tmp_path, monkeypatch):
+    path = tmp_path / "job_times.json"
+    JobTimesFile(path).save("k", trained(FIT_SAMPLES))
+    before = path.read_bytes()
+
+    def refuse(source, target):
+        raise PermissionError(13, "Permission denied", str(target))
+
+    monkeypatch.setattr(job_times.os, "replace", refuse)
+    with pytest.raises(PermissionError):
+        JobTimesFile(path).save("k", trained(FIT_SAMPLES + 5))
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["job_times.json"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,6 +243,9 @@ class JobTimesFile:
     def save(self, key: str, model: JobTimes) -> None:
         """Replace this key's model, keep the others; written whole and renamed into place.
 
+        Runs that save at once each rename a whole file: the last one's wins, and a model another
+        run saved in between is learned again by its next run.
+
         A model of fewer than ``FIT_SAMPLES`` jobs is not saved: its sums would be close
         to one polygon's area.
         """
@@ -250,9 +254,16 @@ class JobTimesFile:
         models = self._read()
         models[key] = model.state()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(self.path.name + ".tmp")
-        temporary.write_text(json.dumps({"version": VERSION, "models": models}))
-        os.replace(temporary, self.path)
+        # A temporary file of this writer's own: two runs saving at once never write into one
+        # file, so each rename puts a whole model in place and the last writer's wins.
+        handle, temporary = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(json.dumps({"version": VERSION, "models": models}))
+            os.replace(temporary, self.path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
 
     def _read(self) -> dict:
         try:
