@@ -146,3 +146,85 @@ def test_capabilities_and_description():
     assert wps.missing_inputs(read("describe_wit.xml")) == []
     with pytest.raises(WpsException):
         wps.missing_inputs(read("describe_unknown.xml"))
+
+
+# The forms WPS 1.0.0's schemas allow beside the ones PyWPS writes. No server that writes them is
+# reachable from here, so each document is the recorded PyWPS one with only the element in
+# question changed to the schema's form (wpsExecute_response.xsd, owsExceptionReport.xsd 1.1).
+SCHEMA_FAILED = (b"<wps:ProcessFailed>\n            <ows:ExceptionReport version=\"1.0.0\">",
+                 b"</ows:ExceptionReport>\n        </wps:ProcessFailed>")
+
+
+def schema_failed(exception: bytes = None) -> bytes:
+    """status_failed.xml with the ows:ExceptionReport ProcessFailedType requires, not PyWPS's wps: one."""
+    body = read("status_failed.xml")
+    body = body.replace(b"<wps:ProcessFailed>\n            <wps:ExceptionReport>", SCHEMA_FAILED[0])
+    body = body.replace(b"</wps:ExceptionReport>\n        </wps:ProcessFailed>", SCHEMA_FAILED[1])
+    assert SCHEMA_FAILED[0] in body and b"wps:ExceptionReport" not in body  # the recording still has that shape
+    if exception is not None:
+        start, end = body.index(b"<ows:Exception "), body.index(b"</ows:Exception>") + len(b"</ows:Exception>")
+        body = body[:start] + exception + body[end:]
+    return body
+
+
+def test_a_failure_in_the_schemas_form_keeps_its_code_and_reason():
+    status = wps.parse_status(schema_failed())
+    assert status.state == job_states.FAILED
+    assert status.error == "NoApplicableCode: Process error: no data for this polygon"
+
+
+@pytest.mark.parametrize("exception, error", [
+    (b"<ows:Exception><ows:ExceptionText>out of memory</ows:ExceptionText></ows:Exception>", "out of memory"),
+    (b'<ows:Exception exceptionCode="NoApplicableCode"/>', "NoApplicableCode"),
+    (b"<ows:Exception><ows:ExceptionText>no data</ows:ExceptionText><ows:ExceptionText>for 1987</ows:ExceptionText>"
+     b"</ows:Exception>", "no data; for 1987"),
+    (b"<ows:Exception/>", "the server reported failure without a reason"),
+])
+def test_a_failure_without_a_code_or_text_says_what_it_has(exception, error):
+    assert wps.parse_status(schema_failed(exception)).error == error
+
+
+def test_a_result_given_as_a_reference_is_read():
+    """OutputDataType is a choice of wps:Data and wps:Reference: the URL may come as an href."""
+    body = read("status_succeeded.xml")
+    start, end = body.index(b"<wps:Data>"), body.index(b"</wps:Data>") + len(b"</wps:Data>")
+    body = body[:start] + b'<wps:Reference href="s3://bucket/wit/abc/abc.snappy.parquet" mimeType="text/plain"/>' \
+        + body[end:]
+    assert wps.parse_status(body).url == "s3://bucket/wit/abc/abc.snappy.parquet"
+
+
+@pytest.mark.parametrize("form", [
+    b"<wps:ProcessAccepted/>",  # the schema's string may be empty
+    b'<wps:ProcessStarted percentCompleted="40">computing</wps:ProcessStarted>',
+    b'<wps:ProcessPaused percentCompleted="40"/>',
+])
+def test_state_elements_with_the_attributes_and_empty_text_the_schema_allows(form):
+    body = read("execute_accepted.xml")
+    start = body.index(b"<wps:ProcessAccepted")
+    end = body.index(b"</wps:ProcessAccepted>") + len(b"</wps:ProcessAccepted>")
+    status = wps.parse_status(body[:start] + form + body[end:])
+    assert not status.finished and status.status_location.startswith("http://127.0.0.1:")
+
+
+def test_an_exception_report_without_a_code_keeps_its_text():
+    body = read("exception_missing_input.xml")
+    start = body.index(b"<ows:Exception ")
+    body = body[:start] + b"<ows:Exception " + re.sub(rb'exceptionCode="[^"]*"', b"", body[start + 15:], count=1)
+    error = wps.exception_from(body)
+    assert error.code == "" and error.text and str(error) == error.text and not error.transient
+
+
+@pytest.mark.parametrize("name", ["status_succeeded.xml", "capabilities.xml", "describe_wit.xml"])
+def test_a_wps_0_4_0_document_is_refused_as_such(name):
+    body = read(name).replace(b"http://www.opengis.net/wps/1.0.0", b"http://www.opengeospatial.net/wps")
+    body = body.replace(b'version="1.0.0"', b'version="0.4.0"')
+    parse = {"status_succeeded.xml": wps.parse_status, "capabilities.xml": wps.process_identifiers,
+             "describe_wit.xml": wps.input_identifiers}[name]
+    with pytest.raises(WpsParseError, match=r"a WPS 0\.4\.0 document: WIT Dispatcher speaks WPS 1\.0\.0"):
+        parse(body)
+
+
+def test_a_1_0_0_namespace_with_another_version_is_refused_as_such():
+    body = read("status_succeeded.xml").replace(b'service="WPS" version="1.0.0"', b'service="WPS" version="0.4.0"')
+    with pytest.raises(WpsParseError, match=r"a WPS 0\.4\.0 document: WIT Dispatcher speaks WPS 1\.0\.0"):
+        wps.parse_status(body)

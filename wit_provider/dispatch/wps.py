@@ -18,6 +18,7 @@ from .bundled_xmltodict import xmltodict
 
 WPS_NS = "http://www.opengis.net/wps/1.0.0"
 OWS_NS = "http://www.opengis.net/ows/1.1"
+_WPS_0_4_NS = "http://www.opengeospatial.net/wps"  # WPS 0.4.0's, refused with a message that says so
 _PREFIXES = {WPS_NS: "wps", OWS_NS: "ows"}
 _INPUTS = ("geometry", "start", "end")
 _XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
@@ -59,7 +60,8 @@ class WpsException(Exception):
     """An OWS exception report: the server refused the request."""
 
     def __init__(self, code: str, text: str, locator: str = ""):
-        super().__init__("%s: %s" % (code, text) if text else code)
+        super().__init__(": ".join(part for part in (code, text) if part)
+                         or "the server reported failure without a reason")
         self.code = code
         self.text = text
         self.locator = locator
@@ -107,10 +109,16 @@ def build_execute(process: str, geometry_collection: str, start: datetime, end: 
 
 def _parse(body: bytes) -> dict:
     try:
-        return xmltodict.parse(body, process_namespaces=True, namespaces=_PREFIXES)
+        document = xmltodict.parse(body, process_namespaces=True, namespaces=_PREFIXES)
     except (ExpatError, ValueError) as error:
         snippet = body[:80].decode("utf-8", "replace").replace("\n", " ")
         raise WpsParseError("not a WPS XML document (%s): %r" % (error, snippet)) from None
+    for name, root in document.items():
+        version = root.get("@version", "") if isinstance(root, dict) else ""
+        if name.startswith(_WPS_0_4_NS + ":") or (name.startswith("wps:") and version not in ("", "1.0.0")):
+            raise WpsParseError("a WPS %s document: WIT Dispatcher speaks WPS 1.0.0 only (%s)"
+                                % (version or "0.4.0", name.rsplit(":", 1)[-1]))
+    return document
 
 
 def _as_list(value) -> list:
@@ -126,9 +134,10 @@ def _text(value) -> str:
 
 
 def _exception(report: dict) -> WpsException:
-    first = (_as_list(report.get("ows:Exception")) or [{}])[0]
+    """The first ows:Exception of a report: its code (if the server gave one), texts and locator."""
+    first = (_as_list((report or {}).get("ows:Exception")) or [{}])[0] or {}
     texts = [_text(t) for t in _as_list(first.get("ows:ExceptionText"))]
-    return WpsException(first.get("@exceptionCode", "NoApplicableCode"), "; ".join(t for t in texts if t),
+    return WpsException(first.get("@exceptionCode") or "", "; ".join(t for t in texts if t),
                         first.get("@locator", "") or "")
 
 
@@ -160,7 +169,9 @@ def parse_status(body: bytes) -> JobStatus:
     element, state = found[0]
     location = response.get("@statusLocation")
     if state == job_states.FAILED:
-        report = (status[element] or {}).get("wps:ExceptionReport") or {}
+        failed = status[element] if isinstance(status[element], dict) else {}
+        # WPS 1.0.0's ProcessFailedType holds an ows:ExceptionReport; PyWPS writes wps:ExceptionReport
+        report = failed.get("ows:ExceptionReport") or failed.get("wps:ExceptionReport") or {}
         return JobStatus(state, location, error=str(_exception(report)))
     if state == job_states.SUCCEEDED:
         url = _output(response, "url")
@@ -175,7 +186,8 @@ def _output(response: dict, identifier: str) -> str | None:
     for output in _as_list(outputs):
         if _text(output.get("ows:Identifier")) == identifier:
             data = output.get("wps:Data") or {}
-            return _text(data.get("wps:LiteralData")) or None
+            reference = output.get("wps:Reference") or {}  # OutputDataType: wps:Data or wps:Reference
+            return _text(data.get("wps:LiteralData")) or (reference.get("@href") or "").strip() or None
     return None
 
 
