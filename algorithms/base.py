@@ -8,9 +8,15 @@ from qgis.PyQt.QtCore import QCoreApplication
 
 from .qgis_compat import field
 
+DOCS_URL = "https://github.com/wit-dispatcher/wit_dispatcher/blob/main/docs/"  # metadata.txt's homepage, docs/
+
 
 class WitAlgorithm(QgsProcessingAlgorithm):
     INPUT = "INPUT"
+    DOCS_PAGE = ""  # the algorithm's page in docs/, where its Help button leads
+
+    def helpUrl(self) -> str:
+        return DOCS_URL + self.DOCS_PAGE
 
     def tr(self, text: str) -> str:
         return QCoreApplication.translate(type(self).__name__, text)

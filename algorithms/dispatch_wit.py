@@ -46,7 +46,7 @@ from .base import WitAlgorithm
 from .features import features, job_feature, job_fields, jobs, output_feature, output_fields, workload_sample
 from .interrupt import interrupts_as_cancel
 from .progress import Monitor, summary
-from .qgis_compat import DOUBLE, INTEGER, VECTOR_ANY, VECTOR_POLYGON
+from .qgis_compat import DOUBLE, INTEGER, VECTOR_ANY, VECTOR_POLYGON, advanced
 from .styling import style_on_completion
 
 JOURNAL_SUFFIX = ".wit-journal.sqlite"
@@ -69,6 +69,7 @@ class DispatchWitAlgorithm(WitAlgorithm):
     OUTPUT = "OUTPUT"
     INCREMENT_YEARS = "INCREMENT_YEARS"
     JOBS = "JOBS"
+    DOCS_PAGE = "dispatching.md"
 
     def name(self) -> str:
         return "dispatchwit"
@@ -115,12 +116,12 @@ class DispatchWitAlgorithm(WitAlgorithm):
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.INPUT, self.tr("Input polygon layer"), [VECTOR_POLYGON]))
-        self.addParameter(QgsProcessingParameterString(
-            self.WPS_URL, self.tr("WPS URL"), defaultValue=defaults.DEA_WPS_URL))
-        self.addParameter(QgsProcessingParameterString(
-            self.PROCESS, self.tr("Process identifier"), defaultValue=defaults.PROCESS_ID))
-        self.addParameter(QgsProcessingParameterAuthConfig(
-            self.AUTHCFG, self.tr("Authentication (sent to the WPS host only)"), optional=True))
+        self.addParameter(advanced(QgsProcessingParameterString(
+            self.WPS_URL, self.tr("WPS URL"), defaultValue=defaults.DEA_WPS_URL)))
+        self.addParameter(advanced(QgsProcessingParameterString(
+            self.PROCESS, self.tr("Process identifier"), defaultValue=defaults.PROCESS_ID)))
+        self.addParameter(advanced(QgsProcessingParameterAuthConfig(
+            self.AUTHCFG, self.tr("Authentication (sent to the WPS host only)"), optional=True)))
         self.addParameter(QgsProcessingParameterDateTime(
             self.START, self.tr("Start"),
             defaultValue=QDateTime.fromString(defaults.DEFAULT_START, "yyyy-MM-ddTHH:mm:ss")))
@@ -132,21 +133,21 @@ class DispatchWitAlgorithm(WitAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             self.MAX_CONCURRENT, self.tr("Jobs in flight at once"), INTEGER,
             defaults.MAX_CONCURRENT, minValue=1, maxValue=defaults.MAX_CONCURRENT_LIMIT))
-        self.addParameter(QgsProcessingParameterNumber(
+        self.addParameter(advanced(QgsProcessingParameterNumber(
             self.TIMEOUT, self.tr("Timeout per job (seconds)"), DOUBLE,
-            defaults.JOB_TIMEOUT_SECONDS, minValue=1))
-        self.addParameter(QgsProcessingParameterNumber(
+            defaults.JOB_TIMEOUT_SECONDS, minValue=1)))
+        self.addParameter(advanced(QgsProcessingParameterNumber(
             self.MAX_PERIMETER, self.tr("Maximum perimeter (metres, 0 = no limit)"),
-            DOUBLE, 0, minValue=0))
-        self.addParameter(QgsProcessingParameterBoolean(
-            self.RETRY_FAILED, self.tr("Resubmit jobs that failed or timed out in an earlier run"), False))
+            DOUBLE, 0, minValue=0)))
+        self.addParameter(advanced(QgsProcessingParameterBoolean(
+            self.RETRY_FAILED, self.tr("Resubmit jobs that failed or timed out in an earlier run"), False)))
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT, self.tr("WIT results"), VECTOR_POLYGON))
-        self.addParameter(QgsProcessingParameterFeatureSink(
-            self.JOBS, self.tr("Jobs"), VECTOR_ANY, optional=True, createByDefault=False))
-        self.addParameter(QgsProcessingParameterFileDestination(
+        self.addParameter(advanced(QgsProcessingParameterFeatureSink(
+            self.JOBS, self.tr("Jobs"), VECTOR_ANY, optional=True, createByDefault=False)))
+        self.addParameter(advanced(QgsProcessingParameterFileDestination(
             self.JOURNAL, self.tr("Job journal (default: beside the output)"),
-            self.tr("WIT Dispatcher journal (*.sqlite)"), optional=True, createByDefault=False))
+            self.tr("WIT Dispatcher journal (*.sqlite)"), optional=True, createByDefault=False)))
         for status in OUTCOMES:
             self.addOutput(QgsProcessingOutputNumber(status.upper(), self.tr("Features %s") % status))
         for name in SUMMARY_OUTPUTS:

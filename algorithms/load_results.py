@@ -40,7 +40,16 @@ from ..wit_provider.results.metrics import ANNUAL_NAMES, EVENT_NAMES, year_bound
 from ..wit_provider.results.table import FRACTIONS, STAT_FIELDS, install_hint, reader_name
 from .base import WitAlgorithm, extended_feature, extended_fields, table_fields
 from .interrupt import interrupts_as_cancel
-from .qgis_compat import DOUBLE, INTEGER, SKIP_GEOMETRY_CHECKS, STRING_FIELDS, VECTOR_ANY, VECTOR_POLYGON, field
+from .qgis_compat import (
+    DOUBLE,
+    INTEGER,
+    SKIP_GEOMETRY_CHECKS,
+    STRING_FIELDS,
+    VECTOR_ANY,
+    VECTOR_POLYGON,
+    advanced,
+    field,
+)
 from .styling import relate_on_completion, style_on_completion
 
 _PROVIDER_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")  # not a drive letter (C:\\…)
@@ -69,6 +78,7 @@ class LoadResultsAlgorithm(WitAlgorithm):
     ANNUAL = "ANNUAL"
     EVENTS = "EVENTS"
     PLOTS = "PLOTS"
+    DOCS_PAGE = "results.md"
 
     def name(self) -> str:
         return "loadresults"
@@ -112,18 +122,18 @@ class LoadResultsAlgorithm(WitAlgorithm):
             STRING_FIELDS, optional=True))  # QGIS 3.22 refuses a missing value otherwise
         self.addParameter(QgsProcessingParameterField(
             self.ID_FIELD, self.tr("ID field (default: feature id)"), None, self.INPUT, optional=True))
-        self.addParameter(QgsProcessingParameterString(
-            self.S3_ENDPOINT, self.tr("S3 endpoint (empty = AWS)"), optional=True))
-        self.addParameter(QgsProcessingParameterString(
-            self.AWS_PROFILE, self.tr("AWS profile"), optional=True))
-        self.addParameter(QgsProcessingParameterBoolean(
-            self.S3_UNSIGNED, self.tr("Unsigned S3 requests (public buckets)"), False))
-        self.addParameter(QgsProcessingParameterNumber(
+        self.addParameter(advanced(QgsProcessingParameterString(
+            self.S3_ENDPOINT, self.tr("S3 endpoint (empty = AWS)"), optional=True)))
+        self.addParameter(advanced(QgsProcessingParameterString(
+            self.AWS_PROFILE, self.tr("AWS profile"), optional=True)))
+        self.addParameter(advanced(QgsProcessingParameterBoolean(
+            self.S3_UNSIGNED, self.tr("Unsigned S3 requests (public buckets)"), False)))
+        self.addParameter(advanced(QgsProcessingParameterNumber(
             self.WET_THRESHOLD, self.tr("Wet threshold (water + wet, 0-1)"), DOUBLE,
-            0.01, minValue=0, maxValue=1))
-        self.addParameter(QgsProcessingParameterNumber(
+            0.01, minValue=0, maxValue=1)))
+        self.addParameter(advanced(QgsProcessingParameterNumber(
             self.MAX_CONCURRENT, self.tr("Downloads at once"), INTEGER, 8,
-            minValue=1, maxValue=64))
+            minValue=1, maxValue=64)))
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT, self.tr("WIT statistics"), VECTOR_POLYGON))
         self.addParameter(QgsProcessingParameterFeatureSink(

@@ -13,6 +13,7 @@ from qgis.core import (
     QgsField,
     QgsProcessing,
     QgsProcessingFeatureSource,
+    QgsProcessingParameterDefinition,
     QgsProcessingParameterField,
     QgsProcessingParameterNumber,
 )
@@ -28,6 +29,7 @@ if PROCESSING_ENUMS_IN_QGIS:
     DOUBLE = Qgis.ProcessingNumberParameterType.Double
     STRING_FIELDS = Qgis.ProcessingFieldParameterDataType.String
     SKIP_GEOMETRY_CHECKS = Qgis.ProcessingFeatureSourceFlag.SkipGeometryValidityChecks
+    ADVANCED = Qgis.ProcessingParameterFlag.Advanced
 else:
     VECTOR_POLYGON = QgsProcessing.SourceType.TypeVectorPolygon
     VECTOR_ANY = QgsProcessing.SourceType.TypeVector
@@ -35,6 +37,7 @@ else:
     DOUBLE = QgsProcessingParameterNumber.Type.Double
     STRING_FIELDS = QgsProcessingParameterField.DataType.String
     SKIP_GEOMETRY_CHECKS = QgsProcessingFeatureSource.Flag.FlagSkipGeometryValidityChecks
+    ADVANCED = QgsProcessingParameterDefinition.Flag.FlagAdvanced
 
 if FIELDS_TAKE_QMETATYPE:
     _FIELD_TYPES = {"string": QMetaType.Type.QString, "int": QMetaType.Type.Int, "double": QMetaType.Type.Double,
@@ -50,3 +53,10 @@ FIELD_KINDS = tuple(_FIELD_TYPES)
 def field(name: str, kind: str, length: int = 0) -> QgsField:
     """A QgsField of ``kind``, one of FIELD_KINDS (``length`` 0: no limit)."""
     return QgsField(name, _FIELD_TYPES[kind], len=length)
+
+
+def advanced(parameter: QgsProcessingParameterDefinition) -> QgsProcessingParameterDefinition:
+    """``parameter``, shown under the dialog's collapsed *Advanced parameters* (and hidden in batch
+    until *Show advanced parameters*); qgis_process, scripts and batch values are unaffected."""
+    parameter.setFlags(parameter.flags() | ADVANCED)
+    return parameter

@@ -6,11 +6,17 @@ import shutil
 from datetime import datetime
 
 from desktop_session import run_driver
+from test_metadata import repository_metadata
+from test_parameters import ADVANCED
 from test_qgis_process import read_gpkg
 
 from tools.plugin_files import ROOT
 
 ARTIFACTS = ROOT / "test-artifacts"
+# Destination parameters: QGIS 3.22 draws them below the parameters, outside the group, whatever their flags.
+DESTINATIONS = {"JOBS", "JOURNAL"}
+ALGORITHM_PAGES = {algorithm_id: "%s/blob/main/docs/%s" % (repository_metadata()["homepage"].rstrip("/"), page)
+                   for algorithm_id, page in (("wit:dispatchwit", "dispatching.md"), ("wit:loadresults", "results.md"))}
 
 
 def test_dialog_help_and_a_batch_of_two_layers(profile_from_zip, fresh_server, canberra_zip, tmp_path):
@@ -28,6 +34,12 @@ def test_dialog_help_and_a_batch_of_two_layers(profile_from_zip, fresh_server, c
         assert png.stat().st_size > 10_000  # a real picture, not an empty grab
     assert report["algorithm_found"] and report["provider_icon"]
     assert set(report["parameters"]) <= set(report["shown"])  # every parameter has its widget
+    # The essentials first; the rest under Advanced parameters, collapsed when the dialog opens.
+    for algorithm_id, advanced in ADVANCED.items():
+        group = report["advanced"][algorithm_id]
+        assert group and group["visible"] and group["collapsed"], (algorithm_id, report["advanced"])
+        assert advanced - DESTINATIONS <= set(group["inside"]) <= advanced, (algorithm_id, group)
+    assert report["help_urls"] == [ALGORITHM_PAGES["wit:dispatchwit"], ALGORITHM_PAGES["wit:loadresults"]]
     for label in ("Input layer", "WPS URL", "Process", "Start / End", "Jobs in flight", "Timeout",
                   "Maximum perimeter", "Resubmit failed jobs", "Job journal", "wit_url", "wit_status", "wit_error"):
         assert label in report["help"]
@@ -42,3 +54,4 @@ def test_dialog_help_and_a_batch_of_two_layers(profile_from_zip, fresh_server, c
     # The event loop kept turning while the batch ran (a 100 ms timer ticked).
     assert report["ticks"] >= 2 * report["batch_seconds"]
     assert os.path.exists(ARTIFACTS / "dispatch_wit_dialog.png")
+    assert os.path.exists(ARTIFACTS / "load_results_dialog.png")

@@ -1,6 +1,6 @@
-"""Runs inside the real QGIS desktop (qgis.bin --code): opens Dispatch WIT and its batch dialog,
-saves screenshots, runs a batch of two layers (the second in yearly time increments), and writes
-what it saw to report.json.
+"""Runs inside the real QGIS desktop (qgis.bin --code): opens Dispatch WIT, Load WIT results and the
+batch dialog, reports their Advanced parameters groups, saves screenshots, runs a batch of two
+layers (the second in yearly time increments), and writes what it saw to report.json.
 
 Environment: WIT_DESKTOP_OUT (folder), WIT_WPS_URL, WIT_LAYERS (two paths, separated by '|').
 """
@@ -31,14 +31,41 @@ def open_dialogs():
     report["shown"] = sorted(set(getattr(panel, "wrappers", {})) | set(getattr(panel, "outputWidgets", {})))
     report["help"] = algorithm.shortHelpString()
     report["provider_icon"] = not algorithm.provider().icon().isNull()
-    globals()["dialogs"] = [dialog]
-    later(1500, lambda: shoot(dialog, algorithm))
+    loading = QgsApplication.processingRegistry().createAlgorithmById("wit:loadresults")
+    loading_dialog = AlgorithmDialog(loading, False, iface.mainWindow())
+    loading_dialog.show()
+    globals()["dialogs"] = [dialog, loading_dialog]
+    later(1500, lambda: shoot(dialog, algorithm, loading_dialog))
 
 
-def shoot(dialog, algorithm):
+def advanced_group(dialog) -> dict:
+    """The dialog's Advanced parameters group: its title, whether it is collapsed, which parameters it holds."""
+    from qgis.PyQt.QtWidgets import QGroupBox
+
+    panel = dialog.mainWidget()
+    # QGIS's grpAdvanced, a QgsCollapsibleGroupBox that PyQt sees as its QGroupBox base
+    groups = [g for g in dialog.findChildren(QGroupBox) if g.objectName() == "grpAdvanced"]
+    if not groups:
+        return {}
+    group = groups[0]
+    wrappers = dict(getattr(panel, "wrappers", {}), **getattr(panel, "outputWidgets", {}))
+    inside = []
+    for name, wrapper in wrappers.items():
+        widget = wrapper.wrappedWidget() if hasattr(wrapper, "wrappedWidget") else getattr(wrapper, "widget", wrapper)
+        if widget is not None and group.isAncestorOf(widget):
+            inside.append(name)
+    return {"title": group.title(), "collapsed": group.property("collapsed"), "visible": group.isVisible(),
+            "inside": sorted(inside)}
+
+
+def shoot(dialog, algorithm, loading_dialog):
     from processing.gui.BatchAlgorithmDialog import BatchAlgorithmDialog
 
+    report["advanced"] = {"wit:dispatchwit": advanced_group(dialog), "wit:loadresults": advanced_group(loading_dialog)}
+    report["help_urls"] = [algorithm.helpUrl(), loading_dialog.algorithm().helpUrl()]
     dialog.grab().save(str(OUT / "dispatch_wit_dialog.png"))
+    loading_dialog.grab().save(str(OUT / "load_results_dialog.png"))
+    loading_dialog.close()
     batch = BatchAlgorithmDialog(algorithm, iface.mainWindow())
     batch.show()
     globals()["dialogs"].append(batch)
