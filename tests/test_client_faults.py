@@ -5,6 +5,7 @@ import json
 from datetime import datetime
 
 import pytest
+from conftest import RECORDED
 from fault_proxy import FaultProxy
 from stub_server import StubServer
 from test_dispatcher import ScriptedClient
@@ -245,3 +246,33 @@ def test_polls_that_still_work_do_not_hide_a_wps_that_is_down():
     outcomes = list(pool.run(jobs(2)))
     assert "the WPS server gave no reply" in pool.stopped_because
     assert [o.status for o in outcomes] == [CANCELLED, CANCELLED]  # not left polling until the 30 s deadline
+
+
+def wps_0_4_0(name: str) -> bytes:
+    """A recorded 1.0.0 document in WPS 0.4.0's namespace and version, as an older server writes it."""
+    body = (RECORDED / name).read_bytes()
+    return body.replace(b"http://www.opengis.net/wps/1.0.0", b"http://www.opengeospatial.net/wps") \
+        .replace(b'version="1.0.0"', b'version="0.4.0"')
+
+
+def test_a_wps_0_4_0_server_fails_the_start_up_check_at_once_saying_so(stub):
+    server = stub(lambda seen: (200, {"Content-Type": "text/xml"}, wps_0_4_0("capabilities.xml")))
+    with pytest.raises(ServiceError, match=r"a WPS 0\.4\.0 document: WIT Dispatcher speaks WPS 1\.0\.0"):
+        WpsClient(server.base_url + "/wps").check_process("WIT")
+    assert len(server.requests()) == 1  # asking again will not change the server's version
+
+
+def test_a_wps_0_4_0_reply_fails_the_job_once_saying_so(stub):
+    accepted = wps_0_4_0("execute_accepted.xml")
+    server = stub(lambda seen: (200, {"Content-Type": "text/xml"}, accepted))
+    pool = dispatcher(WpsClient(server.base_url + "/wps"), RetryPolicy(attempts=3, base=0.001, cap=0.002))
+    outcomes = list(pool.run(jobs(1)))
+    assert outcomes[0].status == FAILED and "WIT Dispatcher speaks WPS 1.0.0" in outcomes[0].error
+    assert len(server.requests("POST")) == 1 and pool.tally.possible_duplicates == 0
+
+
+def test_a_wps_0_4_0_status_document_is_no_transient_fault(stub):
+    server = stub(lambda seen: (200, {"Content-Type": "text/xml"}, wps_0_4_0("status_started.xml")))
+    with pytest.raises(wps.WpsException, match=r"a WPS 0\.4\.0 document: WIT Dispatcher speaks WPS 1\.0\.0"):
+        WpsClient(server.base_url + "/wps").poll(server.base_url + "/outputs/job.xml")
+    assert len(server.requests()) == 1

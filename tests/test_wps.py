@@ -193,16 +193,17 @@ def test_a_result_given_as_a_reference_is_read():
     assert wps.parse_status(body).url == "s3://bucket/wit/abc/abc.snappy.parquet"
 
 
-@pytest.mark.parametrize("form", [
-    b"<wps:ProcessAccepted/>",  # the schema's string may be empty
-    b'<wps:ProcessStarted percentCompleted="40">computing</wps:ProcessStarted>',
-    b'<wps:ProcessPaused percentCompleted="40"/>',
+@pytest.mark.parametrize("form, state", [
+    (b"<wps:ProcessAccepted/>", job_states.ACCEPTED),  # the schema's string may be empty
+    (b'<wps:ProcessStarted percentCompleted="40">computing</wps:ProcessStarted>', job_states.STARTED),
+    (b'<wps:ProcessPaused percentCompleted="40"/>', job_states.PAUSED),
 ])
-def test_state_elements_with_the_attributes_and_empty_text_the_schema_allows(form):
+def test_state_elements_with_the_attributes_and_empty_text_the_schema_allows(form, state):
     body = read("execute_accepted.xml")
     start = body.index(b"<wps:ProcessAccepted")
     end = body.index(b"</wps:ProcessAccepted>") + len(b"</wps:ProcessAccepted>")
     status = wps.parse_status(body[:start] + form + body[end:])
+    assert status.state == state
     assert not status.finished and status.status_location.startswith("http://127.0.0.1:")
 
 
@@ -228,3 +229,38 @@ def test_a_1_0_0_namespace_with_another_version_is_refused_as_such():
     body = read("status_succeeded.xml").replace(b'service="WPS" version="1.0.0"', b'service="WPS" version="0.4.0"')
     with pytest.raises(WpsParseError, match=r"a WPS 0\.4\.0 document: WIT Dispatcher speaks WPS 1\.0\.0"):
         wps.parse_status(body)
+
+
+@pytest.mark.parametrize("failed, error", [
+    (b"<wps:ProcessFailed>disk full</wps:ProcessFailed>", "disk full"),
+    (b'<wps:ProcessFailed><ows:ExceptionReport version="1.0.0">disk full</ows:ExceptionReport></wps:ProcessFailed>',
+     "disk full"),
+    (b'<wps:ProcessFailed><ows:ExceptionReport version="1.0.0"><ows:Exception>disk full</ows:Exception>'
+     b"</ows:ExceptionReport></wps:ProcessFailed>", "disk full"),
+])
+def test_a_failure_given_as_plain_text_keeps_it(failed, error):
+    body = read("status_failed.xml")
+    start, end = body.index(b"<wps:ProcessFailed>"), body.index(b"</wps:ProcessFailed>") + len(b"</wps:ProcessFailed>")
+    status = wps.parse_status(body[:start] + failed + body[end:])
+    assert status.state == job_states.FAILED and status.error == error
+
+
+def test_an_exception_report_of_plain_text_keeps_it():
+    body = (b'<ows:ExceptionReport xmlns:ows="http://www.opengis.net/ows/1.1" version="1.0.0">'
+            b"<ows:Exception>no such process</ows:Exception></ows:ExceptionReport>")
+    assert str(wps.exception_from(body)) == "no such process"
+    with pytest.raises(WpsException, match="no such process"):
+        wps.parse_status(body)
+
+
+@pytest.mark.parametrize("output", [b"<wps:Output/>", b"<wps:Output><wps:Reference>s3://b/k</wps:Reference></wps:Output>"])
+def test_a_success_without_a_readable_url_is_a_parse_error(output):
+    body = read("status_succeeded.xml")
+    start, end = body.index(b"<wps:Output>"), body.index(b"</wps:Output>") + len(b"</wps:Output>")
+    with pytest.raises(WpsParseError, match="without an output 'url'"):
+        wps.parse_status(body[:start] + output + body[end:])
+
+
+def test_a_1_0_version_spelled_short_is_still_1_0_0():
+    body = read("status_succeeded.xml").replace(b'service="WPS" version="1.0.0"', b'service="WPS" version="1.0"')
+    assert wps.parse_status(body).url.startswith("s3://")

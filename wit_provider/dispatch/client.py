@@ -18,7 +18,7 @@ import requests.auth
 
 from ..common.connection import ProxyRule, system_ca_bundle
 from . import wps
-from .wps import JobStatus, WpsException, WpsParseError
+from .wps import JobStatus, WpsException, WpsParseError, WpsVersionError
 
 # The WPS key-value parameters we set ourselves; whatever else the URL carries is kept.
 _KVP_KEYS = {"service", "request", "version", "identifier", "acceptversions"}
@@ -226,6 +226,8 @@ class WpsClient:
                 continue
             try:
                 return parse(reply.content)
+            except WpsVersionError as error:
+                raise ServiceError("%s: %s" % (context, error)) from None
             except WpsParseError:
                 problem = context
         raise ServiceError(problem)
@@ -254,6 +256,8 @@ class WpsClient:
                                "the polygon" % reply.reason)
         try:
             status = self._status_from(reply)
+        except WpsVersionError as error:
+            raise WpsException("VersionNegotiationFailed", str(error)) from None
         except WpsParseError as error:
             # Something answered, but not with a WPS document: the job may exist all the same.
             raise TransientError("unreadable reply to the submission: %s" % error) from None
@@ -273,6 +277,8 @@ class WpsClient:
             raise TransientError("status document not found (HTTP 404)")
         try:
             return self._status_from(reply)
+        except WpsVersionError as error:
+            raise WpsException("VersionNegotiationFailed", str(error)) from None
         except WpsParseError as error:
             raise TransientError("unreadable status document: %s" % error) from None
 

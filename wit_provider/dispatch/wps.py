@@ -56,6 +56,10 @@ class WpsParseError(ValueError):
     """The reply is not a WPS document we understand (HTML page, truncated XML, ...)."""
 
 
+class WpsVersionError(WpsParseError):
+    """A WPS document of a version before 1.0.0: asking again will not change the server's version."""
+
+
 class WpsException(Exception):
     """An OWS exception report: the server refused the request."""
 
@@ -114,10 +118,10 @@ def _parse(body: bytes) -> dict:
         snippet = body[:80].decode("utf-8", "replace").replace("\n", " ")
         raise WpsParseError("not a WPS XML document (%s): %r" % (error, snippet)) from None
     for name, root in document.items():
-        version = root.get("@version", "") if isinstance(root, dict) else ""
-        if name.startswith(_WPS_0_4_NS + ":") or (name.startswith("wps:") and version not in ("", "1.0.0")):
-            raise WpsParseError("a WPS %s document: WIT Dispatcher speaks WPS 1.0.0 only (%s)"
-                                % (version or "0.4.0", name.rsplit(":", 1)[-1]))
+        version = (root.get("@version") or "") if isinstance(root, dict) else ""
+        if name.startswith(_WPS_0_4_NS + ":") or (name.startswith("wps:") and version.startswith("0.")):
+            raise WpsVersionError("a WPS %s document: WIT Dispatcher speaks WPS 1.0.0 only (%s)"
+                                  % (version or "0.4.0", name.rsplit(":", 1)[-1]))
     return document
 
 
@@ -133,9 +137,15 @@ def _text(value) -> str:
     return (value or "").strip()
 
 
-def _exception(report: dict) -> WpsException:
-    """The first ows:Exception of a report: its code (if the server gave one), texts and locator."""
-    first = (_as_list((report or {}).get("ows:Exception")) or [{}])[0] or {}
+def _exception(report) -> WpsException:
+    """The first ows:Exception of a report: its code (if the server gave one), texts and locator.
+
+    A report or exception that is plain text (no elements) is taken as the reason itself."""
+    if not isinstance(report, dict) or "ows:Exception" not in report:
+        return WpsException("", _text(report))
+    first = (_as_list(report.get("ows:Exception")) or [{}])[0]
+    if not isinstance(first, dict):
+        return WpsException("", _text(first))
     texts = [_text(t) for t in _as_list(first.get("ows:ExceptionText"))]
     return WpsException(first.get("@exceptionCode") or "", "; ".join(t for t in texts if t),
                         first.get("@locator", "") or "")
@@ -161,7 +171,7 @@ def parse_status(body: bytes) -> JobStatus:
         raise _exception(document["ows:ExceptionReport"] or {})
     response = document.get("wps:ExecuteResponse")
     if not isinstance(response, dict):
-        raise WpsParseError("expected wps:ExecuteResponse, got %s" % ", ".join(document) or "nothing")
+        raise WpsParseError("expected wps:ExecuteResponse, got %s" % (", ".join(document) or "nothing"))
     status = response.get("wps:Status") or {}
     found = [(element, state) for element, state in _STATE_ELEMENTS.items() if element in status]
     if not found:
@@ -169,9 +179,10 @@ def parse_status(body: bytes) -> JobStatus:
     element, state = found[0]
     location = response.get("@statusLocation")
     if state == job_states.FAILED:
-        failed = status[element] if isinstance(status[element], dict) else {}
+        failed = status[element]
         # WPS 1.0.0's ProcessFailedType holds an ows:ExceptionReport; PyWPS writes wps:ExceptionReport
-        report = failed.get("ows:ExceptionReport") or failed.get("wps:ExceptionReport") or {}
+        report = (failed.get("ows:ExceptionReport") or failed.get("wps:ExceptionReport") or {}
+                  if isinstance(failed, dict) else failed)
         return JobStatus(state, location, error=str(_exception(report)))
     if state == job_states.SUCCEEDED:
         url = _output(response, "url")
@@ -184,10 +195,12 @@ def parse_status(body: bytes) -> JobStatus:
 def _output(response: dict, identifier: str) -> str | None:
     outputs = (response.get("wps:ProcessOutputs") or {}).get("wps:Output")
     for output in _as_list(outputs):
-        if _text(output.get("ows:Identifier")) == identifier:
-            data = output.get("wps:Data") or {}
-            reference = output.get("wps:Reference") or {}  # OutputDataType: wps:Data or wps:Reference
-            return _text(data.get("wps:LiteralData")) or (reference.get("@href") or "").strip() or None
+        if isinstance(output, dict) and _text(output.get("ows:Identifier")) == identifier:
+            data = output.get("wps:Data")
+            reference = output.get("wps:Reference")  # OutputDataType: wps:Data or wps:Reference
+            literal = _text(data.get("wps:LiteralData")) if isinstance(data, dict) else ""
+            href = (reference.get("@href") or "").strip() if isinstance(reference, dict) else ""
+            return literal or href or None
     return None
 
 
