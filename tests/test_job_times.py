@@ -180,3 +180,23 @@ def test_a_save_that_cannot_rename_leaves_the_saved_file_and_no_temporary(tmp_pa
     with pytest.raises(PermissionError):
         JobTimesFile(path).save("k", trained(FIT_SAMPLES + 5))
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["job_times.json"]
+
+
+def test_the_saved_file_keeps_the_permissions_of_a_file_the_user_writes(tmp_path):
+    path = tmp_path / "job_times.json"
+    JobTimesFile(path).save("k", trained(FIT_SAMPLES))
+    assert path.stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600: other tools may read the model
+    path.chmod(0o640)
+    JobTimesFile(path).save("k", trained(FIT_SAMPLES + 1))
+    assert path.stat().st_mode & 0o777 == 0o640  # the user's choice is kept
+
+
+def test_a_temporary_file_a_killed_run_left_is_removed_by_the_next_save(tmp_path):
+    path = tmp_path / "job_times.json"
+    left = tmp_path / "job_times.json.k1ll3d.tmp"
+    left.write_text("{")
+    os.utime(left, (0, 0))  # long ago: no run still writes it
+    writing = tmp_path / "job_times.json.n0w.tmp"
+    writing.write_text("{")  # another run's, being written now: kept
+    JobTimesFile(path).save("k", trained(FIT_SAMPLES))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["job_times.json", "job_times.json.n0w.tmp"]

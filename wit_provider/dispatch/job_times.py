@@ -21,6 +21,7 @@ import math
 import os
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -224,6 +225,9 @@ def _features(workload: Workload) -> tuple[float, float]:
     return math.log(max(workload.area_km2, MIN_AREA_KM2)), math.log(max(workload.years, MIN_YEARS))
 
 
+ABANDONED_SECONDS = 3600  # a temporary model file this old belongs to no run that is still saving
+
+
 class JobTimesFile:
     """The models of every server and process in one small JSON file (the algorithm puts it
     in the QGIS profile). Unreadable or of another version: start cold, never fail a run."""
@@ -256,14 +260,33 @@ class JobTimesFile:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # A temporary file of this writer's own: two runs saving at once never write into one
         # file, so each rename puts a whole model in place and the last writer's wins.
+        self._remove_abandoned()
         handle, temporary = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
         try:
+            os.chmod(temporary, self._mode())  # mkstemp's 0600 would make the model private
             with os.fdopen(handle, "w", encoding="utf-8") as out:
                 out.write(json.dumps({"version": VERSION, "models": models}))
             os.replace(temporary, self.path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+
+    def _mode(self) -> int:
+        """The saved file's permissions: the old file's, else those of a file the user writes."""
+        try:
+            return self.path.stat().st_mode & 0o777
+        except OSError:
+            return 0o644
+
+    def _remove_abandoned(self) -> None:
+        """Temporary files of runs killed while saving: older than any save takes."""
+        cutoff = time.time() - ABANDONED_SECONDS
+        for temporary in self.path.parent.glob(self.path.name + ".*.tmp"):
+            try:
+                if temporary.stat().st_mtime < cutoff:
+                    temporary.unlink()
+            except OSError:
+                pass  # another run removed it, or it is not ours to remove
 
     def _read(self) -> dict:
         try:
