@@ -13,6 +13,7 @@ import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 
 from wit_dispatcher.wit_provider.common.job_states import SUCCEEDED
 from wit_dispatcher.wit_provider.dispatch import wps
@@ -25,8 +26,6 @@ from wit_dispatcher.wit_provider.dispatch.tally import Tally
 from wit_server.fast import area_km2
 
 from bench.common import END, START
-
-YEARS = (END - START).total_seconds() / (365.25 * 86400)
 
 
 class _CountingClient(WpsClient):
@@ -41,17 +40,21 @@ class _CountingClient(WpsClient):
         return super().poll(status_location)
 
 
-def ours(url: str, collections: list[str], max_concurrent: int, job_times: str = "") -> tuple[float, ...]:
+def ours(url: str, collections: list[str], max_concurrent: int, job_times: str = "",
+         end: datetime | None = None) -> tuple[float, ...]:
     """Also the ETA error at 10, 50 and 90 % of the jobs and the worst from 10 to 90 %, each
     (predicted end - end) / time left then. ``job_times``: a file the model is read from and
     saved to (as the algorithm does in the QGIS profile); areas here come from the server's
-    own formula (the algorithm measures them with QgsDistanceArea)."""
+    own formula (the algorithm measures them with QgsDistanceArea). ``end``: the interval's end
+    (default bench.common.END), later for a yearly update."""
+    end = end or END
+    years = (end - START).total_seconds() / (365.25 * 86400)
     client = _CountingClient(url, pool_size=max_concurrent)
     store = JobTimesFile(job_times) if job_times else None
     key = model_key(url, "WIT")
     model = store.load(key) if store else None
-    workloads = [Workload(area_km2(json.loads(c)["features"][0]["geometry"]), YEARS) for c in collections]
-    jobs = (Job(i, execute=wps.build_execute("WIT", c, START, END), workload=w)
+    workloads = [Workload(area_km2(json.loads(c)["features"][0]["geometry"]), years) for c in collections]
+    jobs = (Job(i, execute=wps.build_execute("WIT", c, START, end), workload=w)
             for i, (c, w) in enumerate(zip(collections, workloads)))
     said: list[tuple[float, float, int]] = []  # (when, time left, jobs finished)
 

@@ -3,7 +3,8 @@
 Phases keep noisy neighbours apart: the 60 s and mixed dispatch cases (mostly waiting)
 run beside the memory and preparation measurements; the 1 s case and the client-cost
 run, which are sensitive to CPU contention, run after them on a quiet machine.
-`python -m bench.run dispatch` runs the dispatch cases alone.
+`python -m bench.run dispatch` runs the dispatch cases alone, `python -m bench.run yearly` the
+yearly update through the algorithm alone.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import heapq
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -25,6 +27,11 @@ METRICS_MEMORY_ROW = ("| load results, memory with every output (statistics, TIM
                       "| WIT Dispatcher | peak RSS %.0f MB at 200 files, %.0f MB at 2,000 = %.2f x | flat |")
 PEER_NAMES = {"ours": "WIT Dispatcher", "notebook": "notebook (aiohttp, fixed 2 s)",
               "owslib": "OWSLib (ASYNC + monitorExecution)"}
+# Warm runs after a cold one: (polygons, END) for bench.dispatch_peer; "" keeps the case's own.
+WARM_VARIANTS = {"ours, warm": ("", ""), "ours, warm, END a year later": ("", "2021-01-01"),
+                 "ours, warm, 16 other polygons": ("canberra-other", "")}
+WARM_TARGETS = {"ours, warm, END a year later": "<= 1.02 x, <= 4 requests/job",
+                "ours, warm, 16 other polygons": "<= 1.02 x, <= 4 requests/job"}
 
 
 def python(*arguments: str) -> subprocess.Popen:
@@ -50,18 +57,30 @@ def fresh_output(size: int):
 def dispatch_case(name: str, jobs: int, seconds: float, concurrent: int, mixed: bool = False,
                   warm: bool = False) -> dict:
     """Every peer side by side on a new server (ours with a new job-time model), then with
-    ``warm`` ours again on the same server with the model the first run saved. Mixed: jobs
-    of 1 s per km² of the squares of bench.common.mixed_collections."""
+    ``warm`` ours again on the same server from copies of the model the first run saved: the
+    same jobs again and, for the Canberra polygons, side by side with it, END a year later and
+    16 other polygons (WARM_VARIANTS). Mixed: jobs of 1 s per km² of the squares of
+    bench.common.mixed_collections."""
     job_times = CACHE / ("job_times_%s.json" % name)
     job_times.parent.mkdir(parents=True, exist_ok=True)
     job_times.unlink(missing_ok=True)
     server = start_server(seconds, 1.0 if mixed else None)
-    arguments = (server.wps_url, str(jobs), str(concurrent), "mixed" if mixed else "canberra", str(job_times))
+    polygons = "mixed" if mixed else "canberra"
+    arguments = (server.wps_url, str(jobs), str(concurrent), polygons, str(job_times))
     try:
         runs = {peer: python("bench.dispatch_peer", peer, *arguments) for peer in PEER_NAMES}
         results = {peer: [float(v) for v in last_line(run)] for peer, run in runs.items()}
         if warm:
-            results["ours, warm"] = [float(v) for v in last_line(python("bench.dispatch_peer", "ours", *arguments))]
+            # Side by side, each from its own copy of the model the cold run saved: the identical
+            # rerun and, for the Canberra polygons, the yearly update and a run over other polygons.
+            variants = {peer: options for peer, options in WARM_VARIANTS.items() if not mixed or peer == "ours, warm"}
+            warm_runs = {}
+            for peer, (other_polygons, end) in variants.items():
+                model = job_times.with_name("%s_%s.json" % (job_times.stem, peer.replace(", ", "_").replace(" ", "_")))
+                shutil.copy(job_times, model)
+                warm_runs[peer] = python("bench.dispatch_peer", "ours", server.wps_url, str(jobs), str(concurrent),
+                                         other_polygons or polygons, str(model), end)
+            results.update({peer: [float(v) for v in last_line(run)] for peer, run in warm_runs.items()})
         return results
     finally:
         server.stop()
@@ -90,7 +109,7 @@ def dispatch_rows(results: dict) -> list[str]:
     for name, jobs, seconds, concurrent, mixed, warm, title, target in DISPATCH_CASES:
         ideal = ideal_makespan(jobs, seconds, concurrent, mixed)
         names = dict(PEER_NAMES, ours=PEER_NAMES["ours"] + ", cold" if warm else PEER_NAMES["ours"])
-        names["ours, warm"] = PEER_NAMES["ours"] + ", warm"
+        names.update({peer: PEER_NAMES["ours"] + peer[len("ours"):] for peer in WARM_VARIANTS})
         for peer, figures in results[name].items():
             makespan, polls = figures[:2]
             eta = ""
@@ -100,7 +119,7 @@ def dispatch_rows(results: dict) -> list[str]:
                     *shown[:3], shown[3].lstrip("+"))
             rows.append("| %s | %s | makespan %.1f s = %.3f x ideal %.1f s; %.1f status requests/job%s | %s |" % (
                 title, names[peer], makespan, makespan / ideal, ideal, polls / jobs, eta,
-                target if peer.startswith("ours") else ""))
+                WARM_TARGETS.get(peer, target) if peer.startswith("ours") else ""))
     return rows
 
 
@@ -123,6 +142,37 @@ def increments_case() -> tuple[float, float]:
         return makespan, server.stats()["status_requests"] / jobs
     finally:
         server.stop()
+
+
+def yearly_case() -> dict:
+    """Through the real algorithm in one QGIS profile: a cold run over 16 Canberra polygons of 60 s
+    jobs, then, one after the other on the same server, the identical rerun (a new journal), the
+    yearly update (END a year later, the first run's journal) and 16 other polygons: each
+    (makespan, status requests per job)."""
+    folder = CACHE / "yearly"
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "config").mkdir(parents=True)
+    server = start_server(60.0)
+    runs = {"cold": ("2020-01-01", "first.sqlite", "0"), "warm, the same again": ("2020-01-01", "same.sqlite", "0"),
+            "warm, END a year later": ("2021-01-01", "first.sqlite", "0"),
+            "warm, 16 other polygons": ("2020-01-01", "other.sqlite", "40")}
+    results = {}
+    try:
+        for name, (end, journal, first) in runs.items():
+            before = server.stats()["status_requests"]
+            makespan, jobs = (float(v) for v in last_line(python(
+                "bench.yearly_update", server.wps_url, end, str(folder / journal), str(folder / "config"), first)))
+            results[name] = (makespan, (server.stats()["status_requests"] - before) / jobs)
+    finally:
+        server.stop()
+    return results
+
+
+def yearly_rows(results: dict) -> list[str]:
+    return ["| 16 jobs x 60 s, 8 in flight, through the algorithm in one profile | WIT Dispatcher, %s | makespan "
+            "%.1f s = %.3f x ideal 120.0 s; %.1f status requests/job | %s |" % (
+                name, makespan, makespan / 120.0, polls, "" if name == "cold" else "<= 1.02 x, <= 4 requests/job")
+            for name, (makespan, polls) in results.items()]
 
 
 def main() -> None:
@@ -148,6 +198,8 @@ def main() -> None:
     dispatch.update(dispatch_cases("fast"))
     print("Dispatch: 86 polygons x 10 increments of 1 s...", flush=True)
     increments = increments_case()
+    print("Dispatch through the algorithm: 16 jobs of 60 s, cold, then three warm runs...", flush=True)
+    yearly = yearly_case()
     cost = [float(v) for v in last_line(python("bench.client_cost", "2000", "32"))]
     print("Results: 2,000 WIT files from a local S3 server...", flush=True)
     loading = python("bench.load_results")
@@ -163,6 +215,7 @@ def main() -> None:
     print("| benchmark | peer | figure | target |")
     print("| --- | --- | --- | --- |")
     print("\n".join(dispatch_rows(dispatch)))
+    print("\n".join(yearly_rows(yearly)))
     makespan, polls = increments
     print("| 86 polygons x 10 increments x 1 s (860 jobs), 8 in flight, through the algorithm | WIT Dispatcher "
           "| makespan %.1f s = %.2f x ideal 107.5 s; %.1f status requests/job (single jobs above: %.2f x) "
@@ -205,5 +258,21 @@ def dispatch_only() -> None:
     print("\n".join(dispatch_rows(dispatch)))
 
 
+def yearly_only() -> None:
+    began = time.monotonic()
+    print("Dispatch through the algorithm: 16 jobs of 60 s, cold, then three warm runs...", flush=True)
+    rows = yearly_rows(yearly_case())
+    print("\nWIT Dispatcher yearly-update benchmark, %s, %s, %d cores, Python %s, %.0f s in all\n" % (
+        date.today(), platform.platform(), os.cpu_count(), platform.python_version(), time.monotonic() - began))
+    print("| benchmark | peer | figure | target |")
+    print("| --- | --- | --- | --- |")
+    print("\n".join(rows))
+
+
+MODES = {"": main, "dispatch": dispatch_only, "yearly": yearly_only}
+
 if __name__ == "__main__":
-    dispatch_only() if sys.argv[1:] == ["dispatch"] else main()
+    mode = sys.argv[1] if sys.argv[1:] else ""
+    if mode not in MODES:
+        sys.exit("usage: python -m bench.run [dispatch | yearly]")
+    MODES[mode]()

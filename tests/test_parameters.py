@@ -24,7 +24,7 @@ def algorithm(algorithm_id):
 
 
 @pytest.mark.parametrize("algorithm_id", sorted(ADVANCED))
-def test_the_essentials_come_first_and_the_rest_is_advanced(qgis_app, algorithm_id):
+def test_the_essentials_stay_in_view_and_the_rest_is_advanced(qgis_app, algorithm_id):
     found = algorithm(algorithm_id)  # kept: its definitions are deleted with it
     definitions = found.parameterDefinitions()
     advanced = {p.name() for p in definitions if p.flags() & ADVANCED_FLAG}
