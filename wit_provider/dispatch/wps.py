@@ -125,6 +125,14 @@ def _parse(body: bytes) -> dict:
     return document
 
 
+def _root(document: dict, name: str) -> dict:
+    """The document's ``name`` element, or WpsParseError saying what came instead."""
+    root = document.get(name)
+    if not isinstance(root, dict):
+        raise WpsParseError("expected %s, got %s" % (name, ", ".join(document) or "nothing"))
+    return root
+
+
 def _as_list(value) -> list:
     if value is None:
         return []
@@ -169,9 +177,7 @@ def parse_status(body: bytes) -> JobStatus:
     document = _parse(body)
     if "ows:ExceptionReport" in document:
         raise _exception(document["ows:ExceptionReport"] or {})
-    response = document.get("wps:ExecuteResponse")
-    if not isinstance(response, dict):
-        raise WpsParseError("expected wps:ExecuteResponse, got %s" % (", ".join(document) or "nothing"))
+    response = _root(document, "wps:ExecuteResponse")
     status = response.get("wps:Status") or {}
     found = [(element, state) for element, state in _STATE_ELEMENTS.items() if element in status]
     if not found:
@@ -207,9 +213,7 @@ def _output(response: dict, identifier: str) -> str | None:
 def process_identifiers(capabilities: bytes) -> list[str]:
     """The process identifiers a GetCapabilities reply offers."""
     document = _parse(capabilities)
-    root = document.get("wps:Capabilities")
-    if not isinstance(root, dict):
-        raise WpsParseError("expected wps:Capabilities, got %s" % (", ".join(document) or "nothing"))
+    root = _root(document, "wps:Capabilities")
     offerings = (root.get("wps:ProcessOfferings") or {}).get("wps:Process")
     return [_text(p.get("ows:Identifier")) for p in _as_list(offerings)]
 
@@ -219,9 +223,7 @@ def input_identifiers(description: bytes) -> list[str]:
     document = _parse(description)
     if "ows:ExceptionReport" in document:
         raise _exception(document["ows:ExceptionReport"] or {})
-    root = document.get("wps:ProcessDescriptions")
-    if not isinstance(root, dict):
-        raise WpsParseError("expected wps:ProcessDescriptions, got %s" % (", ".join(document) or "nothing"))
+    root = _root(document, "wps:ProcessDescriptions")
     process = (_as_list(root.get("ProcessDescription")) or [{}])[0]
     inputs = (process.get("DataInputs") or {}).get("Input")
     return [_text(i.get("ows:Identifier")) for i in _as_list(inputs)]
