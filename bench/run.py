@@ -245,28 +245,29 @@ def main() -> None:
                                              events_mb))
 
 
+def print_table(title: str, began: float, rows: list[str]) -> None:
+    """One part's rows under the heading and table header every part prints."""
+    print("\nWIT Dispatcher %s, %s, %s, %d cores, Python %s, %.0f s in all\n" % (
+        title, date.today(), platform.platform(), os.cpu_count(), platform.python_version(), time.monotonic() - began))
+    print("| benchmark | peer | figure | target |")
+    print("| --- | --- | --- | --- |")
+    print("\n".join(rows))
+
+
 def dispatch_only() -> None:
     began = time.monotonic()
     print("Dispatch: 16 jobs of 60 s and 200 mixed jobs, cold then warm...", flush=True)
     dispatch = dispatch_cases("slow", "mixed")
     print("Dispatch: 200 jobs of 1 s...", flush=True)
     dispatch.update(dispatch_cases("fast"))
-    print("\nWIT Dispatcher dispatch benchmarks, %s, %s, %d cores, Python %s, %.0f s in all\n" % (
-        date.today(), platform.platform(), os.cpu_count(), platform.python_version(), time.monotonic() - began))
-    print("| benchmark | peer | figure | target |")
-    print("| --- | --- | --- | --- |")
-    print("\n".join(dispatch_rows(dispatch)))
+    print_table("dispatch benchmarks", began, dispatch_rows(dispatch))
 
 
 def yearly_only() -> None:
     began = time.monotonic()
     print("Dispatch through the algorithm: 16 jobs of 60 s, cold, then three warm runs...", flush=True)
     rows = yearly_rows(yearly_case())
-    print("\nWIT Dispatcher yearly-update benchmark, %s, %s, %d cores, Python %s, %.0f s in all\n" % (
-        date.today(), platform.platform(), os.cpu_count(), platform.python_version(), time.monotonic() - began))
-    print("| benchmark | peer | figure | target |")
-    print("| --- | --- | --- | --- |")
-    print("\n".join(rows))
+    print_table("yearly-update benchmark", began, rows)
 
 
 MODES = {"": main, "dispatch": dispatch_only, "yearly": yearly_only}
