@@ -13,9 +13,12 @@ from pathlib import Path
 
 from pywps import Service
 
-from .process import STATE_DIR, WitProcess
+from . import s3
+from .process import STATE_DIR, WitProcess, current_behaviour
 
 multiprocessing.set_start_method("fork", force=True)
+if current_behaviour().get("s3_endpoint"):  # results go to S3: each job's costly part done once, before jobs fork
+    s3.warm(current_behaviour()["s3_endpoint"])
 _service = Service([WitProcess()], [str(STATE_DIR / "pywps.cfg")])
 _outputs = Path(os.environ.get("WIT_SERVER_OUTPUTS", STATE_DIR / "outputs")).resolve()
 

@@ -31,6 +31,9 @@ database = sqlite:///{dir}/pywps.sqlite
 """
 
 
+PORT_TRIES = 5
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -57,9 +60,7 @@ class WitServer:
         """job_seconds, fail_boxes and hang_boxes (lists of lon/lat boxes), fail_starts (boxes with a
         fifth item, the start of the one job interval that fails there, ISO); s3_endpoint, s3_bucket,
         time_encoding ('int96' or 'int64') and dry_boxes to write real WIT parquet to an S3 server."""
-        path = self.directory / "behaviour.json"
-        path.with_suffix(".tmp").write_text(json.dumps(behaviour))
-        path.with_suffix(".tmp").replace(path)
+        write_behaviour(self.directory, behaviour)
 
     def requests_seen(self) -> list:
         """Every HTTP request: host, method, path and its credential-carrying headers (for auth tests)."""
@@ -87,6 +88,12 @@ class WitServer:
         self.process.wait()
 
 
+def write_behaviour(directory: Path, behaviour: dict) -> None:
+    path = directory / "behaviour.json"
+    path.with_suffix(".tmp").write_text(json.dumps(behaviour))
+    path.with_suffix(".tmp").replace(path)
+
+
 def start(directory: Path, parallel: int = 64, queue: int = 1000, workers: int = 4,
           status_host: str = "127.0.0.1", credential_headers: tuple = (), **behaviour) -> WitServer:
     """Start the server in ``directory`` and return once it answers GetCapabilities.
@@ -98,7 +105,18 @@ def start(directory: Path, parallel: int = 64, queue: int = 1000, workers: int =
     directory = Path(directory).resolve()
     for sub in ("outputs", "work"):
         (directory / sub).mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    write_behaviour(directory, behaviour)  # before the workers start: they warm up for what it asks
+    for _ in range(PORT_TRIES):
+        server = _start_on(free_port(), directory, parallel, queue, workers, status_host, credential_headers)
+        if wait_until_answering(server.process, server.base_url + "/wps?service=WPS&request=GetCapabilities",
+                                directory / "gunicorn.log", "WIT test server", server.stop):
+            return server
+    raise RuntimeError("WIT test server found no free port in %d tries: see %s"
+                       % (PORT_TRIES, directory / "gunicorn.log"))
+
+
+def _start_on(port: int, directory: Path, parallel: int, queue: int, workers: int, status_host: str,
+              credential_headers: tuple) -> WitServer:
     url = "http://127.0.0.1:%d" % port
     (directory / "pywps.cfg").write_text(
         _CONFIG.format(url=url, status_url="http://%s:%d" % (status_host, port), dir=directory,
@@ -111,18 +129,25 @@ def start(directory: Path, parallel: int = 64, queue: int = 1000, workers: int =
              *(["--bind", "%s:%d" % (status_host, port)] if status_host != "127.0.0.1" else []),
              "--log-level", "warning", "--timeout", "120", "wit_server.app:application"],
             env=env, cwd=directory, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    server = WitServer(directory, port, process)
-    server.set_behaviour(**behaviour)
+    return WitServer(directory, port, process)
+
+
+def wait_until_answering(process: subprocess.Popen, url: str, log: Path, name: str, stop) -> bool:
+    """True once ``url`` answers 200; False when the server could not bind its port (another process
+    took it after free_port() let it go: parallel workers start servers all the time), so the caller
+    tries another. Any other exit, or silence for 60 s (then ``stop()`` ends it), is an error."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError("WIT test server exited: see %s" % (directory / "gunicorn.log"))
+            said = log.read_text(errors="replace") if log.exists() else ""
+            if "in use" in said[-2000:]:
+                return False
+            raise RuntimeError("%s exited: see %s" % (name, log))
         try:
-            reply = requests.get(server.base_url + "/wps?service=WPS&request=GetCapabilities", timeout=2)
-            if reply.status_code == 200:
-                return server
+            if requests.get(url, timeout=2).status_code == 200:
+                return True
         except requests.RequestException:  # not listening yet, or still booting its workers
             pass
         time.sleep(0.1)
-    server.stop()
-    raise RuntimeError("WIT test server did not answer within 60 s")
+    stop()
+    raise RuntimeError("%s did not answer within 60 s: see %s" % (name, log))

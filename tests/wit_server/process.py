@@ -25,7 +25,7 @@ GEOJSON = Format("application/vnd.geo+json")
 STATE_DIR = Path(os.environ.get("WIT_SERVER_DIR", "."))
 
 
-def _behaviour() -> dict:
+def current_behaviour() -> dict:
     try:
         return json.loads((STATE_DIR / "behaviour.json").read_text())
     except FileNotFoundError:
@@ -80,7 +80,7 @@ class WitProcess(Process):
         geometry = features[0]["geometry"]
         start = _date(request.inputs["start"][0].data)
         end = _date(request.inputs["end"][0].data)
-        behaviour = _behaviour()
+        behaviour = current_behaviour()
         url = "s3://%s/wit/%s/%s.snappy.parquet" % (behaviour.get("s3_bucket", "test-bucket"), self.uuid, self.uuid)
         _record({"uuid": str(self.uuid), "geometry": geometry, "collection": line.strip(), "start": start.isoformat(),
                  "end": end.isoformat(), "url": url, "pid": os.getpid()})

@@ -6,17 +6,15 @@ moto accepts any credentials and path-style requests; a bucket policy that denie
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import requests
-
-from .launch import free_port
+from .launch import PORT_TRIES, free_port, wait_until_answering
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "wit_sample.parquet"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -48,7 +46,9 @@ class S3Server:
         self.process.wait()
 
 
+@functools.cache
 def client(endpoint: str):
+    """One client per endpoint and process: the WIT server makes it before its jobs fork (warm())."""
     import boto3
 
     return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
@@ -66,31 +66,38 @@ def put(endpoint: str, bucket: str, key: str, body: bytes) -> str:
     return "s3://%s/%s" % (bucket, key)
 
 
+def warm(endpoint: str) -> None:
+    """Import pyarrow and boto3, read the sample and make the client now, in the WIT server's worker:
+    its job processes fork from it and find all of that done (about 0.9 s of CPU a job otherwise,
+    which parallel tests pay many times over)."""
+    _sample_table()
+    client(endpoint)
+
+
 def start(log_path: Path) -> S3Server:
     """Start moto_server on a free loopback port; return once it answers."""
-    port = free_port()
-    with open(log_path, "ab") as log:  # as a module: a console script's shebang pins the venv's old path
-        process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                   stdout=log, stderr=subprocess.STDOUT)
-    server = S3Server(port, process)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("moto_server exited: see %s" % log_path)
-        try:
-            requests.get(server.endpoint, timeout=2)
+    for _ in range(PORT_TRIES):
+        port = free_port()
+        with open(log_path, "ab") as log:  # as a module: a console script's shebang pins the venv's old path
+            process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                                       stdout=log, stderr=subprocess.STDOUT)
+        server = S3Server(port, process)
+        if wait_until_answering(process, server.endpoint, log_path, "moto_server", server.stop):
             return server
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    server.stop()
-    raise RuntimeError("moto_server did not answer within 60 s")
+    raise RuntimeError("moto_server found no free port in %d tries: see %s" % (PORT_TRIES, log_path))
+
+
+@functools.lru_cache(maxsize=1)
+def _sample_table():
+    import pyarrow.parquet as pq
+
+    return pq.read_table(SAMPLE)
 
 
 def sample_uids() -> list[str]:
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
-    return sorted(pc.unique(pq.read_table(SAMPLE, columns=["XXX_UID"]).column("XXX_UID")).to_pylist(), key=int)
+    return sorted(pc.unique(_sample_table().column("XXX_UID")).to_pylist(), key=int)
 
 
 def wit_parquet(uid: str, time_encoding: str = "int96", dry: bool = False) -> bytes:
@@ -102,7 +109,7 @@ def wit_parquet(uid: str, time_encoding: str = "int96", dry: bool = False) -> by
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    table = pq.read_table(SAMPLE)
+    table = _sample_table()
     table = table.filter(pc.equal(table.column("XXX_UID"), uid)).drop_columns(["XXX_UID"])
     if dry:
         zeros = pa.array([0.0] * table.num_rows)
