@@ -38,7 +38,7 @@ from wit_server import s3 as s3_launch  # noqa: E402
 REQUIRED_COMMANDS = {
     "qgis_process (Debian package qgis)": ("qgis_process.bin", "qgis_process"),
     "qgis.bin (Debian package qgis)": ("qgis.bin",),
-    "xvfb-run (Debian package xvfb)": ("xvfb-run",),
+    "Xvfb (Debian package xvfb)": ("Xvfb",),
     "openssl (Debian package openssl)": ("openssl",),
 }
 ALLOW_SKIPS = "WIT_ALLOW_SKIPS"  # =1: a quick local run where skips and missing tools do not fail

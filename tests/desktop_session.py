@@ -2,11 +2,39 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import select
 import subprocess
 from pathlib import Path
 
 DRIVERS = Path(__file__).parent / "desktop"
+
+
+@contextlib.contextmanager
+def virtual_screen(screen: str):
+    """An Xvfb of its own; yields its DISPLAY. Xvfb picks a free display number itself (-displayfd), so
+    desktops started at once by parallel workers, or by the matrix's roots sharing /tmp, never collide
+    (xvfb-run -a looks for a free number, then starts: two at once can pick the same)."""
+    read, write = os.pipe()
+    server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", screen, "-nolisten", "tcp"],
+                              pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    os.close(write)
+    try:
+        number = b""
+        while not number.endswith(b"\n"):
+            if not select.select([read], [], [], 60)[0]:
+                raise AssertionError("Xvfb gave no display within 60 s")
+            chunk = os.read(read, 16)
+            if not chunk:
+                raise AssertionError("Xvfb exited: %s" % server.communicate()[1].decode(errors="replace")[-2000:])
+            number += chunk
+        yield ":%d" % int(number)
+    finally:
+        os.close(read)
+        server.terminate()
+        server.wait()
 
 
 def run_driver(driver: str, env: dict, out: Path, screen: str = "1280x1024x24", **variables: str) -> dict:
@@ -17,9 +45,9 @@ def run_driver(driver: str, env: dict, out: Path, screen: str = "1280x1024x24", 
     out.mkdir(parents=True, exist_ok=True)
     env = dict(env, WIT_DESKTOP_OUT=str(out), PYTHONPATH=str(DRIVERS), **variables)
     env.pop("QT_QPA_PLATFORM", None)  # a real X display
-    run = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 %s" % screen, "qgis.bin", "--noversioncheck",
-                          "--nologo", "--code", str(DRIVERS / driver)], env=env, capture_output=True, text=True,
-                         timeout=600)
+    with virtual_screen(screen) as display:
+        run = subprocess.run(["qgis.bin", "--noversioncheck", "--nologo", "--code", str(DRIVERS / driver)],
+                             env=dict(env, DISPLAY=display), capture_output=True, text=True, timeout=600)
     report_path = out / "report.json"
     assert report_path.exists(), run.stdout[-3000:] + run.stderr[-3000:]
     report = json.loads(report_path.read_text())

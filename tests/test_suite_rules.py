@@ -40,12 +40,12 @@ def test_skips_pass_only_when_the_developer_allows_them(tmp_path):
 
 
 def test_a_missing_tool_stops_the_session_by_name(tmp_path):
-    path = tmp_path / "bin"  # every required command but xvfb-run
+    path = tmp_path / "bin"  # every required command but Xvfb
     path.mkdir()
     for command in ("qgis_process.bin", "qgis.bin", "openssl"):
         (path / command).symlink_to(shutil.which(command))
     run = run_pytest(tmp_path, "def test_x():\n    pass\n", PATH=str(path))
     assert run.returncode == 4, run.stdout + run.stderr
     said = run.stdout + run.stderr
-    assert "missing on this machine: xvfb-run (Debian package xvfb)" in said
+    assert "missing on this machine: Xvfb (Debian package xvfb)" in said
     assert "openssl (" not in said and "qgis.bin (" not in said
