@@ -130,14 +130,15 @@ def canberra_zip() -> Path:
 
 
 @pytest.fixture(scope="session")
-def plugin_zip() -> Path:
+def plugin_zip(tmp_path_factory) -> Path:
     """The zip `make package` builds (its command, with this Python: in the test matrix's roots the
-    checkout's .venv is the host's), as a user would install it."""
+    checkout's .venv is the host's), as a user would install it. Each worker builds its own, in its
+    temporary folder: parallel workers and the matrix's roots must not write one file at once."""
     import subprocess
 
     from tools.plugin_files import version
 
-    path = ROOT / "dist" / ("wit_dispatcher-%s.zip" % version())
+    path = tmp_path_factory.mktemp("dist") / ("wit_dispatcher-%s.zip" % version())
     run = subprocess.run([sys.executable, "-m", "tools.plugin_files", "zip", str(path)], cwd=ROOT,
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr

@@ -8,6 +8,7 @@ plugin tells a user to install it: ``pip install --no-deps --target <profile>/py
 from __future__ import annotations
 
 import atexit
+import fcntl
 import os
 import sqlite3
 import subprocess
@@ -53,13 +54,18 @@ def pyarrow_wheel() -> Path:
 
     tag = "cp%d%d" % sys.version_info[:2]
     numpy_major = int(__import__("numpy").__version__.split(".")[0])
-    wheels = [w for w in WHEELS.glob("pyarrow-*-%s-*.whl" % tag)
-              if numpy_major >= 2 or int(w.name.split("-")[1].split(".")[0]) < 26]
-    if not wheels:
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-deps",
-                        "--only-binary=:all:", "-d", str(WHEELS), pyarrow_requirement()], check=True)
-        return pyarrow_wheel()
-    return sorted(wheels)[-1]
+    WHEELS.mkdir(parents=True, exist_ok=True)
+    # One download at a time (parallel test workers, the matrix's roots): none sees a half-written wheel.
+    with open(WHEELS / ".pyarrow.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for _ in range(2):
+            wheels = [w for w in WHEELS.glob("pyarrow-*-%s-*.whl" % tag)
+                      if numpy_major >= 2 or int(w.name.split("-")[1].split(".")[0]) < 26]
+            if wheels:
+                return sorted(wheels)[-1]
+            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
+                            "--no-deps", "--only-binary=:all:", "-d", str(WHEELS), pyarrow_requirement()], check=True)
+    raise RuntimeError("pip downloaded no pyarrow wheel for %s into %s" % (tag, WHEELS))
 
 
 def install_pyarrow(profile: Path) -> None:
