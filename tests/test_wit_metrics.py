@@ -39,18 +39,17 @@ def merged(frame: pd.DataFrame) -> pd.DataFrame:
 def pandas_annual(frame: pd.DataFrame) -> list[dict]:
     """One dict per UTC calendar year: year, obs, and for each member max, min, mean, median, n25, n75."""
     frame = merged(frame)
+    years = frame.time.dt.year.rename("year")
+    columns = {"obs": frame.groupby(years).size()}
     for member, parts in MEMBERS.items():
-        frame[member] = frame[parts].sum(axis=1)
-    rows = []
-    for year, group in frame.groupby(frame.time.dt.year):
-        row = {"year": int(year), "obs": len(group)}
-        for member in MEMBERS:
-            values = group[member]
-            row.update({member + "_max": values.max(), member + "_min": values.min(),
-                        member + "_mean": values.mean(), member + "_median": values.median(),
-                        member + "_n25": int((values >= 0.25).sum()), member + "_n75": int((values >= 0.75).sum())})
-        rows.append(row)
-    return rows
+        values = frame[parts].sum(axis=1)
+        for statistic in ("max", "min", "mean", "median"):
+            columns[member + "_" + statistic] = values.groupby(years).agg(statistic)
+        for share in (25, 75):
+            columns["%s_n%d" % (member, share)] = (values >= share / 100).groupby(years).sum()
+    counts = {name for name in columns if name == "obs" or name.endswith(("_n25", "_n75"))}
+    return [{"year": int(year), **{name: int(value) if name in counts else float(value) for name, value in row.items()}}
+            for year, row in pd.DataFrame(columns).iterrows()]
 
 
 def pandas_events(frame: pd.DataFrame, threshold: float, area_ha: float) -> list[dict]:
