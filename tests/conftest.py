@@ -68,6 +68,12 @@ def pytest_sessionstart(session):
                     "local run)" % ("; ".join(missing), ALLOW_SKIPS), returncode=pytest.ExitCode.USAGE_ERROR)
 
 
+def pytest_collection_modifyitems(items):
+    """The slow tests first (stable, so every xdist worker collects the same order): run last, one of
+    them would keep its worker busy after the others are done."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def pytest_runtest_logreport(report):
     if report.skipped and not hasattr(report, "wasxfail"):
         _skipped.append(report.nodeid)

@@ -52,6 +52,7 @@ def test_canberra_every_uri_belongs_to_its_polygon(qgis_app, fresh_server, canbe
         assert row.geometry().equals(feature.geometry())
 
 
+@pytest.mark.slow
 def test_failed_features_carry_the_server_text_and_the_run_goes_on(qgis_app, fresh_server, canberra_zip):
     source = canberra_layer(canberra_zip)
     failing = [lonlat_rings(source, f)[0][0][0] for f in list(source.getFeatures())[:5]]
@@ -116,6 +117,7 @@ def test_cancel_writes_every_feature_and_stops_submitting(qgis_app, fresh_server
     assert len(server.received()) <= 4
 
 
+@pytest.mark.slow
 def test_batch_runs_are_independent(qgis_app, fresh_server, canberra_zip):
     server = fresh_server(job_seconds=0.05)
     lakes = QgsVectorLayer("Polygon?crs=EPSG:4283&field=UID:string", "lakes", "memory")
@@ -162,6 +164,7 @@ def test_unknown_process(qgis_app, wit_server, canberra_zip):
     assert "does not offer a process 'WOFS'" in message
 
 
+@pytest.mark.slow
 def test_unreachable_server(qgis_app, canberra_zip):
     from wit_server.launch import free_port
 

@@ -5,6 +5,7 @@ import os
 import shutil
 from datetime import datetime
 
+import pytest
 from desktop_session import run_driver
 from test_metadata import repository_metadata
 from test_parameters import ADVANCED
@@ -19,6 +20,7 @@ ALGORITHM_PAGES = {algorithm_id: "%s/blob/main/docs/%s" % (repository_metadata()
                    for algorithm_id, page in (("wit:dispatchwit", "dispatching.md"), ("wit:loadresults", "results.md"))}
 
 
+@pytest.mark.slow
 def test_dialog_help_and_a_batch_of_two_layers(profile_from_zip, fresh_server, canberra_zip, tmp_path):
     server = fresh_server(job_seconds=0.2)
     lakes = tmp_path / "lakes.geojson"

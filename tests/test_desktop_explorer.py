@@ -75,6 +75,7 @@ def slow_layer(canberra_zip, folder, slow_url: str) -> str:
     return path
 
 
+@pytest.mark.slow
 def test_the_explorer_follows_the_selection(qgis_app, profile_from_zip, pyarrow_wheel, canberra_zip, tmp_path):
     config = profile_from_zip["QGIS_CUSTOM_CONFIG_PATH"]
     installed = subprocess.run(["/usr/bin/python3", "-m", "pip", "install", "-q", "--no-deps", "--target",

@@ -4,6 +4,7 @@ ANNUAL in the Temporal Controller and the results polygons related to their year
 import shutil
 import subprocess
 
+import pytest
 from conftest import EXPECTED_READER
 from desktop_session import run_driver
 
@@ -12,6 +13,7 @@ from tools.plugin_files import ROOT
 ARTIFACTS = ROOT / "test-artifacts"
 
 
+@pytest.mark.slow
 def test_results_open_styled_and_show_their_plot(profile_from_zip, s3_server, fresh_server, pyarrow_wheel,
                                                  canberra_zip, tmp_path):
     config = profile_from_zip["QGIS_CUSTOM_CONFIG_PATH"]

@@ -37,6 +37,7 @@ def read_jobs(path):
         return db.execute('SELECT feature, start, "end", status, url, reused FROM "%s" ORDER BY fid' % table).fetchall()
 
 
+@pytest.mark.slow
 def test_canberra_in_increments_then_a_later_end(profile, fresh_server, canberra_zip, tmp_path):
     server = fresh_server(job_seconds=0.05)
     output, jobs = tmp_path / "out.gpkg", tmp_path / "jobs.gpkg"

@@ -256,6 +256,7 @@ def qgis_process(env, *arguments):
                           timeout=600)
 
 
+@pytest.mark.slow
 def test_dispatch_then_load_with_qgis_process(qgis_app, profile, s3_server, fresh_server, canberra_zip, pyarrow_wheel,
                                               sample, tmp_path):
     config, env = profile

@@ -55,10 +55,12 @@ def assert_dispatches_without_xmltodict(env: dict, server, canberra_zip: Path, t
     assert {row[2] for row in read_gpkg(output)} == {"succeeded"} and len(read_gpkg(output)) == 86
 
 
+@pytest.mark.slow
 def test_installs_from_the_zip_and_runs_without_xmltodict(profile_from_zip, fresh_server, canberra_zip, tmp_path):
     assert_dispatches_without_xmltodict(profile_from_zip, fresh_server(job_seconds=0.05), canberra_zip, tmp_path)
 
 
+@pytest.mark.slow
 def test_installs_like_make_deploy_and_runs_without_xmltodict(fresh_server, canberra_zip, tmp_path):
     env = prepare_profile(tmp_path / "config")  # install(), as `make deploy` does
     assert_dispatches_without_xmltodict(env, fresh_server(job_seconds=0.05), canberra_zip, tmp_path)

@@ -43,6 +43,7 @@ def test_preparing_a_prepared_profile_again_keeps_the_plugin_enabled(profile):
     assert "wit:dispatchwit" in qgis_process(profile, "list").stdout
 
 
+@pytest.mark.slow
 def test_canberra_run(qgis_app, profile, fresh_server, canberra_zip, tmp_path):
     server = fresh_server(job_seconds=0.1)
     output = tmp_path / "canberra_wit.gpkg"
@@ -85,6 +86,7 @@ def test_line_layer_exits_non_zero(profile, wit_server, tmp_path):
     assert "has LineString geometries: Dispatch WIT needs a polygon layer" in run.stdout + run.stderr
 
 
+@pytest.mark.slow
 def test_a_second_run_starts_warm_and_says_the_time_left(profile, canberra_zip, tmp_path):
     server = FastWit(job_seconds=0.3)
     threading.Thread(target=server.serve, daemon=True).start()

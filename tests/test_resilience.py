@@ -26,6 +26,7 @@ def duplicates(server) -> int:
     return sum(count - 1 for count in geometries.values())
 
 
+@pytest.mark.slow
 def test_twenty_percent_faults_lose_nothing(qgis_app, fresh_server, canberra_zip, tmp_path):
     server = fresh_server(job_seconds=0.1)
     proxy = FaultProxy(server.base_url, rate=0.2, seed=20261129)
@@ -66,6 +67,7 @@ def test_crashed_job_times_out_and_the_others_go_on(qgis_app, fresh_server):
     assert [out[n]["wit_status"] for n in ("ok1", "ok2", "ok3")] == ["succeeded"] * 3
 
 
+@pytest.mark.slow
 def test_server_busy_is_waited_out(qgis_app, fresh_server, canberra_zip):
     layer = QgsVectorLayer(str(canberra_zip), "canberra", "ogr")
     layer.selectByIds([f.id() for f in layer.getFeatures()][:30])
@@ -85,6 +87,7 @@ def test_server_busy_is_waited_out(qgis_app, fresh_server, canberra_zip):
     assert duplicates(server) == 0
 
 
+@pytest.mark.slow
 def test_rerun_reuses_the_journal(qgis_app, fresh_server, canberra_zip, tmp_path):
     server = fresh_server(job_seconds=0.05)
     journal = str(tmp_path / "j.sqlite")
@@ -139,6 +142,7 @@ def server_keys(server) -> collections.Counter:
                                        datetime.fromisoformat(job["end"])) for job in server.received())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop, end", [("kill", END), ("interrupt", END), ("kill", None)],
                          ids=["kill", "interrupt", "kill-with-default-end"])
 def test_killed_run_resumes_without_resubmitting(qgis_app, fresh_server, canberra_zip, tmp_path, stop, end):

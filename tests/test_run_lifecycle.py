@@ -85,6 +85,7 @@ def journal_of(output: str) -> str:
     return re.search(r"^JOURNAL:\s+(.+)$", output, re.MULTILINE).group(1).strip()
 
 
+@pytest.mark.slow
 def test_temporary_outputs_resume_in_a_later_session(profile, fresh_server, canberra_zip, tmp_path):
     server = fresh_server(job_seconds=0.05)
     lake = tmp_path / "lake.geojson"

@@ -89,6 +89,7 @@ def event_dicts(series: Series, threshold: float = THRESHOLD, area_ha: float = A
     return [dict(zip(EVENT_NAMES, event)) for event in inundation_events(series, threshold, area_ha)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("encoding", ["int96", "int64"])
 def test_annual_metrics_and_events_of_every_sample_polygon_match_pandas(sample, encoding):
     events_seen = 0
