@@ -11,6 +11,8 @@ EXT_LIBS := ext_libs/xmltodict.py
 # Leave empty for the embedded local WIT server; set to use a real one, e.g. DEA's:
 #   make demo WPS_URL='https://ows.dev.dea.ga.gov.au/wps/?service=WPS&request=Execute'
 WPS_URL ?=
+# pytest-xdist workers for make test and in each root of make test-matrix (0: one process).
+WORKERS ?= 4
 
 .PHONY: deps demo test test-matrix bench lint deploy package clean
 
@@ -33,7 +35,7 @@ demo: deps $(WHEEL) $(EXT_LIBS)
 	$(PY) -m tools.demo $(if $(WPS_URL),--wps-url '$(WPS_URL)')
 
 test: deps $(WHEEL) $(EXT_LIBS)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(WORKERS) --maxschedchunk=1 $(PYTEST_ARGS)
 
 # The suite on QGIS 3.40 (Debian 13) and 3.44 (Debian sid), each in a Debian root under build/roots.
 test-matrix: deps $(WHEEL) $(EXT_LIBS)
