@@ -13,8 +13,11 @@ EXT_LIBS := ext_libs/xmltodict.py
 WPS_URL ?=
 # pytest-xdist workers for make test and in each root of make test-matrix (0: one process).
 WORKERS ?= 4
+MATRIX_WORKERS ?= 3
+# Where make test-matrix keeps its Debian roots, shared by every clone on the machine.
+ROOTS ?= /var/cache/wit-dispatcher/roots
 
-.PHONY: deps demo test test-matrix bench lint deploy package clean
+.PHONY: deps demo test test-matrix matrix-roots debootstrap bench lint deploy package clean clean-roots
 
 deps: $(VENV)/.installed
 
@@ -37,11 +40,18 @@ demo: deps $(WHEEL) $(EXT_LIBS)
 test: deps $(WHEEL) $(EXT_LIBS)
 	$(PY) -m pytest -n $(WORKERS) --maxschedchunk=1 $(PYTEST_ARGS)
 
-# The suite on QGIS 3.40 (Debian 13) and 3.44 (Debian sid), each in a Debian root under build/roots.
-test-matrix: deps $(WHEEL) $(EXT_LIBS)
+# The suite on QGIS 3.40 (Debian 13) and 3.44 (Debian sid), side by side, each in a Debian root in $(ROOTS).
+test-matrix: deps $(WHEEL) $(EXT_LIBS) debootstrap
+	$(PY) -m tools.matrix $(MATRIX) --roots '$(ROOTS)' --workers $(MATRIX_WORKERS) \
+		$(if $(PYTEST_ARGS),--pytest='$(PYTEST_ARGS)')
+
+# The roots alone, made (or found) without testing: .ci/run makes them while make test runs.
+matrix-roots: deps debootstrap
+	$(PY) -m tools.matrix $(MATRIX) --roots '$(ROOTS)' --prepare-only
+
+debootstrap:
 	@command -v debootstrap >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q debootstrap; }
-	$(PY) -m tools.matrix $(MATRIX) $(if $(PYTEST_ARGS),--pytest='$(PYTEST_ARGS)')
 
 bench: deps $(WHEEL)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-bench.txt
@@ -65,5 +75,9 @@ package: deps $(WHEEL)
 	$(PY) -m tools.plugin_files zip dist/wit_dispatcher-$$($(PY) -m tools.plugin_files version).zip
 
 clean:
-	@grep -o " $(CURDIR)/build/roots/[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l
 	rm -rf --one-file-system build dist demo-output test-artifacts ext_libs .pytest_cache .ruff_cache
+
+# The matrix's roots (shared by every clone): what is bound in them is unmounted first.
+clean-roots:
+	@grep -o " $(ROOTS)/[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l
+	rm -rf --one-file-system '$(ROOTS)'

@@ -1,34 +1,45 @@
-"""`make test-matrix`: the whole suite on newer QGIS, each in a Debian root under build/roots.
+"""`make test-matrix`: the whole suite on newer QGIS, each in a Debian root kept outside the clone.
 
 Each root is made with debootstrap from Debian's archive (QGIS 3.40 LTR from trixie, QGIS 3.44
-from sid), provisioned once (a venv with the test tools, this machine's CA bundle and pip
+from sid) and provisioned (a venv with the test tools, this machine's CA bundle and pip
 configuration, on sid Debian's python3-pyarrow and GDAL's Parquet driver built against its GDAL)
-and reused while its stamp file is there. The suite runs inside with ``chroot``, the checkout and
-the temporary folder bound at the same paths, and everything bound is unmounted on the way out,
-also when a test fails. The host's own QGIS stays what `make test` uses.
+in ``<cache>/<name>-<recipe hash>.partial``, and renamed to ``<name>-<recipe hash>`` only when
+all of that succeeded: a root under its final name is always whole, and a ``.partial`` one (a
+killed run) is made again. Every clone on the machine reuses a root while its recipe is the same;
+a new recipe makes a new root and the old ones of that name are removed.
+
+The roots are made and tested side by side, each in a thread of its own: most of either is
+waiting (the archive, QGIS start-up, servers, jobs), so the two overlap well on 2 cores. The suite
+runs inside with ``chroot``, the checkout bound at its own path, and everything bound is unmounted
+on the way out, also when a test fails or the run is stopped. The host's own QGIS stays what
+`make test` uses.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import hashlib
+import inspect
 import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from .plugin_files import ROOT
+from .test_summary import is_closing_line, record, show
 
-ROOTS = ROOT / "build" / "roots"
+CACHE = Path(os.environ.get("WIT_ROOTS", "/var/cache/wit-dispatcher/roots"))
 MIRROR = "http://deb.debian.org/debian"
 VENV = "/opt/wit-venv"  # inside each root
-BOOTSTRAPPED = ".wit-bootstrapped"  # debootstrap finished
-STAMP = ".wit-ready"  # provisioned too
+PARTIAL = ".partial"  # a root being made; renamed away when it is whole
 PACKAGES = ("qgis", "python3-qgis", "qgis-providers", "python3-pip", "python3-venv", "python3-matplotlib", "xvfb",
             "xauth", "openssl", "ca-certificates", "make", "locales")
 # This machine's pip configuration (site-wide and the user's), copied in; the local folders it names
@@ -36,6 +47,8 @@ PACKAGES = ("qgis", "python3-qgis", "qgis-providers", "python3-pip", "python3-ve
 PIP_FILES = ("/etc/pip.conf", "/etc/xdg/pip", str(Path.home() / ".config/pip/pip.conf"))
 GDAL_BUILD = ("libgdal-dev", "libparquet-dev", "libarrow-dev", "libarrow-dataset-dev", "cmake", "g++", "xz-utils",
               "curl")
+_RUNNING: set[subprocess.Popen] = set()  # what a stop must end
+_STOPPING = threading.Event()
 
 
 @dataclass(frozen=True)
@@ -45,10 +58,6 @@ class Target:
     qgis: str
     debian_python: tuple  # (PyPI name, Debian package) taken from Debian instead of PyPI's pin
     parquet_driver: bool  # build GDAL's Parquet driver against the root's GDAL
-
-    @property
-    def root(self) -> Path:
-        return ROOTS / self.name
 
     def apt(self) -> list[str]:
         """apt-get in the root; sid's Release file is past its validity date in the archive reached here."""
@@ -61,51 +70,186 @@ TARGETS = (Target("trixie", "trixie", "3.40", debian_python=(), parquet_driver=F
                   parquet_driver=True))
 
 
-def run(command: list[str], **options) -> None:
-    print("$", " ".join(command), flush=True)
-    subprocess.run(command, check=True, **options)
+class Root:
+    """One target's root in the cache: where it is, how it is made, how it is entered."""
+
+    def __init__(self, target: Target, cache: Path, log):
+        self.target = target
+        self.cache = cache
+        self.path = cache / ("%s-%s" % (target.name, recipe_hash(target)))
+        self.partial = self.path.with_name(self.path.name + PARTIAL)
+        self.log = log  # a line-writing function: the run's output, prefixed with the target's name
+
+    def run(self, command: list[str], output: Path | None = None, env: dict | None = None, on_line=None) -> int:
+        """``command`` on the host (stoppable), into ``output`` or line by line to ``on_line`` (the log
+        by default); its exit code."""
+        if _STOPPING.is_set():
+            return 143
+        self.log("$ " + " ".join(command))
+        with open(output, "ab") if output else contextlib.nullcontext() as sink:
+            process = subprocess.Popen(command, env=env, start_new_session=True, stdin=subprocess.DEVNULL,
+                                       stdout=sink or subprocess.PIPE, stderr=subprocess.STDOUT)
+            _RUNNING.add(process)
+            try:
+                if sink is None:
+                    for line in process.stdout:
+                        (on_line or self.log)(line.decode(errors="replace").rstrip("\n"))
+                return process.wait()
+            finally:
+                _RUNNING.discard(process)
+
+    def inside(self, root: Path, script: str, output: Path | None = None, env: dict | None = None,
+               on_line=None) -> int:
+        """``script`` with bash in ``root``; its exit code."""
+        pip = {name: value for name, value in os.environ.items() if name.startswith("PIP_")}
+        environment = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
+                       "LANG": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive", "TMPDIR": "/tmp", **pip, **(env or {})}
+        return self.run(["chroot", str(root), "/bin/bash", "-c", script], output, environment, on_line)
+
+    def check_inside(self, root: Path, script: str, output: Path) -> None:
+        if self.inside(root, script, output) != 0:
+            raise RootFailed("%s failed: %s (its output: %s)\n%s"
+                             % (self.target.name, script, output, tail(output)))
+
+    def ensure(self) -> None:
+        """Make and provision the root unless it is there, whole, under its final name."""
+        if self.path.is_dir():
+            self.log("reusing %s" % self.path)
+            return
+        self.remove(self.partial)  # what a stopped run left half made
+        output = self.cache / ("%s.log" % self.path.name)
+        output.write_bytes(b"")
+        self.log("making %s (output in %s)" % (self.path, output))
+        began = time.monotonic()
+        command = ["debootstrap", "--variant=minbase", "--include=" + ",".join(PACKAGES), self.target.suite,
+                   str(self.partial), MIRROR]
+        if self.run(command, output) != 0:
+            raise RootFailed("debootstrap failed for %s (its output: %s)\n%s" % (self.target.name, output,
+                                                                                 tail(output)))
+        provision(self, output)
+        self.partial.rename(self.path)
+        self.log("made %s in %d s" % (self.path, time.monotonic() - began))
+
+    def remove_others(self) -> None:
+        """The roots of this target made from other recipes, and what stopped runs left half made."""
+        for other in self.cache.glob(self.target.name + "-*"):
+            if other.is_dir() and other != self.path and re.fullmatch(r"%s-[0-9a-f]{16}(%s)?" % (
+                    self.target.name, re.escape(PARTIAL)), other.name):
+                self.log("removing %s (another recipe)" % other)
+                self.remove(other)
+                other.with_name(other.name.removesuffix(PARTIAL) + ".log").unlink(missing_ok=True)
+
+    def remove(self, root: Path) -> None:
+        """Delete ``root`` once nothing is bound under it: never through a bind into the host."""
+        if not root.exists():
+            return
+        unmount_under(root)
+        if _has_mounts(root):
+            raise RootFailed("%s is still mounted somewhere; not removed" % root)
+        shutil.rmtree(root)
+
+    @contextlib.contextmanager
+    def mounted(self, root: Path, with_checkout: bool):
+        """/proc, /dev, pip's local folders (and the checkout) bound into ``root``, unmounted on exit."""
+        binds = [Path("/proc"), Path("/dev"), Path("/dev/pts"), Path("/dev/shm"), Path("/sys")]
+        binds += [Path(p) for p in _pip_folders() if Path(p).is_dir()]
+        binds += [ROOT] if with_checkout else []
+        done = []
+        try:
+            for source in binds:
+                where = root / str(source).lstrip("/")
+                where.mkdir(parents=True, exist_ok=True)
+                subprocess.run(["mount", "--bind", str(source), str(where)], check=True)
+                done.append(where)
+            yield
+        finally:
+            for where in reversed(done):
+                if subprocess.run(["umount", str(where)]).returncode != 0:
+                    subprocess.run(["umount", "-l", str(where)])
+
+    def test(self, pytest_args: str, workers: str, on_line) -> int:
+        """The suite inside the root, its output line by line to ``on_line``; pytest's exit code."""
+        with self.mounted(self.path, with_checkout=True):
+            return self.inside(self.path, "cd '%s' && %s/bin/python -m pytest -p no:cacheprovider -n %s "
+                               "--maxschedchunk=1 %s" % (ROOT, VENV, workers, pytest_args),
+                               env={"WIT_MATRIX": self.target.name}, on_line=on_line)
 
 
-def inside(target: Target, script: str, env: dict | None = None) -> int:
-    """``script`` with bash in the root; its exit code."""
-    pip = {name: value for name, value in os.environ.items() if name.startswith("PIP_")}
-    environment = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
-                   "LANG": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive", "TMPDIR": "/tmp", **pip, **(env or {})}
-    print("[%s] $ %s" % (target.name, script), flush=True)
-    return subprocess.run(["chroot", str(target.root), "/bin/bash", "-c", script], env=environment).returncode
+class RootFailed(Exception):
+    pass
 
 
-def check_inside(target: Target, script: str, env: dict | None = None) -> None:
-    if inside(target, script, env) != 0:
-        raise SystemExit("[%s] failed: %s" % (target.name, script))
+def provision(root: Root, output: Path) -> None:
+    """The bootstrapped root made ready: CA bundle, apt sources, packages, the Parquet driver, the venv."""
+    target, partial = root.target, root.partial
+    for path in ("/etc/ssl/certs/ca-certificates.crt", "/etc/resolv.conf", *PIP_FILES):
+        if os.path.exists(path):
+            destination = partial / path.lstrip("/")
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            if os.path.isdir(path):
+                shutil.copytree(path, destination, dirs_exist_ok=True)
+            else:
+                shutil.copy2(path, destination)
+    (partial / "etc/apt/sources.list").write_text("deb %s %s main\n" % (MIRROR, target.suite))
+    with root.mounted(partial, with_checkout=False):
+        apt = " ".join(target.apt())
+        packages = PACKAGES + tuple(package for _, package in target.debian_python)
+        root.check_inside(partial, "%s update && %s install %s" % (apt, apt, " ".join(packages)), output)
+        if target.parquet_driver:
+            root.check_inside(partial, "%s install %s" % (apt, " ".join(GDAL_BUILD)), output)
+            root.check_inside(partial, PARQUET_DRIVER_SCRIPT, output)
+        root.check_inside(partial, "python3 -m venv --system-site-packages %s && %s/bin/python -m pip install -q "
+                          "--disable-pip-version-check %s" % (VENV, VENV, " ".join(
+                              "'%s'" % r for r in requirements(target))), output)
 
 
-@contextlib.contextmanager
-def mounted(target: Target):
-    """/proc, /dev, the checkout, /tmp and pip's local folders bound into the root, unmounted on exit."""
-    binds = [Path("/proc"), Path("/dev"), Path("/dev/pts"), Path("/dev/shm"), Path("/sys"), ROOT, Path("/tmp")]
-    binds += [Path(p) for p in _pip_folders() if Path(p).is_dir()]
-    done = []
-    try:
-        for source in binds:
-            where = target.root / str(source).lstrip("/")
-            where.mkdir(parents=True, exist_ok=True)
-            run(["mount", "--bind", str(source), str(where)])
-            done.append(where)
-        yield
-    finally:
-        for where in reversed(done):
-            if subprocess.run(["umount", str(where)]).returncode != 0:
-                subprocess.run(["umount", "-l", str(where)])
+_PROVISIONING = inspect.getsource(provision)  # part of the recipe
+
+# GDAL's Parquet driver as a plugin, from Debian's GDAL source, against the root's GDAL.
+PARQUET_DRIVER_SCRIPT = (
+    "set -e; version=$(dpkg-query -W -f='${Version}' libgdal-dev | sed 's/-[^-]*$//; s/^[0-9]*://'); "
+    "upstream=${version%%+dfsg*}; mkdir -p /opt/gdal-src && cd /opt/gdal-src; "
+    "curl -sSfLO " + MIRROR + "/pool/main/g/gdal/gdal_${version}.orig.tar.xz; "
+    "tar xf gdal_${version}.orig.tar.xz; cd gdal-${upstream}; "
+    "cmake -S ogr/ogrsf_frmts/parquet -B build -DCMAKE_BUILD_TYPE=Release > /dev/null; "
+    "cmake --build build -j2 > /dev/null; "
+    "plugins=$(dirname $(dpkg -L libgdal-dev | grep 'libgdal.so$' | head -1))/gdalplugins; mkdir -p $plugins; "
+    "cp build/ogr_Parquet.so $plugins/; "
+    "python3 -c \"from osgeo import gdal; assert gdal.GetDriverByName('Parquet'), 'no Parquet driver'\"")
 
 
-def unmount_stale() -> None:
-    """Unmount what a killed run left bound under build/roots (deepest first), so nothing is bound
-    twice and deleting a root cannot reach the host's /dev, /tmp or the checkout."""
+def requirements(target: Target) -> list[str]:
+    """requirements-dev.txt less what the target takes from Debian."""
+    lines = [line.split("#")[0].strip() for line in (ROOT / "requirements-dev.txt").read_text().splitlines()]
+    from_debian = {name for name, _ in target.debian_python}
+    return [r for r in lines if r and re.match(r"[A-Za-z0-9_.-]+", r).group(0) not in from_debian]
+
+
+def recipe_hash(target: Target) -> str:
+    """What a root is made from: the target, the packages, the requirements and the provisioning code.
+    Editing how roots are run or reported changes nothing here, so it keeps the roots made."""
+    recipe = repr((target, PACKAGES, GDAL_BUILD, MIRROR, VENV, requirements(target), PARQUET_DRIVER_SCRIPT,
+                   _PROVISIONING))
+    return hashlib.sha256(recipe.encode()).hexdigest()[:16]
+
+
+def tail(path: Path, size: int = 4000) -> str:
+    return path.read_text(errors="replace")[-size:] if path.exists() else ""
+
+
+def _mount_points() -> list[str]:
     with open("/proc/self/mountinfo") as mounts:
-        points = [line.split()[4].replace("\\040", " ") for line in mounts]
-    for point in sorted((p for p in points if p.startswith(str(ROOTS) + "/")), key=len, reverse=True):
-        print("unmounting what a stopped run left:", point, flush=True)
+        return [line.split()[4].replace("\\040", " ") for line in mounts]
+
+
+def _has_mounts(root: Path) -> bool:
+    return any(p == str(root) or p.startswith(str(root) + "/") for p in _mount_points())
+
+
+def unmount_under(folder: Path) -> None:
+    """Unmount what a stopped run left bound under ``folder`` (deepest first), so nothing is bound twice
+    and deleting a root cannot reach the host's /dev or the checkout."""
+    for point in sorted((p for p in _mount_points() if p.startswith(str(folder) + "/")), key=len, reverse=True):
         if subprocess.run(["umount", point]).returncode != 0:
             subprocess.run(["umount", "-l", point])
 
@@ -123,116 +267,108 @@ def _pip_folders() -> list[str]:
     return sorted(set(folders))
 
 
-def ready(target: Target) -> bool:
-    return (target.root / STAMP).exists() and (target.root / STAMP).read_text() == recipe(target)
+@contextlib.contextmanager
+def locked(cache: Path, target: Target):
+    """The target's lock in the cache: one run at a time makes, tests in or removes its roots, so a
+    second clone waits instead of deleting a root in use."""
+    with open(cache / ("%s.lock" % target.name), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
-def bootstrap(targets: list[Target]) -> None:
-    """debootstrap the roots not yet made, all at once: it mostly waits on the archive, not the CPU.
-    Each one's output goes to build/roots/<name>.debootstrap.log, shown when it fails."""
-    missing = [t for t in targets if not ready(t) and not (t.root / BOOTSTRAPPED).exists()]
-    ROOTS.mkdir(parents=True, exist_ok=True)
-    started = []
-    for target in missing:
-        if target.root.exists():
-            shutil.rmtree(target.root)  # an unfinished debootstrap: start again
-        log = ROOTS / ("%s.debootstrap.log" % target.name)
-        command = ["debootstrap", "--variant=minbase", "--include=" + ",".join(PACKAGES), target.suite,
-                   str(target.root), MIRROR]
-        print("$", " ".join(command), ">", log, flush=True)
-        with open(log, "wb") as output:
-            started.append((target, log, subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)))
-    failed = []
-    for target, log, process in started:
-        if process.wait() == 0:
-            (target.root / BOOTSTRAPPED).write_text("debootstrap done\n")
-        else:
-            print(log.read_text(errors="replace")[-4000:], flush=True)
-            failed.append(target.name)
-    if failed:
-        raise SystemExit("debootstrap failed for %s" % ", ".join(failed))
+@dataclass
+class Outcome:
+    target: Target
+    code: int = 1
+    seconds: float = 0.0
+    closing: str = ""  # pytest's closing line
+    error: str = ""
 
 
-def ensure(target: Target) -> None:
-    """Provision the (bootstrapped) root unless its stamp says it is ready."""
-    if ready(target):
-        return
-    for path in ("/etc/ssl/certs/ca-certificates.crt", "/etc/resolv.conf", *PIP_FILES):
-        if os.path.exists(path):
-            destination = target.root / path.lstrip("/")
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            if os.path.isdir(path):
-                shutil.copytree(path, destination, dirs_exist_ok=True)
-            else:
-                shutil.copy2(path, destination)
-    (target.root / "etc/apt/sources.list").write_text("deb %s %s main\n" % (MIRROR, target.suite))
-    with mounted(target):
-        apt = " ".join(target.apt())
-        packages = PACKAGES + tuple(package for _, package in target.debian_python)
-        check_inside(target, "%s update && %s install %s" % (apt, apt, " ".join(packages)))
-        if target.parquet_driver:
-            build_parquet_driver(target)
-        requirements = [line.split("#")[0].strip() for line in (ROOT / "requirements-dev.txt").read_text().splitlines()]
-        from_debian = {name for name, _ in target.debian_python}
-        requirements = [r for r in requirements if r and re.match(r"[A-Za-z0-9_.-]+", r).group(0) not in from_debian]
-        # --clear: a root provisioned again keeps nothing pip put there before (it would shadow Debian's).
-        check_inside(target, "python3 -m venv --clear --system-site-packages %s && %s/bin/python -m pip install -q "
-                     "--disable-pip-version-check %s" % (VENV, VENV, " ".join("'%s'" % r for r in requirements)))
-    (target.root / STAMP).write_text(recipe(target))
+def run_target(root: Root, args, outcome: Outcome) -> None:
+    """Make the root if needed, then test in it; what happened goes into ``outcome``."""
+    began = time.monotonic()
+    try:
+        with locked(root.cache, root.target):
+            unmount_under(root.path)  # what a stopped run left bound (this run holds the lock)
+            root.ensure()
+            root.remove_others()
+            if args.prepare_only:
+                outcome.code = 0
+                return
+            root.log("testing on QGIS %s" % root.target.qgis)
+            tested = time.monotonic()
+
+            def on_line(line: str) -> None:
+                if is_closing_line(line):
+                    outcome.closing = line
+                root.log(line)
+
+            outcome.code = root.test(args.pytest, args.workers, on_line)
+            outcome.seconds = time.monotonic() - tested
+    except RootFailed as error:
+        outcome.error = str(error)
+        root.log(str(error))
+    root.log("done in %d s" % (time.monotonic() - began))
 
 
-def recipe(target: Target) -> str:
-    """What a provisioned root was made from: a root made from another recipe is provisioned again."""
-    digest = hashlib.sha256((ROOT / "requirements-dev.txt").read_bytes() + Path(__file__).read_bytes())
-    return "%s %s\n" % (target.name, digest.hexdigest())
-
-
-def build_parquet_driver(target: Target) -> None:
-    """GDAL's Parquet driver as a plugin, from Debian's GDAL source, against the root's GDAL."""
-    apt = " ".join(target.apt())
-    check_inside(target, "%s install %s" % (apt, " ".join(GDAL_BUILD)))
-    script = (
-        "set -e; version=$(dpkg-query -W -f='${Version}' libgdal-dev | sed 's/-[^-]*$//; s/^[0-9]*://'); "
-        "upstream=${version%%+dfsg*}; mkdir -p /opt/gdal-src && cd /opt/gdal-src; "
-        "curl -sSfLO %s/pool/main/g/gdal/gdal_${version}.orig.tar.xz; "
-        "tar xf gdal_${version}.orig.tar.xz; cd gdal-${upstream}; "
-        "cmake -S ogr/ogrsf_frmts/parquet -B build -DCMAKE_BUILD_TYPE=Release > /dev/null; "
-        "cmake --build build -j2 > /dev/null; "
-        "plugins=$(dirname $(dpkg -L libgdal-dev | grep 'libgdal.so$' | head -1))/gdalplugins; mkdir -p $plugins; "
-        "cp build/ogr_Parquet.so $plugins/; "
-        "python3 -c \"from osgeo import gdal; assert gdal.GetDriverByName('Parquet'), 'no Parquet driver'\"" % MIRROR)
-    check_inside(target, script)
+def _stop(*_) -> None:
+    """A kill or a closed terminal: end what runs, so the threads unmount and return."""
+    _STOPPING.set()
+    for process in list(_RUNNING):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
 
 
 def main() -> int:
-    for name in ("SIGTERM", "SIGHUP"):  # a kill or a closed terminal still unmounts the roots
-        signal.signal(getattr(signal, name), lambda *_: sys.exit(143))
+    for name in ("SIGTERM", "SIGHUP", "SIGINT"):
+        signal.signal(getattr(signal, name), _stop)
     parser = argparse.ArgumentParser(description=__doc__)
     names = [t.name for t in TARGETS]
     parser.add_argument("targets", nargs="*", default=names, help="some of: %s" % " ".join(names))
     parser.add_argument("--pytest", default="", help="arguments for pytest in each root")
+    parser.add_argument("--workers", default="3", help="pytest-xdist workers in each root")
+    parser.add_argument("--roots", type=Path, default=CACHE, help="where the roots are kept (%(default)s)")
+    parser.add_argument("--one-at-a-time", action="store_true", help="the roots one after the other")
+    parser.add_argument("--prepare-only", action="store_true", help="make the roots, test nothing")
+    parser.add_argument("--summary", type=Path, default=ROOT / "build" / "matrix-summary.json",
+                        help="what each root passed, as JSON (%(default)s)")
     args = parser.parse_args()
     unknown = sorted(set(args.targets) - set(names))
     if unknown:  # MATRIX=trixe must not pass by running nothing
         parser.error("no matrix target %s (there are: %s)" % (", ".join(unknown), ", ".join(names)))
     if os.geteuid() != 0:
         raise SystemExit("make test-matrix needs root: debootstrap, mount and chroot")
-    unmount_stale()
+    args.roots.mkdir(parents=True, exist_ok=True)
+    printing = threading.Lock()
+
+    def logger(name: str):
+        def log(line: str) -> None:
+            with printing:
+                print("[%s] %s" % (name, line), flush=True)
+        return log
+
     chosen = [t for t in TARGETS if t.name in args.targets]
-    bootstrap(chosen)
-    failed = []
-    for target in chosen:
-        ensure(target)
-        with mounted(target):
-            code = inside(target, "cd '%s' && %s/bin/python -m pytest -p no:cacheprovider %s"
-                          % (ROOT, VENV, args.pytest), env={"WIT_MATRIX": target.name})
-        print("[%s] QGIS %s: pytest exited %d" % (target.name, target.qgis, code), flush=True)
-        if code != 0:
-            failed.append(target.name)
+    outcomes = [Outcome(t) for t in chosen]
+    threads = [threading.Thread(target=run_target, args=(Root(o.target, args.roots, logger(o.target.name)), args, o))
+               for o in outcomes]
+    for thread in threads:
+        thread.start()
+        if args.one_at_a_time:
+            thread.join()
+    for thread in threads:
+        while thread.is_alive():  # join in steps: signals reach the main thread meanwhile
+            thread.join(0.5)
+    failed = [o.target.name for o in outcomes if o.code != 0]
     if failed:
-        print("test-matrix failed on: %s" % ", ".join(failed))
-        return 1
-    return 0
+        print("test-matrix failed on: %s" % ", ".join(failed), flush=True)
+    if not args.prepare_only:
+        args.summary.unlink(missing_ok=True)
+        for outcome in outcomes:
+            record(args.summary, "QGIS %s (%s)" % (outcome.target.qgis, outcome.target.name), outcome.closing,
+                   outcome.seconds, outcome.error)
+        print(show([args.summary]), flush=True)  # pytest's closing lines last
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
