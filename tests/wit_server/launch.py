@@ -127,7 +127,7 @@ def _start_on(port: int, directory: Path, parallel: int, queue: int, workers: in
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", "127.0.0.1:%d" % port,
              *(["--bind", "%s:%d" % (status_host, port)] if status_host != "127.0.0.1" else []),
-             "--log-level", "warning", "--timeout", "120", "wit_server.app:application"],
+             "--log-level", "warning", "--timeout", "120", "--preload", "wit_server.app:application"],
             env=env, cwd=directory, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     return WitServer(directory, port, process)
 
