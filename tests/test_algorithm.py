@@ -166,9 +166,10 @@ def test_unknown_process(qgis_app, wit_server, canberra_zip):
 
 @pytest.mark.slow
 def test_unreachable_server(qgis_app, canberra_zip):
-    from wit_server.launch import free_port
+    from wit_server.launch import refused_port
 
-    message = run_error(str(canberra_zip), "http://127.0.0.1:%d/wps" % free_port())
+    with refused_port() as port:
+        message = run_error(str(canberra_zip), "http://127.0.0.1:%d/wps" % port)
     assert "cannot reach the WPS server at 127.0.0.1" in message
 
 

@@ -9,7 +9,7 @@ import pytest
 from wit_dispatcher.wit_provider.common import job_states
 from wit_dispatcher.wit_provider.dispatch import wps
 from wit_dispatcher.wit_provider.dispatch.client import ServiceError, TransientError, WpsClient, kvp_url
-from wit_server.launch import free_port
+from wit_server.launch import refused_port
 
 SQUARE = {"type": "Polygon", "coordinates": [[[149.1, -35.3], [149.2, -35.3], [149.2, -35.2], [149.1, -35.3]]]}
 
@@ -62,8 +62,8 @@ def test_not_a_wps(html_server):
 
 
 def test_unreachable_server():
-    with pytest.raises(ServiceError, match="cannot reach the WPS server at 127.0.0.1"):
-        WpsClient("http://127.0.0.1:%d/wps" % free_port(), preflight_seconds=1).check_process("WIT")
+    with refused_port() as port, pytest.raises(ServiceError, match="cannot reach the WPS server at 127.0.0.1"):
+        WpsClient("http://127.0.0.1:%d/wps" % port, preflight_seconds=1).check_process("WIT")
 
 
 def test_submit_and_poll_to_success(wit_server):
@@ -83,8 +83,8 @@ def test_submit_and_poll_to_success(wit_server):
 
 
 def test_refused_connection_is_a_transient_unsent_error():
-    with pytest.raises(TransientError) as raised:
-        WpsClient("http://127.0.0.1:%d/wps" % free_port()).submit(execute())
+    with refused_port() as port, pytest.raises(TransientError) as raised:
+        WpsClient("http://127.0.0.1:%d/wps" % port).submit(execute())
     assert raised.value.unsent
 
 

@@ -1,5 +1,6 @@
 """Start and stop the WIT test server as a gunicorn subprocess on 127.0.0.1."""
 
+import contextlib
 import json
 import os
 import signal
@@ -133,21 +134,49 @@ def _start_on(port: int, directory: Path, parallel: int, queue: int, workers: in
 
 
 def wait_until_answering(process: subprocess.Popen, url: str, log: Path, name: str, stop) -> bool:
-    """True once ``url`` answers 200; False when the server could not bind its port (another process
-    took it after free_port() let it go: parallel workers start servers all the time), so the caller
-    tries another. Any other exit, or silence for 60 s (then ``stop()`` ends it), is an error."""
+    """True once ``url`` answers 200 from ``process`` itself; False when the server could not bind its
+    port (another process took it after free_port() let it go: parallel workers start servers all the
+    time), so the caller tries another. Any other exit, or silence for 60 s (then ``stop()`` ends it),
+    is an error. A 200 from whoever else holds the port does not count: it is someone else's server."""
+    port = int(url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+    logged = log.stat().st_size if log.exists() else 0  # this try's lines only
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            said = log.read_text(errors="replace") if log.exists() else ""
-            if "in use" in said[-2000:]:
+            said = log.read_bytes()[logged:].decode(errors="replace") if log.exists() else ""
+            if "in use" in said:
                 return False
             raise RuntimeError("%s exited: see %s" % (name, log))
         try:
-            if requests.get(url, timeout=2).status_code == 200:
+            if requests.get(url, timeout=2).status_code == 200 and listens(process.pid, port):
                 return True
         except requests.RequestException:  # not listening yet, or still booting its workers
             pass
         time.sleep(0.1)
     stop()
     raise RuntimeError("%s did not answer within 60 s: see %s" % (name, log))
+
+
+def listens(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds the socket listening on ``port`` (Linux's /proc)."""
+    inodes = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        with contextlib.suppress(OSError):
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            if link.startswith("socket:["):
+                inodes.add(link[len("socket:["):-1])
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port and fields[9] in inodes:
+                return True  # 0A: LISTEN
+    return False
+
+
+@contextlib.contextmanager
+def refused_port():
+    """A loopback port where nothing listens, held for the block: bound, never listening, so
+    connections are refused and no other worker's server can take it meanwhile."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
