@@ -77,7 +77,6 @@ package: deps $(WHEEL)
 clean:
 	rm -rf --one-file-system build dist demo-output test-artifacts ext_libs .pytest_cache .ruff_cache
 
-# The matrix's roots (shared by every clone): what is bound in them is unmounted first.
-clean-roots:
-	@grep -o " $(ROOTS)/[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l
-	rm -rf --one-file-system '$(ROOTS)'
+# The matrix's roots (shared by every clone), each once no run uses it, unmounted first.
+clean-roots: deps
+	$(PY) -m tools.matrix $(MATRIX) --roots '$(ROOTS)' --remove

@@ -4,6 +4,8 @@ used half made, and the per-QGIS summary CI ends with. debootstrap and chroot th
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -86,6 +88,25 @@ def test_other_recipes_of_the_same_name_are_removed(make_root, tmp_path):
     root.remove_others()
     assert not old.exists() and not (tmp_path / "trixie-0123456789abcdef.log").exists()
     assert root.path.is_dir() and other_name.is_dir() and old_partial.is_dir() and not_a_root.is_dir()
+
+
+def test_removing_a_root_never_reaches_through_what_is_bound_in_it(tmp_path, monkeypatch):
+    """A killed run leaves the checkout bound inside a root: deleting the root unmounts it first, also
+    when the cache is named by a relative path (the kernel lists mount points by their real paths)."""
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    (checkout / "work").write_text("a day's work")
+    monkeypatch.chdir(tmp_path)
+    root = matrix.Root(TRIXIE, Path("cache"), lambda line: None)
+    inside = root.path / "work" / "checkout"
+    inside.mkdir(parents=True)
+    subprocess.run(["mount", "--bind", str(checkout), str(inside)], check=True)
+    try:
+        root.remove(root.path)
+    finally:
+        if os.path.ismount(inside):
+            subprocess.run(["umount", "-l", str(inside)])
+    assert not root.path.exists() and (checkout / "work").read_text() == "a day's work"
 
 
 def test_the_recipe_is_what_a_root_is_made_from(monkeypatch):

@@ -36,7 +36,7 @@ from pathlib import Path
 from .plugin_files import ROOT
 from .test_summary import is_closing_line, record, show
 
-CACHE = Path(os.environ.get("WIT_ROOTS", "/var/cache/wit-dispatcher/roots"))
+CACHE = Path("/var/cache/wit-dispatcher/roots")  # the Makefile's ROOTS
 MIRROR = "http://deb.debian.org/debian"
 VENV = "/opt/wit-venv"  # inside each root
 PARTIAL = ".partial"  # a root being made; renamed away when it is whole
@@ -90,6 +90,8 @@ class Root:
             process = subprocess.Popen(command, env=env, start_new_session=True, stdin=subprocess.DEVNULL,
                                        stdout=sink or subprocess.PIPE, stderr=subprocess.STDOUT)
             _RUNNING.add(process)
+            if _STOPPING.is_set():  # a stop that came while it started
+                _end(process)
             try:
                 if sink is None:
                     for line in process.stdout:
@@ -242,14 +244,20 @@ def _mount_points() -> list[str]:
         return [line.split()[4].replace("\\040", " ") for line in mounts]
 
 
+def _under(folder: Path) -> list[str]:
+    """The mount points at or under ``folder``, compared as the kernel spells them (real paths)."""
+    real = os.path.realpath(folder)
+    return [p for p in _mount_points() if p == real or p.startswith(real + "/")]
+
+
 def _has_mounts(root: Path) -> bool:
-    return any(p == str(root) or p.startswith(str(root) + "/") for p in _mount_points())
+    return bool(_under(root))
 
 
 def unmount_under(folder: Path) -> None:
     """Unmount what a stopped run left bound under ``folder`` (deepest first), so nothing is bound twice
     and deleting a root cannot reach the host's /dev or the checkout."""
-    for point in sorted((p for p in _mount_points() if p.startswith(str(folder) + "/")), key=len, reverse=True):
+    for point in sorted(_under(folder), key=len, reverse=True):
         if subprocess.run(["umount", point]).returncode != 0:
             subprocess.run(["umount", "-l", point])
 
@@ -306,18 +314,36 @@ def run_target(root: Root, args, outcome: Outcome) -> None:
 
             outcome.code = root.test(args.pytest, args.workers, on_line)
             outcome.seconds = time.monotonic() - tested
-    except RootFailed as error:
-        outcome.error = str(error)
-        root.log(str(error))
+    except Exception as error:  # whatever it was, the summary names it
+        outcome.error = str(error) if isinstance(error, RootFailed) else "%s: %s" % (type(error).__name__, error)
+        root.log(outcome.error)
     root.log("done in %d s" % (time.monotonic() - began))
+
+
+def remove_all(cache: Path, targets: list[Target]) -> int:
+    """Every root of these targets, each under its lock (never one in use), unmounted first."""
+    for target in targets:
+        with locked(cache, target):
+            root = Root(target, cache, print)
+            for folder in cache.glob(target.name + "-*"):
+                print("removing", folder)
+                if folder.is_dir():
+                    root.remove(folder)
+                else:
+                    folder.unlink()
+    return 0
 
 
 def _stop(*_) -> None:
     """A kill or a closed terminal: end what runs, so the threads unmount and return."""
     _STOPPING.set()
     for process in list(_RUNNING):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
+        _end(process)
+
+
+def _end(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
 
 
 def main() -> int:
@@ -331,6 +357,7 @@ def main() -> int:
     parser.add_argument("--roots", type=Path, default=CACHE, help="where the roots are kept (%(default)s)")
     parser.add_argument("--one-at-a-time", action="store_true", help="the roots one after the other")
     parser.add_argument("--prepare-only", action="store_true", help="make the roots, test nothing")
+    parser.add_argument("--remove", action="store_true", help="remove the roots (make clean-roots)")
     parser.add_argument("--summary", type=Path, default=ROOT / "build" / "matrix-summary.json",
                         help="what each root passed, as JSON (%(default)s)")
     args = parser.parse_args()
@@ -339,7 +366,10 @@ def main() -> int:
         parser.error("no matrix target %s (there are: %s)" % (", ".join(unknown), ", ".join(names)))
     if os.geteuid() != 0:
         raise SystemExit("make test-matrix needs root: debootstrap, mount and chroot")
+    args.roots = args.roots.resolve()  # mount points are compared as the kernel spells them
     args.roots.mkdir(parents=True, exist_ok=True)
+    if args.remove:
+        return remove_all(args.roots, [t for t in TARGETS if t.name in args.targets])
     printing = threading.Lock()
 
     def logger(name: str):
@@ -354,10 +384,10 @@ def main() -> int:
                for o in outcomes]
     for thread in threads:
         thread.start()
-        if args.one_at_a_time:
-            thread.join()
+        while args.one_at_a_time and thread.is_alive():  # joined in steps: signals reach the main thread
+            thread.join(0.5)
     for thread in threads:
-        while thread.is_alive():  # join in steps: signals reach the main thread meanwhile
+        while thread.is_alive():
             thread.join(0.5)
     failed = [o.target.name for o in outcomes if o.code != 0]
     if failed:
