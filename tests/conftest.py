@@ -16,6 +16,8 @@ DATA = ROOT / "tests" / "data"  # the sample data travels with the repository
 CANBERRA_ZIP = DATA / "waterbodies_canberra.zip"
 WIT_SAMPLE = DATA / "wit_sample.parquet"
 RECORDED = Path(__file__).parent / "recorded"
+# Screenshots the desktop tests keep; a matrix root's in a folder of its own (the roots run at once).
+ARTIFACTS = ROOT / "test-artifacts" / os.environ.get("WIT_MATRIX", "")
 # The parquet reader the plugin must take here: the test matrix's sid root has GDAL's Parquet driver
 # (tools/matrix.py names the root in WIT_MATRIX), every other QGIS reads with pyarrow.
 EXPECTED_READER = "gdal" if os.environ.get("WIT_MATRIX") == "sid" else "pyarrow"

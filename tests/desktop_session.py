@@ -7,6 +7,7 @@ import json
 import os
 import select
 import subprocess
+import tempfile
 from pathlib import Path
 
 DRIVERS = Path(__file__).parent / "desktop"
@@ -15,11 +16,13 @@ DRIVERS = Path(__file__).parent / "desktop"
 @contextlib.contextmanager
 def virtual_screen(screen: str):
     """An Xvfb of its own; yields its DISPLAY. Xvfb picks a free display number itself (-displayfd), so
-    desktops started at once by parallel workers, or by the matrix's roots sharing /tmp, never collide
-    (xvfb-run -a looks for a free number, then starts: two at once can pick the same)."""
+    desktops started at once by parallel workers, or by the matrix's two roots (which share the network
+    namespace, where X's abstract sockets live), never collide (xvfb-run -a looks for a free number,
+    then starts: two at once can pick the same)."""
     read, write = os.pipe()
+    said = tempfile.TemporaryFile()  # a file, not a pipe: nobody reads Xvfb while the desktop runs
     server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", screen, "-nolisten", "tcp"],
-                              pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                              pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=said)
     os.close(write)
     try:
         number = b""
@@ -28,13 +31,16 @@ def virtual_screen(screen: str):
                 raise AssertionError("Xvfb gave no display within 60 s")
             chunk = os.read(read, 16)
             if not chunk:
-                raise AssertionError("Xvfb exited: %s" % server.communicate()[1].decode(errors="replace")[-2000:])
+                server.wait()
+                said.seek(0)
+                raise AssertionError("Xvfb exited: %s" % said.read().decode(errors="replace")[-2000:])
             number += chunk
         yield ":%d" % int(number)
     finally:
         os.close(read)
         server.terminate()
         server.wait()
+        said.close()
 
 
 def run_driver(driver: str, env: dict, out: Path, screen: str = "1280x1024x24", **variables: str) -> dict:

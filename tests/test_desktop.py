@@ -6,14 +6,12 @@ import shutil
 from datetime import datetime
 
 import pytest
+from conftest import ARTIFACTS
 from desktop_session import run_driver
 from test_metadata import repository_metadata
 from test_parameters import ADVANCED
 from test_qgis_process import read_gpkg
 
-from tools.plugin_files import ROOT
-
-ARTIFACTS = ROOT / "test-artifacts"
 # Destination parameters: QGIS 3.22 draws them below the parameters, outside the group, whatever their flags.
 DESTINATIONS = {"JOBS", "JOURNAL"}
 ALGORITHM_PAGES = {algorithm_id: "%s/blob/main/docs/%s" % (repository_metadata()["homepage"].rstrip("/"), page)
@@ -30,7 +28,7 @@ def test_dialog_help_and_a_batch_of_two_layers(profile_from_zip, fresh_server, c
     out = tmp_path / "desktop"
     report = run_driver("driver.py", profile_from_zip, out, WIT_WPS_URL=server.wps_url,
                         WIT_LAYERS="%s|%s" % (canberra_zip, lakes))
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for png in out.glob("*.png"):
         shutil.copy(png, ARTIFACTS / png.name)
         assert png.stat().st_size > 10_000  # a real picture, not an empty grab
@@ -55,5 +53,5 @@ def test_dialog_help_and_a_batch_of_two_layers(profile_from_zip, fresh_server, c
     assert report["done_when_run_returned"] == (report["qgis_version"] < 32400)
     # The event loop kept turning while the batch ran (a 100 ms timer ticked).
     assert report["ticks"] >= 2 * report["batch_seconds"]
-    assert os.path.exists(ARTIFACTS / "dispatch_wit_dialog.png")
-    assert os.path.exists(ARTIFACTS / "load_results_dialog.png")
+    assert os.path.exists(out / "dispatch_wit_dialog.png")  # this run's, not one an earlier run kept
+    assert os.path.exists(out / "load_results_dialog.png")

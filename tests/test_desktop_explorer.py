@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from conftest import EXPECTED_READER
+from conftest import ARTIFACTS, EXPECTED_READER
 from desktop_session import run_driver
 from test_load_results_algorithm import canberra_layer, read_table
 from wit_server.s3 import sample_uids, wit_parquet
@@ -20,7 +20,6 @@ from tools.plugin_files import ROOT
 from wit_provider.results.metrics import ANNUAL_NAMES, annual_metrics, inundation_events
 from wit_provider.results.table import merge, read_series
 
-ARTIFACTS = ROOT / "test-artifacts"
 SLOW_SECONDS = 3.0
 
 
@@ -97,7 +96,7 @@ def test_the_explorer_follows_the_selection(qgis_app, profile_from_zip, pyarrow_
     finally:
         server.shutdown()
         server.server_close()
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for png in out.glob("explorer_*.png"):
         shutil.copy(png, ARTIFACTS / png.name)
 

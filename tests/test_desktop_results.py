@@ -5,12 +5,8 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import EXPECTED_READER
+from conftest import ARTIFACTS, EXPECTED_READER
 from desktop_session import run_driver
-
-from tools.plugin_files import ROOT
-
-ARTIFACTS = ROOT / "test-artifacts"
 
 
 @pytest.mark.slow
@@ -26,7 +22,7 @@ def test_results_open_styled_and_show_their_plot(profile_from_zip, s3_server, fr
     report = run_driver("results_driver.py", profile_from_zip, out, "1600x1000x24", WIT_WPS_URL=server.wps_url,
                         WIT_S3_ENDPOINT=s3_server.endpoint, WIT_LAYER=str(canberra_zip),
                         AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for png in out.glob("*.png"):
         shutil.copy(png, ARTIFACTS / png.name)
     assert report["reader"] == EXPECTED_READER
