@@ -11,7 +11,7 @@ import multiprocessing
 import os
 from pathlib import Path
 
-from pywps import Service
+from pywps import Process, Service, configuration, dblog
 
 from . import s3
 from .process import STATE_DIR, WitProcess, current_behaviour
@@ -52,8 +52,18 @@ def _log(environ) -> None:
         log.write(json.dumps(entry) + "\n")
 
 
+def start_queued() -> None:
+    """A job PyWPS queued (parallelprocesses reached), started once a place is free: the single-threaded
+    worker forks it, as it forks every job it accepts (WitProcess.launch_next_process says why)."""
+    parallel = int(configuration.get_config_value("server", "parallelprocesses"))
+    running, stored = dblog.get_process_counts()
+    if stored and (parallel == -1 or running < parallel):
+        Process.launch_next_process(_service.prepare_process_for_execution("WIT"))
+
+
 def application(environ, start_response):
     _log(environ)
+    start_queued()
     if environ.get("PATH_INFO", "").startswith("/outputs/"):
         return _static(environ, start_response)
     return _service(environ, start_response)

@@ -71,6 +71,12 @@ class WitProcess(Process):
             status_supported=True,
         )
 
+    def launch_next_process(self):
+        """Not from here: PyWPS starts a queued job from the job that just ended, forking again inside
+        that job process. Under load such a job was seen to stay Accepted for ever, and a job queued
+        just after the last one ended is never started; either way the queue then refuses every
+        request. The server's worker starts queued jobs instead, on each request (app.start_queued)."""
+
     def _handler(self, request, response):
         line = request.inputs["geometry"][0].stream.readline()
         collection = json.loads(line)
