@@ -146,7 +146,7 @@ class Root:
         if not root.exists():
             return
         unmount_under(root)
-        if _has_mounts(root):
+        if _under(root):
             raise RootFailed("%s is still mounted somewhere; not removed" % root)
         shutil.rmtree(root)
 
@@ -166,8 +166,7 @@ class Root:
             yield
         finally:
             for where in reversed(done):
-                if subprocess.run(["umount", str(where)]).returncode != 0:
-                    subprocess.run(["umount", "-l", str(where)])
+                unmount(str(where))
 
     def test(self, pytest_args: str, workers: str, on_line) -> int:
         """The suite inside the root, its output line by line to ``on_line``; pytest's exit code."""
@@ -250,16 +249,17 @@ def _under(folder: Path) -> list[str]:
     return [p for p in _mount_points() if p == real or p.startswith(real + "/")]
 
 
-def _has_mounts(root: Path) -> bool:
-    return bool(_under(root))
-
-
 def unmount_under(folder: Path) -> None:
     """Unmount what a stopped run left bound under ``folder`` (deepest first), so nothing is bound twice
     and deleting a root cannot reach the host's /dev or the checkout."""
     for point in sorted(_under(folder), key=len, reverse=True):
-        if subprocess.run(["umount", point]).returncode != 0:
-            subprocess.run(["umount", "-l", point])
+        unmount(point)
+
+
+def unmount(point: str) -> None:
+    """Unmount, lazily if it is busy (a process still inside): detached at once either way."""
+    if subprocess.run(["umount", point]).returncode != 0:
+        subprocess.run(["umount", "-l", point])
 
 
 def _pip_folders() -> list[str]:
