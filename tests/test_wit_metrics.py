@@ -14,10 +14,11 @@ from wit_server.s3 import sample_uids, wit_parquet
 
 from wit_provider.results.fetch import Fetcher
 from wit_provider.results.loader import LOADED, LoadJob, ResultLoader
-from wit_provider.results.metrics import ANNUAL_NAMES, EVENT_NAMES, annual_metrics, inundation_events
+from wit_provider.results.metrics import ANNUAL_NAMES, EVENT_NAMES, annual_metrics, inundation_events, years_of
 from wit_provider.results.table import Series, merge, read_series, statistics
 
 THRESHOLD = 0.01
+ROW_NAMES = ("year", "obs", "wet_obs", "valid") + ANNUAL_NAMES  # an ANNUAL row after its id
 AREA_HA = 12.5
 MEMBERS = {"water": ["water"], "wet": ["wet"], "pv": ["pv"], "npv": ["npv"], "bs": ["bs"], "wetw": ["water", "wet"],
            "pv_wet": ["pv", "wet"], "veg_wet": ["npv", "pv", "wet"]}
@@ -37,17 +38,20 @@ def merged(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def pandas_annual(frame: pd.DataFrame) -> list[dict]:
-    """One dict per UTC calendar year: year, obs, and for each member max, min, mean, median, n25, n75."""
+    """One dict per UTC calendar year: year, obs, wet_obs (water + wet >= THRESHOLD), valid (1 with at least 4
+    observations), and for each member max, min, mean, median, n25, n75."""
     frame = merged(frame)
     years = frame.time.dt.year.rename("year")
-    columns = {"obs": frame.groupby(years).size()}
+    obs = frame.groupby(years).size()
+    columns = {"obs": obs, "wet_obs": ((frame.water + frame.wet) >= THRESHOLD).groupby(years).sum(),
+               "valid": (obs >= 4).astype(int)}
     for member, parts in MEMBERS.items():
         values = frame[parts].sum(axis=1)
         for statistic in ("max", "min", "mean", "median"):
             columns[member + "_" + statistic] = values.groupby(years).agg(statistic)
         for share in (25, 75):
             columns["%s_n%d" % (member, share)] = (values >= share / 100).groupby(years).sum()
-    counts = {name for name in columns if name == "obs" or name.endswith(("_n25", "_n75"))}
+    counts = {name for name in columns if name in ("obs", "wet_obs", "valid") or name.endswith(("_n25", "_n75"))}
     return [{"year": int(year), **{name: int(value) if name in counts else float(value) for name, value in row.items()}}
             for year, row in pd.DataFrame(columns).iterrows()]
 
@@ -82,7 +86,7 @@ def assert_rows_equal(ours: list[dict], expected: list[dict]) -> None:
 
 
 def annual_dicts(series: Series) -> list[dict]:
-    return [dict(zip(("year", "obs") + ANNUAL_NAMES, row)) for row in annual_metrics(series).rows()]
+    return [dict(zip(ROW_NAMES, row)) for row in annual_metrics(series, years_of(series, THRESHOLD)).rows()]
 
 
 def event_dicts(series: Series, threshold: float = THRESHOLD, area_ha: float = AREA_HA) -> list[dict]:
@@ -112,7 +116,7 @@ def test_two_increments_are_merged_before_the_metrics(tmp_path, sample):
     loader = ResultLoader(Fetcher(), "pyarrow", THRESHOLD, 1, annual=True, events=True)
     loaded = loader.load(LoadJob("150", location, AREA_HA))
     assert loaded.status == LOADED, loaded.error
-    assert_rows_equal([dict(zip(("year", "obs") + ANNUAL_NAMES, row)) for row in loaded.annual], pandas_annual(frame))
+    assert_rows_equal([dict(zip(ROW_NAMES, row)) for row in loaded.annual], pandas_annual(frame))
     assert_rows_equal([dict(zip(EVENT_NAMES, e)) for e in loaded.events], pandas_events(frame, THRESHOLD, AREA_HA))
 
 
@@ -147,6 +151,7 @@ def test_a_hand_worked_series_with_boundary_values():
     annual = annual_dicts(series)
     assert [row["year"] for row in annual] == [2000, 2001, 2002]
     assert [row["obs"] for row in annual] == [4, 1, 1]
+    assert [row["wet_obs"] for row in annual] == [3, 0, 1] and [row["valid"] for row in annual] == [1, 0, 0]
     y2000 = annual[0]
     assert (y2000["water_max"], y2000["water_min"], y2000["water_median"]) == (0.75, 0.0, 0.125)
     assert y2000["water_mean"] == pytest.approx(0.25)
@@ -220,7 +225,8 @@ def test_a_dry_polygon_has_annual_rows_and_no_events():
 
 def test_an_empty_series_has_no_rows():
     empty = Series(*(np.array([], dtype=dtype) for dtype in (np.int64,) + (np.float64,) * 5))
-    assert annual_metrics(empty).rows() == [] and inundation_events(empty, THRESHOLD, AREA_HA) == []
+    assert annual_metrics(empty, years_of(empty, THRESHOLD)).rows() == []
+    assert inundation_events(empty, THRESHOLD, AREA_HA) == []
 
 
 def test_without_an_area_the_hectares_are_null():

@@ -19,7 +19,8 @@ from typing import Any
 
 from ..common.job_states import FAILED, SUCCEEDED  # one vocabulary across both algorithms
 from .fetch import Fetcher, FetchError, parse_locations
-from .metrics import annual_metrics, inundation_events
+from .history import history, summary
+from .metrics import annual_metrics, inundation_events, years_of
 from .table import Series, TableError, merge, read_series, statistics
 
 LOADED = "loaded"
@@ -43,7 +44,7 @@ class LoadJob:
 class Loaded:
     status: str
     error: str = ""
-    stats: dict = field(default_factory=dict)
+    stats: dict = field(default_factory=dict)  # statistics and the comparison with the past
     series: Series | None = None
     plot: str = ""
     annual: list = field(default_factory=list)  # AnnualMetrics.rows(), when asked for
@@ -51,8 +52,9 @@ class Loaded:
 
 
 class ResultLoader:
-    """Reads each polygon's files once and computes, in the worker that read them, the statistics
-    and whatever else is asked for: the series itself, annual metrics, events, the plot."""
+    """Reads each polygon's files once and computes, in the worker that read them, the statistics and
+    the comparison with its past, and whatever else is asked for: the series itself, annual metrics,
+    events, the plot."""
 
     def __init__(self, fetcher: Fetcher, reader: str, threshold: float, max_concurrent: int,
                  plots_dir: str | None = None, keep_series: bool = False, annual: bool = False,
@@ -86,10 +88,12 @@ class ResultLoader:
                         locations) > 1 else ""
                     raise FetchError(where + str(reason)) from None
             series = merge(parts)
-            loaded = Loaded(LOADED, stats=statistics(series, self.threshold, job.area_ha),
+            years = years_of(series, self.threshold)
+            loaded = Loaded(LOADED, stats={**statistics(series, self.threshold, job.area_ha),
+                                           **history(years).fields()},
                             series=series if self.keep_series else None)
             if self.annual:
-                loaded.annual = annual_metrics(series).rows()
+                loaded.annual = annual_metrics(series, years).rows()
             if self.events:
                 loaded.events = inundation_events(series, self.threshold, job.area_ha)
         except FetchError as reason:
@@ -97,16 +101,16 @@ class ResultLoader:
         except Exception as error:  # a bug must not stop the other polygons
             return Loaded(FAILED, error="internal error: %r" % (error,))
         if self.plots_dir and len(series) and not self._stopped.is_set():
-            loaded.plot, loaded.error = self._plot(series, job.ident)
+            loaded.plot, loaded.error = self._plot(series, job.ident, summary(loaded.stats))
         return loaded
 
-    def _plot(self, series: Series, ident: str) -> tuple[str, str]:
+    def _plot(self, series: Series, ident: str, subtitle: str) -> tuple[str, str]:
         """(path, '') once written, else ('', why): a plot that fails keeps the statistics."""
         from .plot import plot_name, write_plot  # matplotlib only when plots are asked for
 
         path = os.path.join(self.plots_dir, plot_name(ident))
         try:
-            write_plot(series, ident, path)
+            write_plot(series, ident, path, subtitle)
         except Exception as error:  # any plotting failure is reported, never fatal
             return "", "the plot could not be written: %s" % (getattr(error, "strerror", None) or error)
         return path, ""

@@ -24,25 +24,65 @@ ANNUAL_NAMES = tuple("%s_%s" % (member, what) for member, _ in MEMBERS
                      for what in _SUMMARIES + tuple("n%d" % round(level * 100) for level in LEVELS))
 EVENT_NAMES = ("event", "start", "end", "duration_days", "gap_days", "max_wet", "mean_wet", "max_wet_ha",
                "mean_wet_ha")
+VALID_YEAR_OBS = 4  # a year with fewer observations is not enough to judge (wit_tooling's rule)
 _EPOCH_YEAR = 1970
 
 
 @dataclass
-class AnnualMetrics:
-    """One row per UTC calendar year with observations: ``years``, ``obs`` and ``values``
-    (one column per ANNUAL_NAMES entry; the counts are whole numbers)."""
+class Years:
+    """The UTC calendar years of a merged series: each year's first index in it (``starts``), its
+    observations, its wet observations (``wet_mask``) and its peak wet extent ``wetw_max``
+    (largest water + wet). What ANNUAL and the comparison with the past are both built on."""
 
     years: np.ndarray
+    starts: np.ndarray
     obs: np.ndarray
+    wet_obs: np.ndarray
+    wetw_max: np.ndarray
+
+    def valid(self) -> np.ndarray:
+        """True for each year with at least VALID_YEAR_OBS observations."""
+        return self.obs >= VALID_YEAR_OBS
+
+
+def years_of(series: Series, threshold: float) -> Years:
+    """The series' years, found by where each 1 January falls in its times: ``series`` is merged
+    (in time order), so each year is one slice, and the few dozen boundaries cost less than
+    converting every observation's time to its year."""
+    time = series.time
+    if not len(time):
+        empty = np.empty(0, dtype=np.int64)
+        return Years(empty, empty, empty, empty, np.empty(0))
+    first, last = (time[[0, -1]].view("datetime64[ns]").astype("datetime64[Y]").astype(np.int64) + _EPOCH_YEAR)
+    calendar = np.arange(first, last + 2, dtype=np.int64)
+    edges = np.searchsorted(time, (calendar - _EPOCH_YEAR).astype("datetime64[Y]").astype("datetime64[ns]").view(
+        np.int64))
+    counts = np.diff(edges)
+    observed = counts > 0
+    starts = edges[:-1][observed]
+    return Years(calendar[:-1][observed], starts, counts[observed],
+                 np.add.reduceat(wet_mask(series, threshold).view(np.int8), starts, dtype=np.int64),
+                 np.maximum.reduceat(series.water + series.wet, starts))
+
+
+@dataclass
+class AnnualMetrics:
+    """One row per UTC calendar year with observations: its ``Years`` and ``values``
+    (one column per ANNUAL_NAMES entry; the counts are whole numbers)."""
+
+    years: Years
     values: np.ndarray
 
     def rows(self) -> list[list]:
-        """[year, obs, *values] per year as plain Python numbers (counts as int)."""
+        """[year, obs, wet_obs, valid (1 or 0), *values] per year as plain Python numbers (counts as int)."""
         summaries, counts = len(_SUMMARIES), len(LEVELS)
         width = summaries + counts
         rows = []
-        for year, obs, values in zip(self.years.tolist(), self.obs.tolist(), self.values.tolist()):
-            row = [year, obs]
+        years = self.years
+        for year, obs, wet_obs, valid, values in zip(years.years.tolist(), years.obs.tolist(),
+                                                     years.wet_obs.tolist(), years.valid().tolist(),
+                                                     self.values.tolist()):
+            row = [year, obs, wet_obs, int(valid)]
             for start in range(0, len(values), width):
                 row += values[start:start + summaries]
                 row += [int(v) for v in values[start + summaries:start + width]]
@@ -50,16 +90,13 @@ class AnnualMetrics:
         return rows
 
 
-def annual_metrics(series: Series) -> AnnualMetrics:
-    """Per calendar year (UTC): max, min, mean, median of each member, and how many observations
-    reach 0.25 and 0.75. ``series`` is merged: in time order, so each year is one slice."""
-    members = np.column_stack([sum(getattr(series, name) for name in parts) for _, parts in MEMBERS]) \
-        if len(series) else np.empty((0, len(MEMBERS)))
-    years = series.time.astype("datetime64[ns]").astype("datetime64[Y]").astype(np.int64) + _EPOCH_YEAR
-    if not len(years):
-        return AnnualMetrics(years, years.copy(), np.empty((0, len(ANNUAL_NAMES))))
-    starts = np.flatnonzero(np.concatenate(([True], years[1:] != years[:-1])))
-    counts = np.diff(np.append(starts, len(years)))
+def annual_metrics(series: Series, years: Years) -> AnnualMetrics:
+    """Per calendar year (UTC, ``years`` = ``years_of(series, …)``): max, min, mean, median of each
+    member, and how many observations reach 0.25 and 0.75."""
+    if not len(series):
+        return AnnualMetrics(years, np.empty((0, len(ANNUAL_NAMES))))
+    members = np.column_stack([sum(getattr(series, name) for name in parts) for _, parts in MEMBERS])
+    starts, counts = years.starts, years.obs
     block = np.repeat(np.arange(len(starts)), counts)
     low, high = starts + (counts - 1) // 2, starts + counts // 2  # the middle one or two of each year
     ordered = np.column_stack([column[np.lexsort((column, block))] for column in members.T])
@@ -67,7 +104,7 @@ def annual_metrics(series: Series) -> AnnualMetrics:
                np.add.reduceat(members, starts) / counts[:, None], (ordered[low] + ordered[high]) / 2]
     columns += [np.add.reduceat((members >= level).astype(np.int64), starts).astype(np.float64) for level in LEVELS]
     values = np.stack(columns, axis=2).reshape(len(starts), -1)  # member-major: water_max, water_min, …
-    return AnnualMetrics(years[starts], counts, values)
+    return AnnualMetrics(years, values)
 
 
 def inundation_events(series: Series, threshold: float, area_ha: float | None) -> list[tuple]:

@@ -16,12 +16,12 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from .metrics import VALID_YEAR_OBS
 from .table import Series
 
 LAYERS = (("water", "open water", "#030aa7"), ("wet", "wet", "#04d9ff"), ("pv", "green vegetation", "#3f9b0b"),
           ("npv", "dry vegetation", "#e6daa6"), ("bs", "bare soil", "#60460f"))
 LANDSAT_GAP = (datetime(2011, 11, 1), datetime(2013, 4, 1))
-MIN_OBS_PER_YEAR = 4
 ATTRIBUTION = "Wetlands Insight Tool, Digital Earth Australia"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 _LOCK = threading.Lock()
@@ -32,16 +32,22 @@ def plot_name(identifier: str) -> str:
     return _UNSAFE.sub("_", identifier) + ".png"
 
 
-def write_plot(series: Series, title_id: str, path: str) -> None:
-    """Stacked fractions in percent, hatched where data are thin, saved to ``path``."""
+def write_plot(series: Series, title_id: str, path: str, subtitle: str = "") -> None:
+    """Stacked fractions in percent, hatched where data are thin, saved to ``path``; ``subtitle``
+    (the comparison with the past) under the title."""
     with _LOCK:
-        _draw(series, title_id, path)
+        _draw(series, title_id, path, subtitle)
 
 
-def _draw(series: Series, title_id: str, path: str) -> None:
+def _draw(series: Series, title_id: str, path: str, subtitle: str) -> None:
     figure = Figure(figsize=(12, 4), dpi=100)
     FigureCanvasAgg(figure)
-    draw_series(figure.add_axes((0.06, 0.14, 0.74, 0.76)), series, title_id)
+    axes = figure.add_axes((0.06, 0.14, 0.74, 0.72 if subtitle else 0.76))
+    draw_series(axes, series, title_id)
+    if subtitle:  # between the title and the plot
+        axes.set_title(axes.get_title(), pad=20)
+        axes.text(0.5, 1.02, subtitle, transform=axes.transAxes, ha="center", va="bottom", fontsize=9,
+                  color="#333333")
     figure.text(0.99, 0.02, ATTRIBUTION, ha="right", va="bottom", fontsize=8, color="#555555")
     figure.savefig(path, format="png")
 
@@ -82,7 +88,7 @@ def _thin_spans(series: Series, start: datetime, end: datetime) -> list[tuple[da
     years = (series.time // 10**9).astype("datetime64[s]").astype("datetime64[Y]").astype(int) + 1970
     counts = dict(zip(*np.unique(years, return_counts=True)))
     for year in range(start.year, end.year + 1):
-        if counts.get(year, 0) < MIN_OBS_PER_YEAR:
+        if counts.get(year, 0) < VALID_YEAR_OBS:
             spans.append((datetime(year, 1, 1), datetime(year + 1, 1, 1)))
     clipped = []
     for first, last in spans:
