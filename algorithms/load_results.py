@@ -35,6 +35,7 @@ from qgis.PyQt.QtCore import QDate, QDateTime, Qt, QVariant
 from ..wit_provider.qgis_bridge.geometry import ellipsoid_area
 from ..wit_provider.qgis_bridge.network import ca_bundle, proxy_rule
 from ..wit_provider.results.fetch import Fetcher, S3Settings, check_endpoint
+from ..wit_provider.results.history import HISTORY_FIELDS
 from ..wit_provider.results.loader import FAILED, LOAD_STATUSES, LOADED, NO_RESULT, Loaded, LoadJob, ResultLoader
 from ..wit_provider.results.metrics import ANNUAL_NAMES, EVENT_NAMES, year_bounds
 from ..wit_provider.results.table import FRACTIONS, STAT_FIELDS, install_hint, reader_name
@@ -54,12 +55,14 @@ from .styling import relate_on_completion, style_on_completion
 
 _PROVIDER_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")  # not a drive letter (C:\\…)
 DISPATCH_STATUS = "wit_status"  # Dispatch WIT's status field: only a succeeded polygon has a whole series
-_INTEGER_STATS = ("wit_obs", "wit_events", "wit_longest_event_days")
+_INTEGER_STATS = ("wit_obs", "wit_events", "wit_longest_event_days", "wit_latest_year")
+_TEXT_STATS = ("wit_regime", "wit_trend")
 _DATE_STATS = ("wit_first", "wit_last", "wit_last_wet")
 # wit_id: the polygon's name in TIMESERIES, ANNUAL, EVENTS and the plot files (ID_FIELD, else the feature id).
 LOAD_FIELDS = [("wit_id", "string", 0), ("wit_load_status", "string", 16), ("wit_load_error", "string", 0),
                ("wit_plot", "string", 0)]
-ANNUAL_FIELDS = [("id", "string"), ("year", "int"), ("start", "date"), ("end", "date"), ("obs", "int")] + [
+ANNUAL_FIELDS = [("id", "string"), ("year", "int"), ("start", "date"), ("end", "date"), ("obs", "int"),
+                 ("wet_obs", "int"), ("valid", "int")] + [
     (name, "int" if name.endswith(("_n25", "_n75")) else "double") for name in ANNUAL_NAMES]
 EVENT_FIELDS = [("id", "string")] + [(name, "date" if name in ("start", "end") else "int" if name in (
     "event", "duration_days", "gap_days") else "double") for name in EVENT_NAMES]
@@ -105,8 +108,17 @@ class LoadResultsAlgorithm(WitAlgorithm):
             "(loaded, failed or no result), "
             "wit_load_error and wit_plot. A polygon that cannot be loaded is failed with the reason; the run "
             "goes on.\n\n"
+            "<b>Now against the past</b>, over the valid years (UTC calendar years with at least 4 "
+            "observations): wit_regime (permanent, seasonal, intermittent, episodic or dry: this plugin's "
+            "classification, from 5 valid years), wit_trend (wetter, drier or no trend: Mann–Kendall on each "
+            "year's peak wet extent, p below 0.05), wit_trend_slope (Sen's slope, percentage points per decade) "
+            "and wit_trend_p (from 8 valid years), and the last valid year's standing: wit_latest_year, "
+            "wit_latest_wet_max (%), wit_latest_rank_pct (percent of earlier valid years it exceeds, ties "
+            "half) and wit_latest_anomaly (percentage points over their median; from 5 earlier valid years). "
+            "NULL where there are too few years.\n\n"
             "<b>Annual metrics</b> (optional): one polygon per wetland and calendar year (UTC) with start and "
-            "end dates for the Temporal Controller, the observations, and the max, min, mean, median and the "
+            "end dates for the Temporal Controller, the observations, the wet ones (wet_obs), valid (1 with at "
+            "least 4 observations), and the max, min, mean, median and the "
             "counts at or over 0.25 and 0.75 of water, wet, pv, npv, bs, wetw (water + wet), pv_wet and veg_wet "
             "(DEA's annual metrics). For a table without geometry, write it to a .csv or choose a table "
             "format.\n"
@@ -273,14 +285,15 @@ class LoadResultsAlgorithm(WitAlgorithm):
 
 def output_fields(input_fields: QgsFields) -> QgsFields:
     """The input fields plus the statistics and the load status (reused if the input has them)."""
-    stats = [(name, "int" if name in _INTEGER_STATS else "date" if name in _DATE_STATS else "double", 0)
-             for name in STAT_FIELDS]
+    stats = [(name, "int" if name in _INTEGER_STATS else "date" if name in _DATE_STATS else
+              "string" if name in _TEXT_STATS else "double", 16 if name in _TEXT_STATS else 0)
+             for name in STAT_FIELDS + HISTORY_FIELDS]
     return extended_fields(input_fields, stats + LOAD_FIELDS)
 
 
 def output_feature(feature: QgsFeature, fields: QgsFields, ident: str, loaded: Loaded) -> QgsFeature:
     values = {name: _date(loaded.stats.get(name)) if name in _DATE_STATS else loaded.stats.get(name)
-              for name in STAT_FIELDS}
+              for name in STAT_FIELDS + HISTORY_FIELDS}
     values.update(wit_id=ident, wit_load_status=loaded.status, wit_load_error=loaded.error or None,
                   wit_plot=loaded.plot or None)
     return extended_feature(feature, fields, values)
@@ -323,13 +336,13 @@ class AnnualRows:
 
     def features(self, ident: str, geometry, rows: list[list]) -> list[QgsFeature]:
         features = []
-        for year, obs, *values in rows:
+        for year, *values in rows:
             bounds = self._bounds.get(year)
             if bounds is None:
                 bounds = self._bounds[year] = tuple(_date(day) for day in year_bounds(year))
             feature = QgsFeature(self.fields)
             feature.setGeometry(geometry)
-            feature.setAttributes([ident, year, *bounds, obs, *values])
+            feature.setAttributes([ident, year, *bounds, *values])
             features.append(feature)
         return features
 

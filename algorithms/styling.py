@@ -1,11 +1,12 @@
 """Styles applied when Processing loads an output into the desktop: the map says something at a glance.
 
-Results are graduated by ``wit_wet_pct`` with a map tip and a layer action that show the
-polygon's WIT plot; annual metrics are graduated by ``wetw_max`` and animate year by year in
-the Temporal Controller; Dispatch WIT's output is categorized by ``wit_status``; the results
-polygons relate to their annual metrics and events, so a polygon's form lists them. Processing
-calls a post-processor on the main thread after the run, once the layer is in the project; it
-keeps only a pointer, so the instances live here until that has happened.
+Results are graduated by ``wit_wet_pct``, with two more named styles a user switches to from the
+layer's context menu (*Styles*): *Trend* and *Regime*; a map tip shows the comparison with the past
+and the polygon's WIT plot, and layer actions open the plot and the explorer; annual metrics are
+graduated by ``wetw_max`` and animate year by year in the Temporal Controller; Dispatch WIT's
+output is categorized by ``wit_status``; the results polygons relate to their annual metrics and
+events, so a polygon's form lists them. Processing calls a post-processor on the main thread after
+the run, once the layer is in the project; it keeps only a pointer, so the instances live here until that has happened.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from qgis.core import (
     QgsClassificationRange,
     QgsFillSymbol,
     QgsGraduatedSymbolRenderer,
+    QgsMapLayerStyle,
     QgsProcessingLayerPostProcessorInterface,
     QgsRelation,
     QgsRendererCategory,
@@ -25,6 +27,7 @@ from qgis.core import (
 )
 
 from ..wit_provider.common.job_states import OUTCOMES
+from ..wit_provider.results.history import REGIME_COLOURS, TREND_COLOURS
 
 # Dry polygons in the plot's dry-vegetation beige, wetter ones in deepening blues. Most wetlands
 # are wet in a few percent of observations (the sample's median is 2.7 %), so the low classes are narrow.
@@ -42,23 +45,51 @@ _ACTION_CODE = ("from %s.algorithms.plot_viewer import show_plot\n"
 EXPLORER_ACTION = "Open in WIT explorer"
 _EXPLORER_CODE = ("from qgis.utils import plugins\n"
                   "plugins['%s'].show_explorer('[%% @layer_id %%]', [%% $id %%])" % _PLUGIN_PACKAGE)
-# A file URL that works for POSIX and Windows paths (C:\\… → file:///C:/…) and spaces.
+WET_SHARE_STYLE, TREND_STYLE, REGIME_STYLE = "Wet share", "Trend", "Regime"  # the results layer's named styles
+UNCLASSED = "too few valid years, or no result"  # the hollow class: NULL
+# The comparison with the past on one line (loaded polygons), then the plot: a file URL that works
+# for POSIX and Windows paths (C:\\… → file:///C:/…) and spaces.
 MAP_TIP = ('<b>[% "wit_load_status" %]</b> [% "wit_load_error" %]<br>'
+           '[% CASE WHEN "wit_load_status" = \'loaded\' THEN '
+           '\'Regime \' || coalesce("wit_regime", \'not classified\') || \' · trend \' || '
+           'coalesce("wit_trend" || \' (\' || format_number("wit_trend_slope", 1) || \' pp/decade, p \' || '
+           'format_number("wit_trend_p", 3) || \')\', \'not computed\') || '
+           'coalesce(\' · \' || "wit_latest_year" || \': rank \' || format_number("wit_latest_rank_pct", 0) || '
+           '\' % of earlier years\', \'\') || \'<br>\' ELSE \'\' END %]'
            '[% CASE WHEN "wit_plot" IS NOT NULL THEN \'<img width="480" src="file:///\' || '
            'replace(regexp_replace(replace("wit_plot", \'\\\\\', \'/\'), \'^/+\', \'\'), \' \', \'%20\') || \'">\' '
            'ELSE \'\' END %]')
 
 
 def style_results(layer: QgsVectorLayer) -> None:
-    """Graduated by wit_wet_pct, plus the plot as map tip and as a layer action."""
-    ranges = [QgsRendererRange(QgsClassificationRange("%g–%g %% wet" % (low, high), low, high),
-                               _fill(colour)) for low, high, colour in WET_CLASSES]
-    renderer = QgsGraduatedSymbolRenderer("wit_wet_pct", ranges)
-    layer.setRenderer(renderer)
+    """Graduated by wit_wet_pct (the current style, *Wet share*); *Trend* and *Regime* as named styles
+    in the layer's style manager; the map tip and the layer actions in each of them."""
     layer.setMapTipTemplate(MAP_TIP)
     _add_action(layer, PLOT_ACTION, _ACTION_CODE, "WIT plot")
     _add_action(layer, EXPLORER_ACTION, _EXPLORER_CODE, "WIT explorer")
+    manager = layer.styleManager()
+    for name, renderer in ((TREND_STYLE, _categorized("wit_trend", TREND_COLOURS)),
+                           (REGIME_STYLE, _categorized("wit_regime", REGIME_COLOURS))):
+        if name not in manager.styles():
+            layer.setRenderer(renderer)
+            style = QgsMapLayerStyle()
+            style.readFromLayer(layer)
+            manager.addStyle(name, style)
+    ranges = [QgsRendererRange(QgsClassificationRange("%g–%g %% wet" % (low, high), low, high),
+                               _fill(colour)) for low, high, colour in WET_CLASSES]
+    layer.setRenderer(QgsGraduatedSymbolRenderer("wit_wet_pct", ranges))
+    if WET_SHARE_STYLE not in manager.styles():
+        manager.renameStyle(manager.currentStyle(), WET_SHARE_STYLE)
     layer.triggerRepaint()
+
+
+def _categorized(field_name: str, colours: tuple) -> QgsCategorizedSymbolRenderer:
+    """One class per value with its colour; NULL (too few years, not loaded) hollow: QGIS matches
+    NULL to the category whose value is empty."""
+    categories = [QgsRendererCategory(value, _fill(colour), value) for value, colour in colours]
+    hollow = QgsFillSymbol.createSimple({"style": "no", "outline_color": "#808080", "outline_width": "0.3"})
+    categories.append(QgsRendererCategory("", hollow, UNCLASSED))
+    return QgsCategorizedSymbolRenderer(field_name, categories)
 
 
 def _add_action(layer: QgsVectorLayer, name: str, code: str, short_title: str) -> None:

@@ -326,3 +326,28 @@ def test_a_single_observation_on_29_february_still_plots(tmp_path):
     moment = np.array([np.datetime64("2012-02-29T10:00", "ns").astype(np.int64)])
     write_plot(Series(moment, *(np.array([v]) for v in (0.1, 0.2, 0.3, 0.2, 0.1))), "one", str(tmp_path / "one.png"))
     assert imread(str(tmp_path / "one.png")).shape[:2] == (400, 1200)
+
+
+def test_the_plot_says_regime_trend_and_rank_under_its_title(tmp_path, monkeypatch):
+    from wit_provider.results import plot
+    from wit_provider.results.history import summary
+
+    drawn = {}
+    real = plot.write_plot
+
+    def spy(series, title_id, path, subtitle=""):
+        drawn[title_id] = subtitle
+        real(series, title_id, path, subtitle)
+
+    monkeypatch.setattr(plot, "write_plot", spy)
+    path = tmp_path / "150.parquet"
+    path.write_bytes(wit_parquet("150"))
+    loaded = ResultLoader(Fetcher(), "pyarrow", THRESHOLD, 1, plots_dir=str(tmp_path)).load(LoadJob("150", str(path)))
+    assert loaded.plot == str(tmp_path / "150.png") and imread(loaded.plot).shape[:2] == (400, 1200)
+    assert drawn["150"] == summary(loaded.stats) and drawn["150"].startswith("regime permanent; ")
+    figure = plot.plot_figure(merge([read_series(path.read_bytes(), "pyarrow")]), "150", drawn["150"])
+    (axes,) = figure.axes
+    texts = [text.get_text() for text in axes.texts]
+    assert axes.get_title() == "Wetlands Insight Tool: 150" and texts == [drawn["150"]]
+    title, subtitle = (t.get_window_extent(figure.canvas.get_renderer()) for t in (axes.title, axes.texts[0]))
+    assert subtitle.y1 <= title.y0 and subtitle.y0 >= axes.get_window_extent().y1  # between title and plot

@@ -15,11 +15,14 @@ import pandas as pd
 import pytest
 from conftest import EXPECTED_READER, WIT_SAMPLE
 from osgeo import gdal
+from test_history import assert_same as assert_same_history
+from test_history import expected_history
 from test_load_results import THRESHOLD, assert_same_statistics, pandas_statistics
 from test_wit_metrics import pandas_annual, pandas_events
 from wit_server.s3 import wit_parquet
 
 from tools.qgis import prepare_profile, qgis_process_command
+from wit_provider.results.history import HISTORY_FIELDS
 
 STAT_NAMES = list(pandas_statistics(pd.DataFrame({"time": pd.to_datetime(["2000-01-01"]), **{
     n: [0.0] for n in ("water", "wet", "pv", "npv", "bs")}}), THRESHOLD, 1.0))
@@ -127,6 +130,13 @@ def test_every_case_in_one_run(qgis_app, s3_server, canberra_zip, sample, tmp_pa
     assert [by_uid[uids[i]]["status"] for i in (4, 5)] == ["no result", "no result"]
     assert by_uid[uids[4]]["wit_obs"] is None and by_uid[uids[4]]["error"] is None
     assert by_uid[uids[6]]["error"].startswith("not a readable parquet file")
+    history = {row[0]: dict(zip(HISTORY_FIELDS, row[1:])) for row in read_table(output, "UID, " + ", ".join(
+        HISTORY_FIELDS))}
+    for index in (2, 3, 4, 5, 6):  # failed or no result: NULL, never zero
+        assert set(history[uids[index]].values()) == {None}, uids[index]
+    for index, expected_frame in expected_frames.items():
+        assert_same_history(history[uids[index]], expected_history(expected_frame))
+    assert (history[uids[8]]["wit_regime"], history[uids[8]]["wit_trend"]) == ("dry", "no trend")
     assert (by_uid[uids[8]]["wit_events"], by_uid[uids[8]]["wit_longest_event_days"],
             by_uid[uids[8]]["wit_last_wet"]) == (0, 0, None)
 
@@ -292,16 +302,19 @@ def test_dispatch_then_load_with_qgis_process(qgis_app, profile, s3_server, fres
     run = qgis_process(env, *arguments)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Reading parquet with %s;" % EXPECTED_READER in run.stdout
-    rows = read_table(tmp_path / "loaded.gpkg", "UID, wit_url, wit_status, wit_load_status, " + ", ".join(STAT_NAMES))
+    rows = read_table(tmp_path / "loaded.gpkg", "UID, wit_url, wit_status, wit_load_status, " + ", ".join(
+        STAT_NAMES + list(HISTORY_FIELDS)))
     assert len(rows) == 86
     results = server.results()
     areas = ellipsoidal_hectares(canberra_zip)
     loaded = {}
-    for uid, url, status, load_status, *stats in rows:
-        ours = dict(zip(STAT_NAMES, stats))
+    for uid, url, status, load_status, *values in rows:
+        ours = dict(zip(STAT_NAMES, values))
+        history = dict(zip(HISTORY_FIELDS, values[len(STAT_NAMES):]))
         if status != "succeeded":
-            assert load_status == "no result" and set(ours.values()) == {None}
+            assert load_status == "no result" and set(ours.values()) == set(history.values()) == {None}
             continue
+        assert_same_history(history, expected_history(sample[sample.XXX_UID == results[url]["sample_uid"]]))
         loaded[uid] = (sample[sample.XXX_UID == results[url]["sample_uid"]], areas[uid])
         assert load_status == "loaded" and (tmp_path / "plots" / ("%s.png" % uid)).is_file()
         frame = sample[sample.XXX_UID == results[url]["sample_uid"]]
@@ -329,6 +342,73 @@ def test_the_map_tip_shows_the_plot_from_posix_and_windows_paths(qgis_app, path,
     context = QgsExpressionContext()
     context.setFeature(feature)
     assert '<img width="480" src="%s">' % url in QgsExpression.replaceExpressionText(MAP_TIP, context)
+
+
+def results_layer(rows: list[list]):
+    """A memory layer with the results fields the map tip and the styles read, one feature per row."""
+    from qgis.core import QgsFeature, QgsVectorLayer
+
+    layer = QgsVectorLayer("Polygon?crs=EPSG:4326&field=wit_load_status:string&field=wit_load_error:string"
+                           "&field=wit_plot:string&field=wit_wet_pct:double&field=wit_regime:string"
+                           "&field=wit_trend:string&field=wit_trend_slope:double&field=wit_trend_p:double"
+                           "&field=wit_latest_year:integer&field=wit_latest_rank_pct:double", "results", "memory")
+    features = []
+    for row in rows:
+        feature = QgsFeature(layer.fields())
+        feature.setAttributes(row)
+        features.append(feature)
+    layer.dataProvider().addFeatures(features)
+    return layer
+
+
+def test_the_map_tip_shows_regime_trend_and_rank(qgis_app):
+    from qgis.core import QgsExpression, QgsExpressionContext
+    from wit_dispatcher.algorithms.styling import MAP_TIP
+
+    layer = results_layer([["loaded", "", "", 3.0, "seasonal", "drier", -3.46, 0.0123, 2020, 57.8],
+                           ["loaded", "", "", 1.0, "permanent", None, None, None, None, None],
+                           ["failed", "boom", "", None, None, None, None, None, None, None]])
+    tips = []
+    for feature in layer.getFeatures():
+        context = QgsExpressionContext()
+        context.setFeature(feature)
+        tips.append(QgsExpression.replaceExpressionText(MAP_TIP, context))
+    assert "Regime seasonal · trend drier (-3.5 pp/decade, p 0.012) · 2020: rank 58 % of earlier years<br>" in tips[0]
+    assert "Regime permanent · trend not computed<br>" in tips[1] and "rank" not in tips[1]
+    assert "Regime" not in tips[2] and "boom" in tips[2]
+
+
+def test_the_results_layer_has_trend_and_regime_styles(qgis_app):
+    from qgis.core import QgsRenderContext
+    from wit_dispatcher.algorithms.styling import MAP_TIP, style_results
+
+    layer = results_layer([["loaded", "", "", 30.0, "permanent", "wetter", 4.0, 0.01, 2020, 90.0],
+                           ["loaded", "", "", 3.0, "episodic", "drier", -4.0, 0.02, 2020, 10.0],
+                           ["loaded", "", "", 3.0, "seasonal", "no trend", 0.5, 0.5, 2020, 50.0],
+                           ["failed", "boom", "", None, None, None, None, None, None, None]])
+    style_results(layer)
+    style_results(layer)  # again (a second load of the same layer): nothing doubled
+    manager = layer.styleManager()
+    assert sorted(manager.styles()) == ["Regime", "Trend", "Wet share"]
+    assert manager.currentStyle() == "Wet share" and layer.renderer().classAttribute() == "wit_wet_pct"
+
+    def fills(style: str) -> list:
+        assert manager.setCurrentStyle(style)
+        renderer = layer.renderer()
+        context = QgsRenderContext()
+        renderer.startRender(context, layer.fields())
+        try:
+            symbols = [renderer.symbolForFeature(f, context) for f in layer.getFeatures()]
+        finally:
+            renderer.stopRender(context)
+        assert layer.mapTipTemplate() == MAP_TIP and len(layer.actions().actions()) == 2  # in every style
+        return [None if s is None else s.symbolLayer(0).brushStyle() != 0 and s.color().name()  # False: hollow
+                for s in symbols]
+
+    assert fills("Trend") == ["#2166ac", "#d6301d", "#9e9e9e", False]  # wetter blue, drier red, grey, NULL hollow
+    assert fills("Regime") == ["#030aa7", "#9becff", "#0390d6", False]
+    assert layer.renderer().classAttribute() == "wit_regime"
+    assert fills("Wet share") == ["#2171b5", "#c6dbef", "#c6dbef", None]  # as before: NULL not drawn
 
 
 def test_annual_and_events_written_as_csv_are_plain_tables(qgis_app, canberra_zip, tmp_path):

@@ -36,10 +36,11 @@ def write_plot(series: Series, title_id: str, path: str, subtitle: str = "") -> 
     """Stacked fractions in percent, hatched where data are thin, saved to ``path``; ``subtitle``
     (the comparison with the past) under the title."""
     with _LOCK:
-        _draw(series, title_id, path, subtitle)
+        plot_figure(series, title_id, subtitle).savefig(path, format="png")
 
 
-def _draw(series: Series, title_id: str, path: str, subtitle: str) -> None:
+def plot_figure(series: Series, title_id: str, subtitle: str = "") -> Figure:
+    """The PNG's figure (call under the plot lock from worker threads)."""
     figure = Figure(figsize=(12, 4), dpi=100)
     FigureCanvasAgg(figure)
     axes = figure.add_axes((0.06, 0.14, 0.74, 0.72 if subtitle else 0.76))
@@ -49,7 +50,7 @@ def _draw(series: Series, title_id: str, path: str, subtitle: str) -> None:
         axes.text(0.5, 1.02, subtitle, transform=axes.transAxes, ha="center", va="bottom", fontsize=9,
                   color="#333333")
     figure.text(0.99, 0.02, ATTRIBUTION, ha="right", va="bottom", fontsize=8, color="#555555")
-    figure.savefig(path, format="png")
+    return figure
 
 
 def draw_series(axes, series: Series, title_id: str, legend: bool = True, compact: bool = False) -> list:
