@@ -46,7 +46,7 @@ EXPLORER_ACTION = "Open in WIT explorer"
 _EXPLORER_CODE = ("from qgis.utils import plugins\n"
                   "plugins['%s'].show_explorer('[%% @layer_id %%]', [%% $id %%])" % _PLUGIN_PACKAGE)
 WET_SHARE_STYLE, TREND_STYLE, REGIME_STYLE = "Wet share", "Trend", "Regime"  # the results layer's named styles
-UNCLASSED = "too few valid years, or no result"  # the hollow class: NULL
+UNCLASSED = "too few years or no result"  # the hollow class: NULL
 # The comparison with the past on one line (loaded polygons), then the plot: a file URL that works
 # for POSIX and Windows paths (C:\\… → file:///C:/…) and spaces.
 MAP_TIP = ('<b>[% "wit_load_status" %]</b> [% "wit_load_error" %]<br>'

@@ -1,8 +1,9 @@
 """The WIT explorer: a dock that follows the selection of the active WIT layer.
 
 One selected wetland shows its stacked WIT plot (DEA's colours and order), drawn live on a
-matplotlib Qt canvas with the navigation toolbar, its largest wet share per year and its
-inundation events; two to four are compared, one plot each on a shared time axis. Hovering a
+matplotlib Qt canvas with the navigation toolbar, its regime, trend and latest year's standing,
+its peak wet extent per year under Sen's line, and its inundation events; two to four are
+compared, one plot each on a shared time axis. Hovering a
 plot shows the date and the five fractions of the nearest observation. Series are read in a
 background task (``wetland_task``); a newer selection cancels an older one's read.
 """
@@ -15,6 +16,7 @@ from datetime import datetime, timezone
 import matplotlib.dates as mdates
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from qgis.core import (
     QgsApplication,
     QgsExpression,
@@ -44,6 +46,7 @@ from qgis.PyQt.QtWidgets import (
 
 from ..wit_provider.qgis_bridge.geometry import ellipsoid_area
 from ..wit_provider.results.fetch import S3Settings
+from ..wit_provider.results.history import HISTORY_FIELDS, TREND_COLOURS, summary
 from ..wit_provider.results.plot import LAYERS, draw_series, plot_name
 from ..wit_provider.results.table import FRACTIONS
 from .qt_canvas import FigureCanvas, NavigationToolbar
@@ -77,6 +80,7 @@ class WitExplorer(QgsDockWidget):
         self.note = ""  # said above the plots while they are shown
         self.plot_axes: dict = {}  # each plot's axes → its wetland
         self.hovers: dict = {}  # each plot's axes → its hover annotation
+        self.sen_lines: list = []  # Sen's line of each wetland shown with a trend
         self._build()
         iface.currentLayerChanged.connect(self.follow_layer)
         self.visibilityChanged.connect(self._visible)
@@ -98,6 +102,10 @@ class WitExplorer(QgsDockWidget):
         self.toolbar = NavigationToolbar(self.canvas, body)
         layout.addWidget(self.toolbar)
         layout.addWidget(self.canvas, 3)
+        self.standing = QLabel()  # regime, trend and the latest year, one line per wetland
+        self.standing.setWordWrap(True)
+        self.standing.setTextFormat(Qt.TextFormat.RichText)
+        layout.addWidget(self.standing)
         self.annual_figure = _figure(1.6)
         self.annual_canvas = FigureCanvas(self.annual_figure)
         self.annual_canvas.setMinimumHeight(130)
@@ -204,7 +212,9 @@ class WitExplorer(QgsDockWidget):
                 break
         # A loaded TIMESERIES table comes first; the location is read only when it lacks the wetland.
         location = _text(feature[DISPATCH_FIELD]) if DISPATCH_FIELD in names else ""
-        return WetlandRequest(ident, location, _area_ha(layer, feature))
+        # Load WIT results' own comparison (made with the run's wet threshold), where the layer has it.
+        past = {name: _value(feature[name]) for name in HISTORY_FIELDS} if set(HISTORY_FIELDS) <= set(names) else {}
+        return WetlandRequest(ident, location, _area_ha(layer, feature), past=past)
 
     def _cancel(self) -> None:
         if self.task is not None:
@@ -275,29 +285,47 @@ class WitExplorer(QgsDockWidget):
                                               va="top", zorder=10, visible=False,
                                               bbox={"boxstyle": "round", "fc": "white", "alpha": 0.9})
         self.canvas.draw_idle()
+        self.standing.setText("<br>".join("<b>%s</b>: %s" % (w.ident.replace("<", "&lt;"), summary(
+            w.past, short=len(plotted) > 1)) for w in plotted))
+        self.standing.setVisible(bool(plotted))
         self._draw_annual(plotted)
         self._list_events(plotted)
         self._enable_exports()
 
     def _draw_annual(self, plotted: list[Wetland]) -> None:
-        """Each year's largest wet share (wetw_max) as bars, side by side when comparing."""
+        """Each year's peak wet extent (wetw_max) as bars, side by side when comparing, years with too
+        few observations faint; Sen's line over the valid years, coloured by the trend."""
         self.annual_figure.clear()
+        self.sen_lines = []
         if plotted:
             ax = self.annual_figure.add_subplot()
             width = 0.8 / len(plotted)
             for index, wetland in enumerate(plotted):
-                years = np.array([year for year, _ in wetland.annual], dtype=float)
-                values = [100 * (value or 0) for _, value in wetland.annual]
-                ax.bar(years - 0.4 + width * (index + 0.5), values, width, color=COMPARE_COLOURS[index],
-                       label=wetland.ident)
-            ax.set_ylim(0, 100)
-            ax.set_ylabel("max wet %", fontsize=7)
+                years = np.array([year for year, _, _ in wetland.annual], dtype=float) - 0.4 + width * (index + 0.5)
+                values = [100 * (value or 0) for _, value, _ in wetland.annual]
+                colours = [COMPARE_COLOURS[index] if valid else "#d0d0d0" for _, _, valid in wetland.annual]
+                ax.bar(years, values, width, color=colours)
+                self._draw_sen_line(ax, wetland, len(plotted) > 1)
+            ax.set_ylim(-3, 100)  # a flat Sen's line at 0 stays visible above the axis
+            ax.set_ylabel("peak wet %", fontsize=7)
             ax.tick_params(labelsize=7)
             if len(plotted) > 1:
-                ax.legend(fontsize=7, frameon=False, ncol=len(plotted), loc="lower left", bbox_to_anchor=(0, 1))
+                ax.legend([Patch(color=COMPARE_COLOURS[i]) for i in range(len(plotted))], [w.ident for w in plotted],
+                          fontsize=7, frameon=False, ncol=len(plotted), loc="lower left", bbox_to_anchor=(0, 1))
             else:
-                ax.set_title("Largest wet share (water + wet) per year", fontsize=8)
+                ax.set_title("Peak wet extent per year, Sen's line; grey: under 4 observations", fontsize=7)
         self.annual_canvas.draw_idle()
+
+    def _draw_sen_line(self, ax, wetland: Wetland, comparing: bool) -> None:
+        record = wetland.history
+        if record is None or record.trend is None:
+            return
+        trend = record.trend
+        ends = np.array([record.years[0], record.years[-1]], dtype=float)
+        colour = "#202020" if comparing else dict(TREND_COLOURS)[trend.direction()]
+        (line,) = ax.plot(ends, 100 * (trend.intercept + trend.slope * ends), color=colour, linewidth=1.6,
+                          linestyle="-" if trend.direction() != "no trend" else "--", zorder=5)
+        self.sen_lines.append(line)
 
     def _list_events(self, plotted: list[Wetland]) -> None:
         rows = [(w.ident, *event) for w in plotted for event in w.events]
@@ -383,9 +411,13 @@ def _datetime(nanoseconds) -> datetime:
 
 def _text(value) -> str:
     """A field value as text; QGIS's NULL as ''."""
-    if value is None or (hasattr(value, "isNull") and value.isNull()):
-        return ""
-    return str(value)
+    value = _value(value)
+    return "" if value is None else str(value)
+
+
+def _value(value):
+    """A field value as Python; QGIS's NULL as None."""
+    return None if value is None or (hasattr(value, "isNull") and value.isNull()) else value
 
 
 def _display_name(layer, feature) -> str:

@@ -26,7 +26,8 @@ from qgis.core import (
 
 from ..wit_provider.qgis_bridge.network import ca_bundle, proxy_rule
 from ..wit_provider.results.fetch import Fetcher, FetchError, S3Settings, parse_locations
-from ..wit_provider.results.metrics import ANNUAL_NAMES, annual_metrics, inundation_events
+from ..wit_provider.results.history import History, history
+from ..wit_provider.results.metrics import VALID_YEAR_OBS, inundation_events, years_of
 from ..wit_provider.results.table import FRACTIONS, Series, TableError, install_hint, merge, read_series, reader_name
 
 WET_THRESHOLD = 0.01  # Load WIT results' default: events computed here use it too
@@ -44,6 +45,7 @@ class WetlandRequest:
     area_ha: float | None = None
     reason: str = ""
     location_field: str = "wit_url"
+    past: dict = field(default_factory=dict)  # the layer's comparison with the past, where it has one
 
 
 @dataclass
@@ -52,8 +54,10 @@ class Wetland:
 
     ident: str
     series: Series | None = None
-    annual: list = field(default_factory=list)  # (year, wetw_max)
+    annual: list = field(default_factory=list)  # (year, wetw_max, valid)
     events: list = field(default_factory=list)  # (start, end, duration_days, max_wet_ha)
+    history: History | None = None  # its valid years and Sen's line, from the series
+    past: dict = field(default_factory=dict)  # HISTORY_FIELDS: the layer's where it has them, else computed
     reason: str = ""
     source: str = ""  # where the series came from
     tables: str = ""  # where the yearly maxima and events came from
@@ -137,15 +141,18 @@ class WetlandTask(QgsTask):
         if not len(wetland.series):
             wetland.reason = "%s: its result has no observations" % request.ident
             return
-        annual = self._rows(self.sources.annual, request.ident, ("year", "wetw_max"), "year")
+        years = years_of(wetland.series, WET_THRESHOLD)
+        wetland.history = history(years)
+        wetland.past = request.past or wetland.history.fields()
+        annual = self._rows(self.sources.annual, request.ident, ("year", "wetw_max", "obs"), "year")
         if annual:  # the wetland is in the loaded ANNUAL: its run's EVENTS hold all its events, maybe none
-            wetland.annual = [(int(year), _number(peak)) for year, peak in annual]
+            wetland.annual = [(int(year), _number(peak), int(obs) >= VALID_YEAR_OBS) for year, peak, obs in annual]
             wetland.events = [(start, end, int(days), _number(max_ha)) for start, end, days, max_ha in self._rows(
                 self.sources.events, request.ident, ("start", "end", "duration_days", "max_wet_ha"), "event")]
             wetland.tables = "tables '%s', '%s'" % (self.sources.names.get("annual"),
                                                     self.sources.names.get("events", "-"))
             return
-        wetland.annual = [(year, values[_WETW_MAX]) for year, _, *values in annual_metrics(wetland.series).rows()]
+        wetland.annual = list(zip(years.years.tolist(), years.wetw_max.tolist(), years.valid().tolist()))
         wetland.events = [(start, end, days, max_ha) for _, start, end, days, _, _, _, max_ha, _ in
                           inundation_events(wetland.series, WET_THRESHOLD, request.area_ha)]
         wetland.tables = "computed from the series"
@@ -175,9 +182,6 @@ class WetlandTask(QgsTask):
         for feature in source.getFeatures(request):
             rows.append(tuple(_plain(feature[name]) for name in names))
         return rows
-
-
-_WETW_MAX = ANNUAL_NAMES.index("wetw_max")
 
 
 def _quoted(text: str) -> str:

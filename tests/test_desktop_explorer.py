@@ -9,15 +9,20 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from conftest import ARTIFACTS, EXPECTED_READER
 from desktop_session import run_driver
+from test_history import valid_years
 from test_load_results_algorithm import canberra_layer, read_table
 from wit_server.s3 import sample_uids, wit_parquet
 
 from tools.plugin_files import ROOT
-from wit_provider.results.metrics import ANNUAL_NAMES, annual_metrics, inundation_events
+from wit_provider.results.history import HISTORY_FIELDS, summary
+from wit_provider.results.metrics import VALID_YEAR_OBS, inundation_events
 from wit_provider.results.table import merge, read_series
 
 SLOW_SECONDS = 3.0
@@ -113,10 +118,23 @@ def test_the_explorer_follows_the_selection(qgis_app, profile_from_zip, pyarrow_
     assert plot["stack_x"] == pytest.approx(plot["first_last"])  # from the first to the last
     assert "Series from table 'WIT time series'." in one["message"]
     assert "Years and events: tables 'WIT annual metrics', 'WIT inundation events'." in one["message"]
-    annual = [row for row in read_table(outputs["ANNUAL"], "id, year") if row[0] == one["uid"]]
+    annual = [row for row in read_table(outputs["ANNUAL"], "id, year, obs") if row[0] == one["uid"]]
     events = [row for row in read_table(outputs["EVENTS"], "id, event") if row[0] == one["uid"]]
     assert one["annual_rows"] == one["annual_bars"] == len(annual) > 30  # from the loaded ANNUAL
     assert one["events"] == one["events_rows"] == len(events) > 0
+    assert one["faint_bars"] == sum(1 for row in annual if row[2] < VALID_YEAR_OBS) > 0  # 2012: too few
+    past = {row[0]: dict(zip(HISTORY_FIELDS, row[1:])) for row in read_table(
+        outputs["OUTPUT"], "UID, " + ", ".join(HISTORY_FIELDS))}
+    assert one["standing_visible"] and one["standing"] == "<b>%s</b>: %s" % (one["uid"], summary(past[one["uid"]]))
+    assert "regime " in one["standing"] and "pp/decade" in one["standing"]
+    (sen,) = one["sen_lines"]  # Sen's line over the valid years, from the definition
+    files = dict(read_table(outputs["OUTPUT"], "UID, wit_url"))  # each polygon's file: <sample uid>.parquet
+    record = valid_years(sample_frame(Path(files[one["uid"]]).stem), 0.01)
+    slope = past[one["uid"]]["wit_trend_slope"] / 1000
+    intercept = float(np.median(record.wetw_max)) - slope * float(np.median(record.index))
+    assert sen[0] == [record.index[0], record.index[-1]]
+    assert sen[1] == pytest.approx([100 * (intercept + slope * year) for year in sen[0]], abs=1e-9)
+    assert sen[2] == {"wetter": "#2166ac", "drier": "#d6301d", "no trend": "#9e9e9e"}[past[one["uid"]]["wit_trend"]]
     hover = report["hover"]
     assert hover["visible"] and hover["text"].startswith("%s %s UTC" % (one["uid"], hover["expected_time"]))
     assert all(label in report["hover"]["text"] for label in ("open water", "wet", "green vegetation",
@@ -131,6 +149,8 @@ def test_the_explorer_follows_the_selection(qgis_app, profile_from_zip, pyarrow_
     assert [p["title"] for p in three["plots"]] == ["Wetlands Insight Tool: %s" % uid for uid in three["uids"]]
     assert three["events_rows"] == len([row for row in read_table(outputs["EVENTS"], "id")
                                         if row[0] in three["uids"]]) > 0  # every EVENTS row of the three
+    assert three["standing"].count("<br>") == 2 and three["sen_lines"] == 3  # one line per wetland
+    assert all(" pp/decade, p " in line and "Sen's" not in line for line in three["standing"].split("<br>"))
     assert len(report["six"]["titles"]) == 4
     assert report["six"]["message"].startswith("6 wetlands selected: showing the first 4.")
 
@@ -144,8 +164,12 @@ def test_the_explorer_follows_the_selection(qgis_app, profile_from_zip, pyarrow_
     assert slow["titles"] == ["Wetlands Insight Tool: fast-one"]  # the newer selection won, and stayed
     assert "Years and events: computed from the series." in slow["message"]
     series = merge([read_series(wit_parquet("16"), "pyarrow")])  # its file: not in the loaded tables
-    assert slow["annual"] == [[year, pytest.approx(values[ANNUAL_NAMES.index("wetw_max")], rel=1e-12)]
-                              for year, _, *values in annual_metrics(series).rows()]  # computed from it
+    frame = sample_frame("16")
+    years = frame.time.dt.year
+    by_year = (frame.water + frame.wet).groupby(years).max()
+    assert slow["annual"] == [[year, pytest.approx(peak, rel=1e-12), bool((years == year).sum() >= 4)]
+                              for year, peak in by_year.items()]  # computed from it
+    assert slow["standing"].startswith("<b>fast-one</b>: regime ")
     assert slow["events"] == [[str(e[1]), str(e[2]), str(e[3]), str(e[7])]
                               for e in inundation_events(series, 0.01, slow_area_ha(slow_path))]
 
@@ -153,6 +177,15 @@ def test_the_explorer_follows_the_selection(qgis_app, profile_from_zip, pyarrow_
     assert report["after_unload"] == {"actions": 0, "docks": 0}
     for number in (1, 2):
         assert report["reload_%d" % number] == {"actions": 1, "docks": 0, "docks_after_open": 1}
+
+
+def sample_frame(uid: str):
+    """The sample's rows of ``uid``, in time order, times in UTC."""
+    from conftest import WIT_SAMPLE
+    from test_wit_metrics import merged
+
+    frame = pd.read_parquet(WIT_SAMPLE)
+    return merged(frame[frame.XXX_UID == uid])
 
 
 def slow_area_ha(path) -> float:

@@ -233,3 +233,5 @@ def test_the_summary_line_says_what_the_fields_say():
     assert "2007: peak 80 % wet, rank 100 % of earlier years, +40.0 pp on their median" in line
     assert summary(dict.fromkeys(HISTORY_FIELDS)) == ("regime not classified (under 5 valid years); "
                                                       "trend: under 8 valid years")
+    short = summary(values, short=True)
+    assert short == "permanent · wetter (+100.0 pp/decade, p < 0.001) · 2007: rank 100 %"

@@ -117,7 +117,12 @@ def one():
     dock = state["dock"]
     report["one"] = {"plots": plots(dock), "message": dock.message.text(), "uid": state["uids"][state["loaded"][0]],
                      "annual_bars": len(dock.annual_figure.axes[0].patches), "events_rows": dock.events.rowCount(),
-                     "annual_rows": len(dock.wetlands[0].annual), "events": len(dock.wetlands[0].events)}
+                     "annual_rows": len(dock.wetlands[0].annual), "events": len(dock.wetlands[0].events),
+                     "standing": dock.standing.text(), "standing_visible": dock.standing.isVisible(),
+                     "sen_lines": [[line.get_xdata().tolist(), line.get_ydata().tolist(), line.get_color()]
+                                   for line in dock.sen_lines],
+                     "faint_bars": sum(1 for bar in dock.annual_figure.axes[0].patches
+                                       if bar.get_facecolor()[:3] == (208 / 255, 208 / 255, 208 / 255))}
     ax, wetland = next(iter(dock.plot_axes.items()))
     middle = len(wetland.series.time) // 2  # inside the axes, not on their edge
     moment = _time(wetland, middle)
@@ -136,7 +141,8 @@ def one():
 def three():
     dock = state["dock"]
     report["three"] = {"plots": plots(dock), "uids": [state["uids"][i] for i in state["loaded"][1:4]],
-                       "events_rows": dock.events.rowCount(), "message": dock.message.text()}
+                       "events_rows": dock.events.rowCount(), "message": dock.message.text(),
+                       "standing": dock.standing.text(), "sen_lines": len(dock.sen_lines)}
     dock.grab().save(str(OUT / "explorer_three.png"))
     select(state["loaded"][:6], six)
 
@@ -176,6 +182,7 @@ def after_slow():
     report["slow"] = {"ticks_in_first_500_ms": state["ticks_while_slow"], "ticks": state["ticks"],
                       "titles": [p["title"] for p in plots(dock)], "tasks": QgsApplication.taskManager().count(),
                       "message": dock.message.text(), "annual": [list(row) for row in dock.wetlands[0].annual],
+                      "standing": dock.standing.text(),
                       "events": [[str(v) for v in event] for event in dock.wetlands[0].events]}
     unload_and_reload()
 

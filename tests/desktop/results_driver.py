@@ -68,9 +68,41 @@ def run_both():
 
 
 def show_plot(layer):
+    iface.mainWindow().grab().save(str(OUT / "results_map.png"))
+    manager = layer.styleManager()
+    report["styles"] = sorted(manager.styles())
+    report["current_style"] = manager.currentStyle()
+    report["trends"] = sorted({str(f["wit_trend"]) for f in layer.getFeatures()})
+    show_styles(layer, ["Trend", "Regime"])
+
+
+def show_styles(layer, names):
+    """Each named style in turn, as the layer's Styles menu switches them, a screenshot of each; then
+    back to the first and on to the plot action."""
+    if not names:
+        layer.styleManager().setCurrentStyle("Wet share")
+        return show_plot_action(layer)
+    layer.styleManager().setCurrentStyle(names[0])
+    report["%s_renderer" % names[0].lower()] = {"type": layer.renderer().type(),
+                                                "attribute": layer.renderer().classAttribute()}
+    iface.mapCanvas().refresh()
+
+    def expand():  # the results layer's legend alone, once the legend has followed the new renderer
+        view = iface.layerTreeView()
+        for node in QgsProject.instance().layerTreeRoot().findLayers():
+            node.setExpanded(node.layerId() == layer.id())
+            view.setExpanded(view.node2index(node), node.layerId() == layer.id())
+        later(500, shoot_style)
+
+    def shoot_style():
+        iface.mainWindow().grab().save(str(OUT / ("results_%s.png" % names[0].lower())))
+        show_styles(layer, names[1:])
+    later(1500, expand)
+
+
+def show_plot_action(layer):
     from wit_dispatcher.algorithms import plot_viewer
 
-    iface.mainWindow().grab().save(str(OUT / "results_map.png"))
     actions = {action.name(): action for action in layer.actions().actions()}
     report["actions"] = sorted(actions)
     feature = next(f for f in layer.getFeatures() if f["wit_load_status"] == "loaded")

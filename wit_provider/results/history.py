@@ -142,19 +142,27 @@ def history(years: Years) -> History:
     return History(record, peaks, regime(years.wet_obs[valid] / years.obs[valid]), trend)
 
 
-def summary(values: dict) -> str:
-    """One line for a plot or a dock: regime, trend and the latest year's standing, from ``fields()``."""
-    parts = ["regime %s" % (values.get("wit_regime") or "not classified (under %d valid years)" % REGIME_YEARS)]
-    if values.get("wit_trend") is None:
-        parts.append("trend: under %d valid years" % TREND_YEARS)
+def summary(values: dict, short: bool = False) -> str:
+    """One line for a plot or a dock: regime, trend and the latest year's standing, from ``fields()``;
+    ``short`` for a wetland among others (a line of a narrow dock)."""
+    regime_name = values.get("wit_regime")
+    if short:
+        parts = [regime_name or "no regime"]
     else:
-        parts.append("%s (Sen's slope %+.1f pp/decade, p %s)" % (
+        parts = ["regime %s" % (regime_name or "not classified (under %d valid years)" % REGIME_YEARS)]
+    if values.get("wit_trend") is None:
+        parts.append("no trend computed" if short else "trend: under %d valid years" % TREND_YEARS)
+    else:
+        parts.append(("%s (%+.1f pp/decade, p %s)" if short else "%s (Sen's slope %+.1f pp/decade, p %s)") % (
             values["wit_trend"], values["wit_trend_slope"], _p(values["wit_trend_p"])))
     if values.get("wit_latest_year") is not None:
-        parts.append("%d: peak %.0f %% wet, rank %.0f %% of earlier years, %+.1f pp on their median" % (
-            values["wit_latest_year"], values["wit_latest_wet_max"], values["wit_latest_rank_pct"],
-            values["wit_latest_anomaly"]))
-    return "; ".join(parts)
+        if short:
+            parts.append("%d: rank %.0f %%" % (values["wit_latest_year"], values["wit_latest_rank_pct"]))
+        else:
+            parts.append("%d: peak %.0f %% wet, rank %.0f %% of earlier years, %+.1f pp on their median" % (
+                values["wit_latest_year"], values["wit_latest_wet_max"], values["wit_latest_rank_pct"],
+                values["wit_latest_anomaly"]))
+    return (" · " if short else "; ").join(parts)
 
 
 def _p(p: float) -> str:
