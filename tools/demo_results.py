@@ -16,6 +16,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wit_provider.results.history import HISTORY_FIELDS, summary
+
 from .plugin_files import ROOT
 from .qgis import qgis_process_command, run_to_the_end
 
@@ -104,17 +106,18 @@ def show_results(dispatched: Path, env: dict, store: ResultStore) -> int:
         return code
     table, counts = count_by(output, "wit_load_status")
     with sqlite3.connect(output) as db:
-        rows = db.execute(
-            'SELECT UID, wit_obs, wit_first, wit_last, wit_wet_pct, wit_max_wet_ha, wit_events, '
-            'wit_longest_event_days, wit_last_wet, wit_plot FROM "%s" WHERE wit_load_status = \'loaded\' '
-            'ORDER BY wit_wet_pct DESC LIMIT %d' % (table, SHOWN)).fetchall()
+        columns = ("UID, wit_obs, wit_first, wit_last, wit_wet_pct, wit_max_wet_ha, wit_events, "
+                   "wit_longest_event_days, wit_last_wet, wit_plot, " + ", ".join(HISTORY_FIELDS))
+        rows = db.execute('SELECT %s FROM "%s" WHERE wit_load_status = \'loaded\' ORDER BY wit_wet_pct DESC LIMIT %d'
+                          % (columns, table, SHOWN)).fetchall()
     print("\nResults layer: %s" % output)
     print("Load statuses: " + ", ".join("%s %d" % row for row in counts))
     print("The %d wettest polygons:" % len(rows))
-    for uid, obs, first, last, wet_pct, max_ha, events, longest, last_wet, plot in rows:
+    for uid, obs, first, last, wet_pct, max_ha, events, longest, last_wet, plot, *past in rows:
         print("  %s: %d observations %s to %s; wet %.1f %% of them; at most %.2f ha wet; %d wet events, "
-              "longest %d days; last wet %s\n    plot: %s" % (uid, obs, first, last, wet_pct, max_ha, events,
-                                                               longest, last_wet or "never", plot))
+              "longest %d days; last wet %s\n    against its past: %s\n    plot: %s" % (
+                  uid, obs, first, last, wet_pct, max_ha, events, longest, last_wet or "never",
+                  summary(dict(zip(HISTORY_FIELDS, past))), plot))
     if rows:
         show_metrics(rows[0][0], work / "annual.gpkg", work / "events.gpkg")
     return 0
