@@ -111,7 +111,8 @@ def test_two_increments_are_merged_and_repeated_timestamps_dropped(tmp_path, sam
     loaded = loader.load(LoadJob("150", location, 1.0))
     assert loaded.status == LOADED, loaded.error
     assert len(loaded.series) == len(frame.drop_duplicates("time"))
-    assert_same_statistics(loaded.stats, pandas_statistics(frame, THRESHOLD, 1.0))
+    expected = pandas_statistics(frame, THRESHOLD, 1.0)
+    assert_same_statistics({name: loaded.stats[name] for name in expected}, expected)
 
 
 @pytest.mark.parametrize("value, expected", [

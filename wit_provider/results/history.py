@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 
-from .metrics import Years
+from .metrics import VALID_YEAR_OBS, Years
 
 HISTORY_FIELDS = ("wit_regime", "wit_trend_slope", "wit_trend_p", "wit_trend", "wit_latest_year",
                   "wit_latest_wet_max", "wit_latest_rank_pct", "wit_latest_anomaly")
-# Each class with the colour the map, the explorer and the plot give it: regimes from the plot's
+# Each class with its colour (the map's styles; the explorer's Sen's line takes the trend's): regimes from the plot's
 # open-water blue to its dry-vegetation beige; trends blue for wetter, red for drier, grey for none.
 REGIME_COLOURS = (("permanent", "#030aa7"), ("seasonal", "#0390d6"), ("intermittent", "#04d9ff"),
                   ("episodic", "#9becff"), ("dry", "#e6daa6"))
@@ -28,16 +30,15 @@ TREND_COLOURS = (("wetter", "#2166ac"), ("drier", "#d6301d"), ("no trend", "#9e9
 REGIME_YEARS = 5  # valid years needed for a regime
 TREND_YEARS = 8  # valid years needed for a trend
 EARLIER_YEARS = 5  # earlier valid years needed to rank the latest one
-PERMANENT_MEDIAN = 0.9  # median share of wet observations of a permanent wetland
+PERMANENT_SHARE = Fraction(9, 10)  # the median share of wet observations of a permanent wetland
 SEASONAL_SHARE, INTERMITTENT_SHARE = 0.8, 0.2  # shares of valid years with any wet observation
 SIGNIFICANCE = 0.05
 PER_DECADE = 1000  # a fraction per year → percentage points per decade
 
 
-@dataclass(frozen=True)
-class Trend:
+class Trend(NamedTuple):
     """Mann–Kendall's S, its variance, Z and two-sided p; Sen's slope (per year) and the intercept of
-    Sen's line, median(x) − slope × median(year), as Conover's estimator and pymannkendall give it."""
+    Sen's line, median(x) − slope × median(year) (Conover's; pymannkendall's where years have no gaps)."""
 
     s: int
     var_s: float
@@ -54,13 +55,14 @@ class Trend:
         return "wetter" if sign > 0 else "drier"
 
 
-def regime(wet_share: np.ndarray) -> str | None:
-    """The regime from each valid year's share of wet observations; None with fewer than REGIME_YEARS."""
-    if len(wet_share) < REGIME_YEARS:
+def regime(wet_obs: list[int], obs: list[int]) -> str | None:
+    """The regime from each valid year's wet and all observations; None with fewer than REGIME_YEARS.
+    The shares are compared as fractions, exactly: a median of 17/20 and 19/20 is 0.9, permanent."""
+    if len(obs) < REGIME_YEARS:
         return None
-    if median(wet_share) >= PERMANENT_MEDIAN:
+    if _median_share_at_least(wet_obs, obs, PERMANENT_SHARE):
         return "permanent"
-    share = np.count_nonzero(wet_share > 0) / len(wet_share)
+    share = sum(1 for wet in wet_obs if wet) / len(obs)
     if share >= SEASONAL_SHARE:
         return "seasonal"
     if share >= INTERMITTENT_SHARE:
@@ -68,51 +70,75 @@ def regime(wet_share: np.ndarray) -> str | None:
     return "episodic" if share > 0 else "dry"
 
 
-def median(values: np.ndarray) -> float:
-    """The median, as ``np.median`` gives it, at a tenth of its cost on a record's few dozen values."""
-    return _middle(np.sort(values))
+def _median_share_at_least(wet_obs: list[int], obs: list[int], bound: Fraction) -> bool:
+    """median(wet_obs[y] / obs[y]) >= bound, in integers: floats would put 17/20 and 19/20 under 0.9."""
+    shares = [wet / count for wet, count in zip(wet_obs, obs)]
+    ordered = sorted(shares)
+    n = len(ordered)
+    a, b = shares.index(ordered[(n - 1) // 2]), shares.index(ordered[n // 2])  # the middle years, exactly
+    (k_a, n_a), (k_b, n_b) = (wet_obs[a], obs[a]), (wet_obs[b], obs[b])
+    return (k_a * n_b + k_b * n_a) * bound.denominator >= bound.numerator * 2 * n_a * n_b
 
 
-def _middle(ordered: np.ndarray) -> float:
+def median(values: list[float]) -> float:
+    """The median of a record's few dozen values, as ``np.median`` gives it, at a tenth of its cost."""
+    return _middle(sorted(values))
+
+
+def _middle(ordered: list[float]) -> float:
+    n = len(ordered)
+    return (ordered[(n - 1) // 2] + ordered[n // 2]) / 2
+
+
+def _median_of(values: np.ndarray) -> float:
+    """The median of the hundreds of pairwise slopes: a sort costs a third of ``np.median`` here."""
+    ordered = np.sort(values)
     n = len(ordered)
     return float((ordered[(n - 1) // 2] + ordered[n // 2]) / 2)
 
 
 @lru_cache(maxsize=128)
-def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every (i, j) with i < j: a record of n years has the same pairs wherever it comes from."""
-    return np.triu_indices(n, 1)
+def _pairs(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (i, j) with i < j, and j − i: a record of n years has the same pairs wherever it comes from."""
+    first, second = np.triu_indices(n, 1)
+    return first, second, (second - first).astype(np.float64)
 
 
-def mann_kendall(years: np.ndarray, values: np.ndarray) -> Trend:
+def mann_kendall(years: list[int], values: np.ndarray) -> Trend:
     """The trend of ``values`` over ``years`` (strictly increasing; gaps allowed); at least 2 of them."""
     n = len(values)
-    first, second = _pairs(n)
+    first, second, steps = _pairs(n)
     differences = values[second] - values[first]
-    s = int(np.count_nonzero(differences > 0)) - int(np.count_nonzero(differences < 0))
-    ordered = np.sort(values)
+    s = int(np.sign(differences).sum())
+    ordered = sorted(values.tolist())
     var_s = float(n * (n - 1) * (2 * n + 5) - _tie_term(ordered)) / 18
     z = 0.0 if s == 0 or var_s == 0 else (s - math.copysign(1, s)) / math.sqrt(var_s)
-    slope = median(differences / (years[second] - years[first]))
-    return Trend(s, var_s, z, math.erfc(abs(z) / math.sqrt(2)), slope,
-                 _middle(ordered) - slope * _middle(years))
+    if years[-1] - years[0] != n - 1:  # a gap: the years between a pair are not its index steps
+        spaced = np.asarray(years, dtype=np.float64)
+        steps = spaced[second] - spaced[first]
+    slope = _median_of(differences / steps)
+    return Trend(s, var_s, z, math.erfc(abs(z) / math.sqrt(2)), slope, _middle(ordered) - slope * _middle(years))
 
 
-def _tie_term(ordered: np.ndarray) -> int:
+def _tie_term(ordered: list[float]) -> int:
     """Σ t(t − 1)(2t + 5) over the groups of t equal values (ties) of the sorted values."""
-    changes = ordered[1:] != ordered[:-1]
-    if changes.all():
-        return 0
-    ties = np.diff(np.flatnonzero(np.concatenate(([True], changes, [True]))))
-    return int(np.dot(ties * (ties - 1), 2 * ties + 5))
+    term, run = 0, 1
+    for previous, value in zip(ordered, ordered[1:]):
+        if value == previous:
+            run += 1
+        elif run > 1:
+            term += run * (run - 1) * (2 * run + 5)
+            run = 1
+    return term + (run * (run - 1) * (2 * run + 5) if run > 1 else 0)
 
 
-@dataclass(frozen=True)
+@dataclass
 class History:
-    """A wetland's record of valid years and what it says; ``fields()`` are the layer's values."""
+    """A wetland's record of valid years (and each one's ``wetw_max``) and what it says; ``fields()``
+    are the layer's values."""
 
-    years: np.ndarray
-    wetw_max: np.ndarray
+    years: list[int]
+    wetw_max: list[float]
     regime: str | None
     trend: Trend | None
 
@@ -127,19 +153,23 @@ class History:
         earlier = self.wetw_max[:-1]
         if len(earlier) >= EARLIER_YEARS:
             latest = self.wetw_max[-1]
-            rank = np.count_nonzero(earlier < latest) + 0.5 * np.count_nonzero(earlier == latest)
-            values.update(wit_latest_year=int(self.years[-1]), wit_latest_wet_max=100 * float(latest),
-                          wit_latest_rank_pct=100 * float(rank) / len(earlier),
-                          wit_latest_anomaly=100 * (float(latest) - median(earlier)))
+            rank = sum(1 for v in earlier if v < latest) + 0.5 * sum(1 for v in earlier if v == latest)
+            values.update(wit_latest_year=self.years[-1], wit_latest_wet_max=100 * latest,
+                          wit_latest_rank_pct=100 * rank / len(earlier),
+                          wit_latest_anomaly=100 * (latest - median(earlier)))
         return values
 
 
 def history(years: Years) -> History:
-    """The wetland's valid years, regime and trend."""
-    valid = years.valid()
-    record, peaks = years.years[valid], years.wetw_max[valid]
-    trend = mann_kendall(record.astype(np.float64), peaks) if len(record) >= TREND_YEARS else None
-    return History(record, peaks, regime(years.wet_obs[valid] / years.obs[valid]), trend)
+    """The wetland's valid years, regime and trend (on a few dozen years, lists cost less than arrays)."""
+    obs, wet_obs, record = years.obs.tolist(), years.wet_obs.tolist(), years.years.tolist()
+    peaks = years.wetw_max
+    if min(obs, default=VALID_YEAR_OBS) < VALID_YEAR_OBS:  # leave out the years with too few observations
+        keep = [i for i, count in enumerate(obs) if count >= VALID_YEAR_OBS]
+        obs, wet_obs, record = [obs[i] for i in keep], [wet_obs[i] for i in keep], [record[i] for i in keep]
+        peaks = peaks[keep]
+    trend = mann_kendall(record, peaks) if len(record) >= TREND_YEARS else None
+    return History(record, peaks.tolist(), regime(wet_obs, obs), trend)
 
 
 def summary(values: dict, short: bool = False) -> str:
@@ -153,8 +183,8 @@ def summary(values: dict, short: bool = False) -> str:
     if values.get("wit_trend") is None:
         parts.append("no trend computed" if short else "trend: under %d valid years" % TREND_YEARS)
     else:
-        parts.append(("%s (%+.1f pp/decade, p %s)" if short else "%s (Sen's slope %+.1f pp/decade, p %s)") % (
-            values["wit_trend"], values["wit_trend_slope"], _p(values["wit_trend_p"])))
+        parts.append(("%s (%s pp/decade, p %s)" if short else "%s (Sen's slope %s pp/decade, p %s)") % (
+            values["wit_trend"], _signed(values["wit_trend_slope"]), _p(values["wit_trend_p"])))
     if values.get("wit_latest_year") is not None:
         if short:
             parts.append("%d: rank %.0f %%" % (values["wit_latest_year"], values["wit_latest_rank_pct"]))
@@ -163,6 +193,11 @@ def summary(values: dict, short: bool = False) -> str:
                 values["wit_latest_year"], values["wit_latest_wet_max"], values["wit_latest_rank_pct"],
                 values["wit_latest_anomaly"]))
     return (" · " if short else "; ").join(parts)
+
+
+def _signed(value: float) -> str:
+    """+1.2 or −1.2, and 0 for a slope of exactly 0 (a record with more ties than changes)."""
+    return "%+.1f" % value if value else "0"
 
 
 def _p(p: float) -> str:

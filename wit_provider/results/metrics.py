@@ -8,12 +8,13 @@ NumPy over the whole series: no per-observation Python loop. No QGIS here.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
 
-from .table import Series, utc_date, wet_mask, wet_runs
+from .table import Series, is_wet, utc_date, wet_mask, wet_runs
 
 # Each annual member and the fractions it adds up (wit_tooling's 'WATER+WET' and so on).
 MEMBERS = (("water", ("water",)), ("wet", ("wet",)), ("pv", ("pv",)), ("npv", ("npv",)), ("bs", ("bs",)),
@@ -26,6 +27,10 @@ EVENT_NAMES = ("event", "start", "end", "duration_days", "gap_days", "max_wet", 
                "mean_wet_ha")
 VALID_YEAR_OBS = 4  # a year with fewer observations is not enough to judge (wit_tooling's rule)
 _EPOCH_YEAR = 1970
+# 1 January of 1900 to 2200 in nanoseconds since the epoch (UTC), and those years: where years_of looks.
+_CALENDAR = np.arange(1900, 2201, dtype=np.int64)
+_NEW_YEARS = (_CALENDAR - _EPOCH_YEAR).astype("datetime64[Y]").astype("datetime64[ns]").view(np.int64)
+_NEW_YEAR_LIST = _NEW_YEARS.tolist()  # for bisect: two look-ups cost less than one NumPy call
 
 
 @dataclass
@@ -47,22 +52,27 @@ class Years:
 
 def years_of(series: Series, threshold: float) -> Years:
     """The series' years, found by where each 1 January falls in its times: ``series`` is merged
-    (in time order), so each year is one slice, and the few dozen boundaries cost less than
+    (in time order), so each year is one slice, and a few dozen boundaries cost less than
     converting every observation's time to its year."""
     time = series.time
     if not len(time):
         empty = np.empty(0, dtype=np.int64)
         return Years(empty, empty, empty, empty, np.empty(0))
-    first, last = (time[[0, -1]].view("datetime64[ns]").astype("datetime64[Y]").astype(np.int64) + _EPOCH_YEAR)
-    calendar = np.arange(first, last + 2, dtype=np.int64)
-    edges = np.searchsorted(time, (calendar - _EPOCH_YEAR).astype("datetime64[Y]").astype("datetime64[ns]").view(
-        np.int64))
-    counts = np.diff(edges)
-    observed = counts > 0
-    starts = edges[:-1][observed]
-    return Years(calendar[:-1][observed], starts, counts[observed],
-                 np.add.reduceat(wet_mask(series, threshold).view(np.int8), starts, dtype=np.int64),
-                 np.maximum.reduceat(series.water + series.wet, starts))
+    first, last = bisect_right(_NEW_YEAR_LIST, time[0]) - 1, bisect_right(_NEW_YEAR_LIST, time[-1]) - 1
+    if 0 <= first and last < len(_NEW_YEARS) - 1:
+        edges = np.searchsorted(time, _NEW_YEARS[first:last + 2])
+        starts = edges[:-1]
+        calendar, counts = _CALENDAR[first:last + 1], edges[1:] - starts
+        if not counts.all():  # a year without observations between two with
+            observed = counts > 0
+            calendar, counts, starts = calendar[observed], counts[observed], starts[observed]
+    else:  # outside the table (odd times, as far as nanoseconds reach): each observation's year
+        years = time.view("datetime64[ns]").astype("datetime64[Y]").astype(np.int64) + _EPOCH_YEAR
+        starts = np.flatnonzero(np.concatenate(([True], years[1:] != years[:-1])))
+        calendar, counts = years[starts], np.diff(np.append(starts, len(years)))
+    wetw = series.water + series.wet
+    return Years(calendar, starts, counts, np.add.reduceat(is_wet(wetw, threshold).astype(np.int64), starts),
+                 np.maximum.reduceat(wetw, starts))
 
 
 @dataclass

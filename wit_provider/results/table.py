@@ -183,7 +183,12 @@ STAT_FIELDS = ("wit_obs", "wit_first", "wit_last", "wit_wet_pct", "wit_water_pct
 
 def wet_mask(series: Series, threshold: float) -> np.ndarray:
     """An observation is wet when water + wet >= threshold (DEA's comparison)."""
-    return series.water + series.wet >= threshold
+    return is_wet(series.water + series.wet, threshold)
+
+
+def is_wet(wetw: np.ndarray, threshold: float) -> np.ndarray:
+    """``wet_mask`` from water + wet already summed."""
+    return wetw >= threshold
 
 
 def wet_runs(wet: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -201,7 +206,7 @@ def statistics(series: Series, threshold: float, area_ha: float | None) -> dict:
     if n == 0:
         return stats
     wetw = series.water + series.wet
-    wet = wet_mask(series, threshold)
+    wet = is_wet(wetw, threshold)
     days = series.dates()
     stats.update(
         wit_first=utc_date(days[0]), wit_last=utc_date(days[-1]),
