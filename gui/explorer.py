@@ -17,6 +17,7 @@ import matplotlib.dates as mdates
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.patheffects import Normal, Stroke
 from qgis.core import (
     QgsApplication,
     QgsExpression,
@@ -305,7 +306,7 @@ class WitExplorer(QgsDockWidget):
                 values = [100 * (value or 0) for _, value, _ in wetland.annual]
                 colours = [COMPARE_COLOURS[index] if valid else "#d0d0d0" for _, _, valid in wetland.annual]
                 ax.bar(years, values, width, color=colours)
-                self._draw_sen_line(ax, wetland, len(plotted) > 1)
+                self._draw_sen_line(ax, wetland, index if len(plotted) > 1 else None, -0.4 + width * (index + 0.5))
             ax.set_ylim(-3, 100)  # a flat Sen's line at 0 stays visible above the axis
             ax.set_ylabel("peak wet %", fontsize=7)
             ax.tick_params(labelsize=7)
@@ -316,15 +317,18 @@ class WitExplorer(QgsDockWidget):
                 ax.set_title("Peak wet extent per year, Sen's line; grey: under 4 observations", fontsize=7)
         self.annual_canvas.draw_idle()
 
-    def _draw_sen_line(self, ax, wetland: Wetland, comparing: bool) -> None:
+    def _draw_sen_line(self, ax, wetland: Wetland, compared: int | None, offset: float) -> None:
+        """Sen's line over the wetland's valid years, through its own bars (``offset``): coloured by
+        the trend, or by the wetland's bars when ``compared`` is its place among several."""
         record = wetland.history
         if record is None or record.trend is None:
             return
         trend = record.trend
         ends = np.array([record.years[0], record.years[-1]], dtype=float)
-        colour = "#202020" if comparing else dict(TREND_COLOURS)[trend.direction()]
-        (line,) = ax.plot(ends, 100 * (trend.intercept + trend.slope * ends), color=colour, linewidth=1.6,
-                          linestyle="-" if trend.direction() != "no trend" else "--", zorder=5)
+        colour = dict(TREND_COLOURS)[trend.direction()] if compared is None else COMPARE_COLOURS[compared]
+        (line,) = ax.plot(ends + offset, 100 * (trend.intercept + trend.slope * ends), color=colour, linewidth=1.6,
+                          linestyle="-" if trend.direction() != "no trend" else "--", zorder=5,
+                          path_effects=[Stroke(linewidth=2.8, foreground="#202020"), Normal()])
         self.sen_lines.append(line)
 
     def _list_events(self, plotted: list[Wetland]) -> None:

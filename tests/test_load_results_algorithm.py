@@ -367,6 +367,7 @@ def test_the_map_tip_shows_regime_trend_and_rank(qgis_app):
 
     layer = results_layer([["loaded", "", "", 3.0, "seasonal", "drier", -3.46, 0.0123, 2020, 57.8],
                            ["loaded", "", "", 1.0, "permanent", None, None, None, None, None],
+                           ["loaded", "", "", 1.0, "seasonal", "wetter", 12.0, 0.0004, 2020, 100.0],
                            ["failed", "boom", "", None, None, None, None, None, None, None]])
     tips = []
     for feature in layer.getFeatures():
@@ -375,7 +376,8 @@ def test_the_map_tip_shows_regime_trend_and_rank(qgis_app):
         tips.append(QgsExpression.replaceExpressionText(MAP_TIP, context))
     assert "Regime seasonal · trend drier (-3.5 pp/decade, p 0.012) · 2020: rank 58 % of earlier years<br>" in tips[0]
     assert "Regime permanent · trend not computed<br>" in tips[1] and "rank" not in tips[1]
-    assert "Regime" not in tips[2] and "boom" in tips[2]
+    assert "trend wetter (12.0 pp/decade, p < 0.001) · 2020: rank 100 % of earlier years" in tips[2]
+    assert "Regime" not in tips[3] and "boom" in tips[3]
 
 
 def test_the_results_layer_has_trend_and_regime_styles(qgis_app):

@@ -142,7 +142,8 @@ def three():
     dock = state["dock"]
     report["three"] = {"plots": plots(dock), "uids": [state["uids"][i] for i in state["loaded"][1:4]],
                        "events_rows": dock.events.rowCount(), "message": dock.message.text(),
-                       "standing": dock.standing.text(), "sen_lines": len(dock.sen_lines)}
+                       "standing": dock.standing.text(),
+                       "sen_lines": [[line.get_color(), line.get_xdata().tolist()] for line in dock.sen_lines]}
     dock.grab().save(str(OUT / "explorer_three.png"))
     select(state["loaded"][:6], six)
 
