@@ -11,10 +11,13 @@ GeoPackages (67,981 polygon-years, 31,536 events), run twice each, alternating w
 load without them, from moto and from the 20 ms HTTP server (where the server does not set
 the pace, so the client's own cost shows); their memory case writes every output at once. It
 prints a second line: "s3_plain_s s3_plain_s s3_metrics_s s3_metrics_s http_plain_s http_plain_s
-http_metrics_s http_metrics_s rss_all_200_mb rss_all_2000_mb" and a third: "annual_rows annual_mb
-events_rows events_mb" of the 2,000 files' GeoPackages. One case alone:
-`python -m bench.load_results run LAYER ENDPOINT MAX_CONCURRENT TIMESERIES(0/1) METRICS(0/1)` prints
-"peak_rss_mb seconds loaded".
+http_metrics_s http_metrics_s rss_all_200_mb rss_all_2000_mb", a third: "annual_rows annual_mb
+events_rows events_mb" of the 2,000 files' GeoPackages, and a fourth: "without_s without_cpu_s
+with_s with_cpu_s", the statistics-only load from the 20 ms server, COMPARISON_ROUNDS times each
+alternating, without (nor its fields) and with the comparison with the past (bench.history),
+summed: wall and CPU seconds of the process. One case alone:
+`python -m bench.load_results run LAYER ENDPOINT MAX_CONCURRENT TIMESERIES(0/1) METRICS(0/1) [COMPARISON(0/1)]`
+prints "peak_rss_mb seconds loaded cpu_seconds".
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from bench.common import CACHE, ROOT
 FILES = 2000
 PARALLEL = 16
 LATENCY_SECONDS = 0.02
+COMPARISON_ROUNDS = 4  # alternations of the load without and with the comparison: the runs vary by a tenth
 
 
 def layer_with_results(path, uris: list[str]) -> str:
@@ -103,11 +107,20 @@ def seed(server, bodies: list[bytes]) -> list[str]:
         return list(pool.map(put, range(FILES)))
 
 
-def run_case(layer: str, endpoint: str, max_concurrent: str, timeseries: str, metrics: str) -> None:
+def run_case(layer: str, endpoint: str, max_concurrent: str, timeseries: str, metrics: str,
+             comparison: str = "1") -> None:
     from tools.qgis import processing_session
 
     app, plugin = processing_session()
     import processing
+    from wit_dispatcher.algorithms import load_results
+    from wit_dispatcher.wit_provider.results import loader
+
+    from bench.history import compare_with_past
+
+    compare_with_past(loader, comparison == "1")
+    if comparison != "1":  # nor the fields: the statistics layer as it was before them
+        load_results.HISTORY_FIELDS = ()
 
     name = "%s_%s" % (os.path.basename(layer), max_concurrent)
     parameters = {"INPUT": layer, "ID_FIELD": "UID", "S3_ENDPOINT": "" if endpoint == "-" else endpoint,
@@ -116,28 +129,29 @@ def run_case(layer: str, endpoint: str, max_concurrent: str, timeseries: str, me
         parameters["TIMESERIES"] = str(CACHE / ("series_%s.gpkg" % name))
     if metrics == "1":
         parameters.update(ANNUAL=str(CACHE / ("annual_%s.gpkg" % name)), EVENTS=str(CACHE / ("events_%s.gpkg" % name)))
-    began = time.monotonic()
+    began, cpu = time.monotonic(), time.process_time()
     result = processing.run("wit:loadresults", parameters)
-    elapsed = time.monotonic() - began
+    elapsed, cpu = time.monotonic() - began, time.process_time() - cpu
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print("%.1f %.2f %d" % (peak_mb, elapsed, result["LOADED"]))
+    print("%.1f %.2f %d %.2f" % (peak_mb, elapsed, result["LOADED"], cpu))
 
 
 def case(layer: str, endpoint: str, max_concurrent: int, files: int, timeseries: bool = False,
-         metrics: bool = False) -> list[float]:
+         metrics: bool = False, comparison: bool = True) -> list[float]:
     for stale in CACHE.glob("*_%s_%d.gpkg" % (os.path.basename(layer), max_concurrent)):
         stale.unlink()
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT))
     run = subprocess.run([sys.executable, "-m", "bench.load_results", "run", layer, endpoint or "-",
-                          str(max_concurrent), "1" if timeseries else "0", "1" if metrics else "0"],
+                          str(max_concurrent), "1" if timeseries else "0", "1" if metrics else "0",
+                          "1" if comparison else "0"],
                          cwd=ROOT, env=env, capture_output=True, text=True)
     lines = run.stdout.strip().splitlines()
     if run.returncode != 0 or not lines:
         raise RuntimeError("load case failed: %s" % run.stderr[-2000:])
-    peak, seconds, loaded = (float(v) for v in lines[-1].split())
+    peak, seconds, loaded, cpu = (float(v) for v in lines[-1].split())
     if loaded != files:
         raise RuntimeError("%d of %d files loaded" % (loaded, files))
-    return [peak, seconds]
+    return [peak, seconds, cpu]
 
 
 def main() -> None:
@@ -170,6 +184,8 @@ def main() -> None:
         latency_sequential = case(remote, "", 1, FILES)
         remote_side_by_side = [case(remote, "", PARALLEL, FILES, metrics=metrics)[1]
                                for metrics in (False, True, False, True)]
+        comparison_side_by_side = [case(remote, "", PARALLEL, FILES, comparison=comparison)[1:]
+                                   for comparison in (False, True) * COMPARISON_ROUNDS]
     finally:
         slow.shutdown()
     print("%.2f %.2f %.1f %.1f %.2f %.2f" % (parallel[1], sequential[1], rss_small[0], rss_large[0],
@@ -177,6 +193,8 @@ def main() -> None:
     pairs = [runs[i] for runs in (side_by_side, remote_side_by_side) for i in (0, 2, 1, 3)]
     print(" ".join("%.2f" % v for v in pairs) + " %.1f %.1f" % (rss_all_small[0], rss_all_large[0]))
     print("%d %.1f %d %.1f" % (*table_size("annual", large), *table_size("events", large)))
+    without, with_ = comparison_side_by_side[0::2], comparison_side_by_side[1::2]
+    print(" ".join("%.2f" % sum(run[k] for run in runs) for runs in (without, with_) for k in (0, 1)))
 
 
 def table_size(kind: str, layer: str) -> tuple[int, float]:
@@ -192,6 +210,6 @@ def table_size(kind: str, layer: str) -> tuple[int, float]:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["run"]:
-        run_case(*sys.argv[2:7])
+        run_case(*sys.argv[2:8])
     else:
         main()

@@ -25,6 +25,12 @@ METRICS_ROW = ("| load results with ANNUAL and EVENTS, 2,000 files from %s, 16 a
                "with vs without, alternating | %.1f s, %.1f s vs %.1f s, %.1f s = %.2f x | <= 1.2 x |")
 METRICS_MEMORY_ROW = ("| load results, memory with every output (statistics, TIMESERIES, ANNUAL, EVENTS) "
                       "| WIT Dispatcher | peak RSS %.0f MB at 200 files, %.0f MB at 2,000 = %.2f x | flat |")
+COMPARISON_ROW = ("| load results, 2,000 files over HTTP answering after 20 ms, 16 at once, 4 runs each | WIT "
+                  "Dispatcher, with vs without the comparison with the past (and its fields), alternating | "
+                  "%.1f s vs %.1f s = %.3f x; CPU %.1f s vs %.1f s = %.3f x | <= 1.05 x |")
+ENGINE_COMPARISON_ROW = ("| the engine's load of 2,000 local files, one thread (read, statistics) | WIT Dispatcher, "
+                         "with vs without the comparison with the past, alternating | %.2f s, %.2f s vs %.2f s, "
+                         "%.2f s CPU = %.3f x | - |")
 PEER_NAMES = {"ours": "WIT Dispatcher", "notebook": "notebook (aiohttp, fixed 2 s)",
               "owslib": "OWSLib (ASYNC + monitorExecution)"}
 # Warm runs after a cold one: (polygons, END) for bench.dispatch_peer; "" keeps the case's own.
@@ -204,11 +210,13 @@ def main() -> None:
     print("Results: 2,000 WIT files from a local S3 server...", flush=True)
     loading = python("bench.load_results")
     output = loading.communicate()[0].strip().splitlines()
-    if loading.returncode != 0 or len(output) < 3:
+    if loading.returncode != 0 or len(output) < 4:
         raise RuntimeError("benchmark step failed: %s" % loading.args)
-    parallel_s, sequential_s, rss_200, rss_2000, slow_parallel_s, slow_sequential_s = map(float, output[-3].split())
-    *side_by_side, rss_all_200, rss_all_2000 = map(float, output[-2].split())
-    annual_rows, annual_mb, event_rows, events_mb = map(float, output[-1].split())
+    parallel_s, sequential_s, rss_200, rss_2000, slow_parallel_s, slow_sequential_s = map(float, output[-4].split())
+    *side_by_side, rss_all_200, rss_all_2000 = map(float, output[-3].split())
+    annual_rows, annual_mb, event_rows, events_mb = map(float, output[-2].split())
+    comparison = [float(v) for v in output[-1].split()]
+    engine = [float(v) for v in last_line(python("bench.history"))]
 
     print("\nWIT Dispatcher benchmarks, %s, %s, %d cores, Python %s, %.0f s in all\n" % (
         date.today(), platform.platform(), os.cpu_count(), platform.python_version(), time.monotonic() - began))
@@ -240,6 +248,10 @@ def main() -> None:
         print(METRICS_ROW % (source, metrics_a, metrics_b, plain_a, plain_b,
                              (metrics_a + metrics_b) / (plain_a + plain_b)))
     print(METRICS_MEMORY_ROW % (rss_all_200, rss_all_2000, rss_all_2000 / rss_all_200))
+    without_s, without_cpu, with_s, with_cpu = comparison
+    print(COMPARISON_ROW % (with_s, without_s, with_s / without_s, with_cpu, without_cpu, with_cpu / without_cpu))
+    print(ENGINE_COMPARISON_ROW % (engine[0], engine[2], engine[1], engine[3],
+                                   (engine[0] + engine[2]) / (engine[1] + engine[3])))
     print("| ANNUAL and EVENTS GeoPackages of 2,000 files | WIT Dispatcher | ANNUAL %d rows, %.1f MB (%.0f bytes/row); "
           "EVENTS %d rows, %.1f MB | - |" % (annual_rows, annual_mb, 1e6 * annual_mb / annual_rows, event_rows,
                                              events_mb))
@@ -270,10 +282,17 @@ def yearly_only() -> None:
     print_table("yearly-update benchmark", began, rows)
 
 
-MODES = {"": main, "dispatch": dispatch_only, "yearly": yearly_only}
+def history_only() -> None:
+    began = time.monotonic()
+    engine = [float(v) for v in last_line(python("bench.history"))]
+    print_table("comparison-with-the-past benchmark", began, [ENGINE_COMPARISON_ROW % (
+        engine[0], engine[2], engine[1], engine[3], (engine[0] + engine[2]) / (engine[1] + engine[3]))])
+
+
+MODES = {"": main, "dispatch": dispatch_only, "yearly": yearly_only, "history": history_only}
 
 if __name__ == "__main__":
     mode = sys.argv[1] if sys.argv[1:] else ""
     if mode not in MODES:
-        sys.exit("usage: python -m bench.run [dispatch | yearly]")
+        sys.exit("usage: python -m bench.run [dispatch | yearly | history]")
     MODES[mode]()
