@@ -58,7 +58,7 @@ def years_of(series: Series, threshold: float) -> Years:
     if not len(time):
         empty = np.empty(0, dtype=np.int64)
         return Years(empty, empty, empty, empty, np.empty(0))
-    first, last = bisect_right(_NEW_YEAR_LIST, time[0]) - 1, bisect_right(_NEW_YEAR_LIST, time[-1]) - 1
+    first, last = bisect_right(_NEW_YEAR_LIST, int(time[0])) - 1, bisect_right(_NEW_YEAR_LIST, int(time[-1])) - 1
     if 0 <= first and last < len(_NEW_YEARS) - 1:
         edges = np.searchsorted(time, _NEW_YEARS[first:last + 2])
         starts = edges[:-1]
