@@ -3,9 +3,8 @@
 `python -m bench.history` writes the sample's 101 series (INT96 and int64 time in turn) once as
 local files, then loads 2,000 of them through the engine's ``ResultLoader.load`` (read, merge,
 statistics, the comparison) in one thread, four times, alternating with and without the
-comparison (``years_of`` and ``history`` replaced by no-ops: what the loader did before). That is
-where its cost lands: the download workers; the algorithm's main thread writes the same eight
-fields either way. Prints "with_s without_s with_s without_s" (CPU seconds of each pass).
+comparison (``years_of`` replaced by a no-op, so no years and no comparison: what the loader did
+before). Prints "with_s without_s with_s without_s" (CPU seconds of each pass).
 """
 
 from __future__ import annotations
@@ -31,18 +30,11 @@ def sample_files() -> list[str]:
     return paths
 
 
-class _Nothing:
-    @staticmethod
-    def fields() -> dict:
-        return {}
-
-
 def compare_with_past(module, comparison: bool) -> None:
-    """Let the loader ``module`` compute the comparison with the past, or skip it as it did before."""
-    from wit_provider.results.history import history
-    from wit_provider.results.metrics import years_of
-
-    module.years_of, module.history = (years_of, history) if comparison else (lambda *_: None, lambda _: _Nothing)
+    """Let the loader ``module`` compute the comparison with the past, or skip it as it did before
+    (its years, from which the comparison is made, left uncomputed)."""
+    if not comparison:
+        module.years_of = lambda *_: None
 
 
 def one_pass(paths: list[str], comparison: bool) -> float:

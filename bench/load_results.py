@@ -36,7 +36,7 @@ from bench.common import CACHE, ROOT
 FILES = 2000
 PARALLEL = 16
 LATENCY_SECONDS = 0.02
-COMPARISON_ROUNDS = 4  # alternations of the load without and with the comparison: the runs vary by a tenth
+COMPARISON_ROUNDS = 6  # alternations of the load without and with the comparison: the runs vary by a tenth
 
 
 def layer_with_results(path, uris: list[str]) -> str:

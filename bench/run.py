@@ -25,7 +25,7 @@ METRICS_ROW = ("| load results with ANNUAL and EVENTS, 2,000 files from %s, 16 a
                "with vs without, alternating | %.1f s, %.1f s vs %.1f s, %.1f s = %.2f x | <= 1.2 x |")
 METRICS_MEMORY_ROW = ("| load results, memory with every output (statistics, TIMESERIES, ANNUAL, EVENTS) "
                       "| WIT Dispatcher | peak RSS %.0f MB at 200 files, %.0f MB at 2,000 = %.2f x | flat |")
-COMPARISON_ROW = ("| load results, 2,000 files over HTTP answering after 20 ms, 16 at once, 4 runs each | WIT "
+COMPARISON_ROW = ("| load results, 2,000 files over HTTP answering after 20 ms, 16 at once, 6 runs each | WIT "
                   "Dispatcher, with vs without the comparison with the past (and its fields), alternating | "
                   "%.1f s vs %.1f s = %.3f x; CPU %.1f s vs %.1f s = %.3f x | <= 1.05 x |")
 ENGINE_COMPARISON_ROW = ("| the engine's load of 2,000 local files, one thread (read, statistics) | WIT Dispatcher, "

@@ -251,3 +251,41 @@ def test_the_summary_line_says_what_the_fields_say():
     assert short == "permanent · wetter (+100.0 pp/decade, p < 0.001) · 2007: rank 100 %"
     zero = dict(values, wit_trend_slope=0.0, wit_trend="drier")  # a slope of 0: no sign to print
     assert "drier (0 pp/decade, p < 0.001)" in summary(zero, short=True)
+
+
+def test_the_comparison_is_made_on_the_thread_that_takes_the_results(tmp_path, monkeypatch):
+    """Its Python work stays out of the download workers, where it would hold the loading thread up."""
+    import threading
+
+    from wit_provider.results import loader as module
+
+    threads = []
+
+    def recorded(years):
+        threads.append(threading.current_thread())
+        return history(years)
+
+    monkeypatch.setattr(module, "history", recorded)
+    jobs = []
+    for uid in sample_uids()[:6]:
+        path = tmp_path / ("%s.parquet" % uid)
+        path.write_bytes(wit_parquet(uid))
+        jobs.append((uid, LoadJob(uid, str(path), 1.0)))
+    results = list(ResultLoader(Fetcher(), "pyarrow", THRESHOLD, 3).run(jobs, lambda: False))
+    assert [uid for uid, _ in results] == sample_uids()[:6]
+    assert all(loaded.stats["wit_regime"] is not None and loaded.years is None for _, loaded in results)
+    assert threads == [threading.current_thread()] * 6
+
+
+def test_a_failing_comparison_keeps_the_statistics(tmp_path, monkeypatch):
+    from wit_provider.results import loader as module
+
+    def broken(years):
+        raise ValueError("boom")
+
+    monkeypatch.setattr(module, "history", broken)
+    path = tmp_path / "16.parquet"
+    path.write_bytes(wit_parquet("16"))
+    loaded = ResultLoader(Fetcher(), "pyarrow", THRESHOLD, 1).load(LoadJob("16", str(path), 1.0))
+    assert loaded.status == LOADED and loaded.stats["wit_obs"] > 0 and "wit_regime" not in loaded.stats
+    assert loaded.error == "internal error in the comparison with the past: ValueError('boom')"

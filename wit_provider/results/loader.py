@@ -20,7 +20,7 @@ from typing import Any
 from ..common.job_states import FAILED, SUCCEEDED  # one vocabulary across both algorithms
 from .fetch import Fetcher, FetchError, parse_locations
 from .history import history, summary
-from .metrics import annual_metrics, inundation_events, years_of
+from .metrics import Years, annual_metrics, inundation_events, years_of
 from .table import Series, TableError, merge, read_series, statistics
 
 LOADED = "loaded"
@@ -49,12 +49,15 @@ class Loaded:
     plot: str = ""
     annual: list = field(default_factory=list)  # AnnualMetrics.rows(), when asked for
     events: list = field(default_factory=list)  # inundation_events(), when asked for
+    years: Years | None = None  # until the comparison with the past is in ``stats``
 
 
 class ResultLoader:
-    """Reads each polygon's files once and computes, in the worker that read them, the statistics and
-    the comparison with its past, and whatever else is asked for: the series itself, annual metrics,
-    events, the plot."""
+    """Reads each polygon's files once and computes, in the worker that read them, the statistics,
+    its years and whatever else is asked for: the series itself, annual metrics, events, the plot.
+    The comparison with its past is made from those years on the thread that takes the results
+    (``run``'s caller): a few dozen values of Python work that, done in sixteen workers, would hold
+    that thread up behind Python's lock (measured: 1.11 × the load without it, against 1.03 ×)."""
 
     def __init__(self, fetcher: Fetcher, reader: str, threshold: float, max_concurrent: int,
                  plots_dir: str | None = None, keep_series: bool = False, annual: bool = False,
@@ -70,7 +73,11 @@ class ResultLoader:
         self._stopped = threading.Event()
 
     def load(self, job: LoadJob) -> Loaded:
-        """One polygon, start to end; every expected failure becomes a reason."""
+        """One polygon, start to end, on this thread."""
+        return self._compare(self._read(job))
+
+    def _read(self, job: LoadJob) -> Loaded:
+        """A worker's part of one polygon; every expected failure becomes a reason."""
         try:
             locations = parse_locations(job.location)
             if not locations:
@@ -89,9 +96,8 @@ class ResultLoader:
                     raise FetchError(where + str(reason)) from None
             series = merge(parts)
             years = years_of(series, self.threshold)
-            loaded = Loaded(LOADED, stats={**statistics(series, self.threshold, job.area_ha),
-                                           **history(years).fields()},
-                            series=series if self.keep_series else None)
+            loaded = Loaded(LOADED, stats=statistics(series, self.threshold, job.area_ha),
+                            series=series if self.keep_series else None, years=years)
             if self.annual:
                 loaded.annual = annual_metrics(series, years).rows()
             if self.events:
@@ -100,8 +106,19 @@ class ResultLoader:
             return Loaded(FAILED, error=str(reason))
         except Exception as error:  # a bug must not stop the other polygons
             return Loaded(FAILED, error="internal error: %r" % (error,))
-        if self.plots_dir and len(series) and not self._stopped.is_set():
-            loaded.plot, loaded.error = self._plot(series, job.ident, summary(loaded.stats))
+        if self.plots_dir and len(series) and not self._stopped.is_set():  # the plot says it under its title
+            loaded.plot, loaded.error = self._plot(series, job.ident, summary(self._compare(loaded).stats))
+        return loaded
+
+    @staticmethod
+    def _compare(loaded: Loaded) -> Loaded:
+        """``loaded`` with the comparison with the past in its statistics, once."""
+        if loaded.years is not None:
+            try:
+                loaded.stats.update(history(loaded.years).fields())
+            except Exception as error:  # a bug must not stop the other polygons; the statistics stand
+                loaded.error = "internal error in the comparison with the past: %r" % (error,)
+            loaded.years = None
         return loaded
 
     def _plot(self, series: Series, ident: str, subtitle: str) -> tuple[str, str]:
@@ -120,7 +137,7 @@ class ResultLoader:
         window = 2 * self.max_concurrent
         pending: deque[tuple[Any, Future]] = deque()
         source = iter(items)
-        pool = _DaemonPool(self.max_concurrent, self.load)
+        pool = _DaemonPool(self.max_concurrent, self._read)
         try:
             exhausted = False
             while True:
@@ -140,7 +157,7 @@ class ResultLoader:
                 if cancelled():
                     return
                 item, future = pending.popleft()
-                yield item, future.result()
+                yield item, self._compare(future.result())
         finally:
             self._stopped.set()
             pool.shutdown()
