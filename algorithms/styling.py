@@ -6,7 +6,8 @@ and the polygon's WIT plot, and layer actions open the plot and the explorer; an
 graduated by ``wetw_max`` and animate year by year in the Temporal Controller; Dispatch WIT's
 output is categorized by ``wit_status``; the results polygons relate to their annual metrics and
 events, so a polygon's form lists them. Processing calls a post-processor on the main thread after
-the run, once the layer is in the project; it keeps only a pointer, so the instances live here until that has happened.
+the run, once the layer is in the project; it keeps only a pointer, so the instances live here
+until that has happened.
 """
 
 from __future__ import annotations

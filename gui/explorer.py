@@ -51,7 +51,7 @@ from ..wit_provider.results.history import HISTORY_FIELDS, TREND_COLOURS, summar
 from ..wit_provider.results.plot import LAYERS, draw_series, plot_name
 from ..wit_provider.results.table import FRACTIONS
 from .qt_canvas import FigureCanvas, NavigationToolbar
-from .wetland_task import Sources, Wetland, WetlandRequest, WetlandTask
+from .wetland_task import Sources, Wetland, WetlandRequest, WetlandTask, plain
 
 MAX_SHOWN = 4
 COMPARE_COLOURS = ("#04d9ff", "#030aa7", "#3f9b0b", "#60460f")  # the plot's wet, water, green, soil
@@ -214,7 +214,7 @@ class WitExplorer(QgsDockWidget):
         # A loaded TIMESERIES table comes first; the location is read only when it lacks the wetland.
         location = _text(feature[DISPATCH_FIELD]) if DISPATCH_FIELD in names else ""
         # Load WIT results' own comparison (made with the run's wet threshold), where the layer has it.
-        past = {name: _value(feature[name]) for name in HISTORY_FIELDS} if set(HISTORY_FIELDS) <= set(names) else {}
+        past = {name: plain(feature[name]) for name in HISTORY_FIELDS} if set(HISTORY_FIELDS) <= set(names) else {}
         return WetlandRequest(ident, location, _area_ha(layer, feature), past=past)
 
     def _cancel(self) -> None:
@@ -302,11 +302,12 @@ class WitExplorer(QgsDockWidget):
             ax = self.annual_figure.add_subplot()
             width = 0.8 / len(plotted)
             for index, wetland in enumerate(plotted):
-                years = np.array([year for year, _, _ in wetland.annual], dtype=float) - 0.4 + width * (index + 0.5)
+                offset = -0.4 + width * (index + 0.5)  # this wetland's bars beside the others'
+                years = np.array([year for year, _, _ in wetland.annual], dtype=float) + offset
                 values = [100 * (value or 0) for _, value, _ in wetland.annual]
                 colours = [COMPARE_COLOURS[index] if valid else "#d0d0d0" for _, _, valid in wetland.annual]
                 ax.bar(years, values, width, color=colours)
-                self._draw_sen_line(ax, wetland, index if len(plotted) > 1 else None, -0.4 + width * (index + 0.5))
+                self._draw_sen_line(ax, wetland, index if len(plotted) > 1 else None, offset)
             ax.set_ylim(-3, 100)  # a flat Sen's line at 0 stays visible above the axis
             ax.set_ylabel("peak wet %", fontsize=7)
             ax.tick_params(labelsize=7)
@@ -415,13 +416,9 @@ def _datetime(nanoseconds) -> datetime:
 
 def _text(value) -> str:
     """A field value as text; QGIS's NULL as ''."""
-    value = _value(value)
-    return "" if value is None else str(value)
-
-
-def _value(value):
-    """A field value as Python; QGIS's NULL as None."""
-    return None if value is None or (hasattr(value, "isNull") and value.isNull()) else value
+    if value is None or (hasattr(value, "isNull") and value.isNull()):
+        return ""
+    return str(value)
 
 
 def _display_name(layer, feature) -> str:

@@ -180,7 +180,7 @@ class WetlandTask(QgsTask):
         request.addOrderBy('"%s"' % order)
         rows = []
         for feature in source.getFeatures(request):
-            rows.append(tuple(_plain(feature[name]) for name in names))
+            rows.append(tuple(plain(feature[name]) for name in names))
         return rows
 
 
@@ -188,7 +188,7 @@ def _quoted(text: str) -> str:
     return "'%s'" % text.replace("'", "''")
 
 
-def _plain(value):
+def plain(value):
     """QGIS values → Python: QDate → date, NULL → None."""
     if hasattr(value, "isNull") and value.isNull():
         return None

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .metrics import VALID_YEAR_OBS, Years
+from .metrics import Years
 
 HISTORY_FIELDS = ("wit_regime", "wit_trend_slope", "wit_trend_p", "wit_trend", "wit_latest_year",
                   "wit_latest_wet_max", "wit_latest_rank_pct", "wit_latest_anomaly")
@@ -94,9 +94,7 @@ def _middle(ordered: list[float]) -> float:
 
 def _median_of(values: np.ndarray) -> float:
     """The median of the hundreds of pairwise slopes: a sort costs a third of ``np.median`` here."""
-    ordered = np.sort(values)
-    n = len(ordered)
-    return float((ordered[(n - 1) // 2] + ordered[n // 2]) / 2)
+    return float(_middle(np.sort(values)))
 
 
 @lru_cache(maxsize=128)
@@ -165,9 +163,9 @@ class History:
 def history(years: Years) -> History:
     """The wetland's valid years, regime and trend (on a few dozen years, lists cost less than arrays)."""
     obs, wet_obs, record = years.obs.tolist(), years.wet_obs.tolist(), years.years.tolist()
-    peaks = years.wetw_max
-    if min(obs, default=VALID_YEAR_OBS) < VALID_YEAR_OBS:  # leave out the years with too few observations
-        keep = [i for i, count in enumerate(obs) if count >= VALID_YEAR_OBS]
+    peaks, valid = years.wetw_max, years.valid()
+    if not valid.all():  # leave out the years with too few observations
+        keep = np.flatnonzero(valid).tolist()
         obs, wet_obs, record = [obs[i] for i in keep], [wet_obs[i] for i in keep], [record[i] for i in keep]
         peaks = peaks[keep]
     trend = mann_kendall(record, peaks) if len(record) >= TREND_YEARS else None

@@ -12,11 +12,10 @@ import threading
 from datetime import datetime, timedelta
 
 import matplotlib.dates as mdates
-import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .metrics import VALID_YEAR_OBS
+from .metrics import years_of
 from .table import Series
 
 LAYERS = (("water", "open water", "#030aa7"), ("wet", "wet", "#04d9ff"), ("pv", "green vegetation", "#3f9b0b"),
@@ -86,10 +85,10 @@ def _year_step(start: datetime, end: datetime) -> int:
 def _thin_spans(series: Series, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
     """The Landsat 7/8 gap and every year with fewer than four observations, clipped to the axis."""
     spans = [LANDSAT_GAP]
-    years = (series.time // 10**9).astype("datetime64[s]").astype("datetime64[Y]").astype(int) + 1970
-    counts = dict(zip(*np.unique(years, return_counts=True)))
+    years = years_of(series, 0.0)  # which years are thin does not depend on the wet threshold
+    valid = dict(zip(years.years.tolist(), years.valid().tolist()))
     for year in range(start.year, end.year + 1):
-        if counts.get(year, 0) < VALID_YEAR_OBS:
+        if not valid.get(year, False):
             spans.append((datetime(year, 1, 1), datetime(year + 1, 1, 1)))
     clipped = []
     for first, last in spans:
