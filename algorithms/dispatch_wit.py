@@ -43,7 +43,7 @@ from ..wit_provider.dispatch.journal import Journal, JournalError, JournalInUse,
 from ..wit_provider.qgis_bridge.geometry import LonLatEncoder
 from ..wit_provider.qgis_bridge.network import AuthError, auth_headers, ca_bundle, proxy_rule
 from .base import WitAlgorithm
-from .features import features, job_feature, job_fields, jobs, output_feature, output_fields, workload_sample
+from .features import OutputRows, features, job_feature, job_fields, jobs, output_fields, workload_sample
 from .interrupt import interrupts_as_cancel
 from .progress import Monitor, summary
 from .qgis_compat import DOUBLE, INTEGER, VECTOR_ANY, VECTOR_POLYGON, advanced
@@ -206,6 +206,7 @@ class DispatchWitAlgorithm(WitAlgorithm):
                                              source.wkbType(), source.sourceCrs())
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
+        rows = OutputRows(fields)
         jobs_fields = job_fields()
         jobs_sink, jobs_id = self.parameterAsSink(parameters, self.JOBS, context, jobs_fields)
 
@@ -240,7 +241,7 @@ class DispatchWitAlgorithm(WitAlgorithm):
                 result = polygon_result(parts)
                 counts[result.status] += 1
                 monitor.polygon_done()
-                sink.addFeature(output_feature(feature, fields, result), QgsFeatureSink.Flag.FastInsert)
+                sink.addFeature(rows.feature(feature, result), QgsFeatureSink.Flag.FastInsert)
                 if jobs_sink is not None:
                     jobs_sink.addFeatures([job_feature(jobs_fields, o) for o in parts], QgsFeatureSink.Flag.FastInsert)
         sink.flushBuffer()

@@ -16,7 +16,7 @@ from ..wit_provider.dispatch.jobs import Job, Outcome
 from ..wit_provider.dispatch.journal import job_key
 from ..wit_provider.dispatch.wps import build_execute, feature_collection
 from ..wit_provider.qgis_bridge.geometry import LonLatEncoder, UnusableGeometry
-from .base import extended_feature, extended_fields, table_fields
+from .base import ExtendedFeatures, extended_fields, table_fields
 from .qgis_compat import SKIP_GEOMETRY_CHECKS
 
 # wit_url holds a JSON array of URIs when a polygon has several increments: no length limit.
@@ -87,9 +87,14 @@ def output_fields(input_fields: QgsFields) -> QgsFields:
     return extended_fields(input_fields, RESULT_FIELDS)
 
 
-def output_feature(feature: QgsFeature, fields: QgsFields, result: PolygonResult) -> QgsFeature:
-    return extended_feature(feature, fields, {"wit_url": result.url or None, "wit_status": result.status,
-                                              "wit_error": result.error or None})
+class OutputRows:
+    """Output features: the input polygon with its result's URI, status and error."""
+
+    def __init__(self, fields: QgsFields):
+        self._features = ExtendedFeatures(fields, [name for name, _, _ in RESULT_FIELDS])
+
+    def feature(self, feature: QgsFeature, result: PolygonResult) -> QgsFeature:
+        return self._features.feature(feature, (result.url or None, result.status, result.error or None))
 
 
 def job_fields() -> QgsFields:

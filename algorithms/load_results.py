@@ -11,6 +11,7 @@ import importlib.util
 import os
 import re
 import time
+from collections.abc import Iterable, Iterator
 from contextlib import closing
 
 from qgis.core import (
@@ -39,7 +40,7 @@ from ..wit_provider.results.history import HISTORY_FIELDS
 from ..wit_provider.results.loader import FAILED, LOAD_STATUSES, LOADED, NO_RESULT, Loaded, LoadJob, ResultLoader
 from ..wit_provider.results.metrics import ANNUAL_NAMES, EVENT_NAMES, year_bounds
 from ..wit_provider.results.table import FRACTIONS, STAT_FIELDS, install_hint, reader_name
-from .base import WitAlgorithm, extended_feature, extended_fields, table_fields
+from .base import ExtendedFeatures, WitAlgorithm, extended_fields, table_fields
 from .interrupt import interrupts_as_cancel
 from .qgis_compat import (
     DOUBLE,
@@ -165,6 +166,9 @@ class LoadResultsAlgorithm(WitAlgorithm):
             raise QgsProcessingException(self.tr("URL_FIELD: layer '{}' has no field '{}'.").format(
                 source.sourceName(), url_field))
         id_field = self._field(parameters, self.ID_FIELD, context)
+        if id_field and source.fields().lookupField(id_field) < 0:
+            raise QgsProcessingException(self.tr("ID_FIELD: layer '{}' has no field '{}'.").format(
+                source.sourceName(), id_field))
         endpoint = self.parameterAsString(parameters, self.S3_ENDPOINT, context).strip()
         if endpoint:
             try:
@@ -209,19 +213,19 @@ class LoadResultsAlgorithm(WitAlgorithm):
                               self.parameterAsInt(parameters, self.MAX_CONCURRENT, context), plots_dir,
                               keep_series=series_sink is not None, annual=annual_sink is not None,
                               events=events_sink is not None)
-        annual_rows = AnnualRows(annual_fields)
+        statistics_rows, annual_rows = StatisticsRows(fields), AnnualRows(annual_fields)
         feedback.pushInfo(self.tr("Reading parquet with {}; {} polygons.").format(reader, source.featureCount()))
         area = ellipsoid_area(source.sourceCrs(), context.transformContext(), context.ellipsoid())
         status_field = DISPATCH_STATUS if source.fields().lookupField(DISPATCH_STATUS) >= 0 else ""
-        items = (_item(feature, id_field, url_field, status_field, area) for feature in source.getFeatures(
-            QgsFeatureRequest(), SKIP_GEOMETRY_CHECKS))
+        items = _items(source.getFeatures(QgsFeatureRequest(), SKIP_GEOMETRY_CHECKS), source.fields(), id_field,
+                       url_field, status_field, area)
         counts = dict.fromkeys(LOAD_STATUSES, 0)
         total = max(source.featureCount(), 1)  # -1 where a provider cannot count
         started = time.monotonic()
         with interrupts_as_cancel(feedback), closing(fetcher):
             for (feature, job), loaded in loader.run(items, feedback.isCanceled):
                 counts[loaded.status] += 1
-                sink.addFeature(output_feature(feature, fields, job.ident, loaded), QgsFeatureSink.Flag.FastInsert)
+                sink.addFeature(statistics_rows.feature(feature, job.ident, loaded), QgsFeatureSink.Flag.FastInsert)
                 if series_sink is not None and loaded.series is not None:
                     series_sink.addFeatures(timeseries_rows(job.ident, loaded), QgsFeatureSink.Flag.FastInsert)
                 if loaded.annual:
@@ -291,12 +295,21 @@ def output_fields(input_fields: QgsFields) -> QgsFields:
     return extended_fields(input_fields, stats + LOAD_FIELDS)
 
 
-def output_feature(feature: QgsFeature, fields: QgsFields, ident: str, loaded: Loaded) -> QgsFeature:
-    values = {name: _date(loaded.stats.get(name)) if name in _DATE_STATS else loaded.stats.get(name)
-              for name in STAT_FIELDS + HISTORY_FIELDS}
-    values.update(wit_id=ident, wit_load_status=loaded.status, wit_load_error=loaded.error or None,
-                  wit_plot=loaded.plot or None)
-    return extended_feature(feature, fields, values)
+class StatisticsRows:
+    """Statistics-layer features: the input polygon with its statistics, its comparison with the
+    past and how its load went."""
+
+    def __init__(self, fields: QgsFields):
+        self._names = STAT_FIELDS + HISTORY_FIELDS
+        self._dates = [name in _DATE_STATS for name in self._names]
+        self._features = ExtendedFeatures(fields, self._names + tuple(name for name, _, _ in LOAD_FIELDS))
+
+    def feature(self, feature: QgsFeature, ident: str, loaded: Loaded) -> QgsFeature:
+        stats = loaded.stats
+        values = [_date(stats.get(name)) if is_date else stats.get(name)
+                  for name, is_date in zip(self._names, self._dates)]
+        values += [ident, loaded.status, loaded.error or None, loaded.plot or None]
+        return self._features.feature(feature, values)
 
 
 def _date(value):
@@ -356,13 +369,18 @@ def event_rows(fields: QgsFields, ident: str, events: list[tuple]) -> list[QgsFe
     return rows
 
 
-def _item(feature: QgsFeature, id_field: str, url_field: str, status_field: str, area) -> tuple:
-    """((feature, job), job): the feature stays with this thread, the job goes to a worker."""
-    ident = _plain(feature[id_field]) if id_field else None
-    status = _plain(feature[status_field]) if status_field else None
-    job = LoadJob(str(feature.id()) if ident is None else str(ident), _plain(feature[url_field]), area(feature),
-                  None if status is None else str(status))
-    return (feature, job), job
+def _items(features: Iterable[QgsFeature], fields: QgsFields, id_field: str, url_field: str, status_field: str,
+           area) -> Iterator[tuple]:
+    """((feature, job), job) per feature: the feature stays with this thread, the job goes to a worker.
+    The fields' positions are found once (a lookup by name per feature costs microseconds)."""
+    at = {name: fields.lookupField(name) for name in (id_field, url_field, status_field) if name}
+    for feature in features:
+        attributes = feature.attributes()
+        ident = _plain(attributes[at[id_field]]) if id_field else None
+        status = _plain(attributes[at[status_field]]) if status_field else None
+        job = LoadJob(str(feature.id()) if ident is None else str(ident), _plain(attributes[at[url_field]]),
+                      area(feature), None if status is None else str(status))
+        yield (feature, job), job
 
 
 def _plain(value):

@@ -219,6 +219,8 @@ def test_wrong_url_field_and_endpoint_are_refused_before_reading(qgis_app, canbe
     layer = canberra_layer(canberra_zip, ["s3://b/k"])
     with pytest.raises(QgsProcessingException, match="S3_ENDPOINT 'ftp://x' must be an http"):
         processing.run("wit:loadresults", {"INPUT": layer, "S3_ENDPOINT": "ftp://x", "OUTPUT": "memory:"})
+    with pytest.raises(QgsProcessingException, match="ID_FIELD: layer 'wit' has no field 'NAME'"):
+        processing.run("wit:loadresults", {"INPUT": layer, "ID_FIELD": "NAME", "OUTPUT": "memory:"})
     layer.dataProvider().deleteAttributes([layer.fields().lookupField("wit_url")])
     layer.updateFields()
     with pytest.raises(QgsProcessingException, match="URL_FIELD: layer 'wit' has no field 'wit_url'"):
