@@ -15,7 +15,8 @@ http_metrics_s http_metrics_s rss_all_200_mb rss_all_2000_mb", a third: "annual_
 events_rows events_mb" of the 2,000 files' GeoPackages, and a fourth: "without_s without_cpu_s
 with_s with_cpu_s", the statistics-only load from the 20 ms server, COMPARISON_ROUNDS times each
 alternating, without (nor its fields) and with the comparison with the past (bench.history),
-summed: wall and CPU seconds of the process. One case alone:
+summed: wall and CPU seconds of the process (`python -m bench.load_results comparison` prints
+that line alone). One case alone:
 `python -m bench.load_results run LAYER ENDPOINT MAX_CONCURRENT TIMESERIES(0/1) METRICS(0/1) [COMPARISON(0/1)]`
 prints "peak_rss_mb seconds loaded cpu_seconds".
 """
@@ -184,8 +185,7 @@ def main() -> None:
         latency_sequential = case(remote, "", 1, FILES)
         remote_side_by_side = [case(remote, "", PARALLEL, FILES, metrics=metrics)[1]
                                for metrics in (False, True, False, True)]
-        comparison_side_by_side = [case(remote, "", PARALLEL, FILES, comparison=comparison)[1:]
-                                   for comparison in (False, True) * COMPARISON_ROUNDS]
+        comparison = comparison_side_by_side(remote)
     finally:
         slow.shutdown()
     print("%.2f %.2f %.1f %.1f %.2f %.2f" % (parallel[1], sequential[1], rss_small[0], rss_large[0],
@@ -193,8 +193,29 @@ def main() -> None:
     pairs = [runs[i] for runs in (side_by_side, remote_side_by_side) for i in (0, 2, 1, 3)]
     print(" ".join("%.2f" % v for v in pairs) + " %.1f %.1f" % (rss_all_small[0], rss_all_large[0]))
     print("%d %.1f %d %.1f" % (*table_size("annual", large), *table_size("events", large)))
-    without, with_ = comparison_side_by_side[0::2], comparison_side_by_side[1::2]
-    print(" ".join("%.2f" % sum(run[k] for run in runs) for runs in (without, with_) for k in (0, 1)))
+    print(comparison)
+
+
+def comparison_side_by_side(remote: str) -> str:
+    """"without_s without_cpu_s with_s with_cpu_s": the statistics-only load of ``remote``,
+    COMPARISON_ROUNDS times each alternating, without and with the comparison, summed."""
+    runs = [case(remote, "", PARALLEL, FILES, comparison=comparison)[1:]
+            for comparison in (False, True) * COMPARISON_ROUNDS]
+    without, with_ = runs[0::2], runs[1::2]
+    return " ".join("%.2f" % sum(run[k] for run in side) for side in (without, with_) for k in (0, 1))
+
+
+def comparison_only() -> None:
+    """The fourth line of ``main`` alone, from the 20 ms server."""
+    bodies = sample_bodies()
+    slow = slow_http_server(bodies)
+    try:
+        base = "http://127.0.0.1:%d/wit/" % slow.server_address[1]
+        remote = layer_with_results(CACHE / "results_http_2000.gpkg", [base + "%d.parquet" % i for i in range(FILES)])
+        case(remote, "", PARALLEL, FILES)  # warm the caches
+        print(comparison_side_by_side(remote))
+    finally:
+        slow.shutdown()
 
 
 def table_size(kind: str, layer: str) -> tuple[int, float]:
@@ -211,5 +232,7 @@ def table_size(kind: str, layer: str) -> tuple[int, float]:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["run"]:
         run_case(*sys.argv[2:8])
+    elif sys.argv[1:2] == ["comparison"]:
+        comparison_only()
     else:
         main()
