@@ -13,9 +13,10 @@ the pace, so the client's own cost shows); their memory case writes every output
 prints a second line: "s3_plain_s s3_plain_s s3_metrics_s s3_metrics_s http_plain_s http_plain_s
 http_metrics_s http_metrics_s rss_all_200_mb rss_all_2000_mb", a third: "annual_rows annual_mb
 events_rows events_mb" of the 2,000 files' GeoPackages, and a fourth: "without_s without_cpu_s
-with_s with_cpu_s", the statistics-only load from the 20 ms server, COMPARISON_ROUNDS times each
-alternating, without (nor its fields) and with the comparison with the past (bench.history),
-summed: wall and CPU seconds of the process (`python -m bench.load_results comparison` prints
+with_s with_cpu_s wall_ratio cpu_ratio", the statistics-only load from the 20 ms server,
+COMPARISON_ROUNDS rounds of one run without (nor its fields) and one with the comparison with the
+past (bench.history): wall and CPU seconds of the process summed, and the median of the rounds'
+ratios (`python -m bench.load_results comparison` prints
 that line alone). One case alone:
 `python -m bench.load_results run LAYER ENDPOINT MAX_CONCURRENT TIMESERIES(0/1) METRICS(0/1) [COMPARISON(0/1)]`
 prints "peak_rss_mb seconds loaded cpu_seconds".
@@ -26,6 +27,7 @@ from __future__ import annotations
 import http.server
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import threading
@@ -37,7 +39,7 @@ from bench.common import CACHE, ROOT
 FILES = 2000
 PARALLEL = 16
 LATENCY_SECONDS = 0.02
-COMPARISON_ROUNDS = 6  # alternations of the load without and with the comparison: the runs vary by a tenth
+COMPARISON_ROUNDS = 10  # rounds of the load without and with the comparison: single runs vary by a tenth
 
 
 def layer_with_results(path, uris: list[str]) -> str:
@@ -197,12 +199,15 @@ def main() -> None:
 
 
 def comparison_side_by_side(remote: str) -> str:
-    """"without_s without_cpu_s with_s with_cpu_s": the statistics-only load of ``remote``,
-    COMPARISON_ROUNDS times each alternating, without and with the comparison, summed."""
-    runs = [case(remote, "", PARALLEL, FILES, comparison=comparison)[1:]
-            for comparison in (False, True) * COMPARISON_ROUNDS]
-    without, with_ = runs[0::2], runs[1::2]
-    return " ".join("%.2f" % sum(run[k] for run in side) for side in (without, with_) for k in (0, 1))
+    """"without_s without_cpu_s with_s with_cpu_s wall_ratio cpu_ratio": the statistics-only load
+    of ``remote`` COMPARISON_ROUNDS times each, alternating without and with the comparison, summed;
+    and the median of the rounds' with/without ratios, which one run slowed by the machine's
+    neighbours does not move."""
+    rounds = [[case(remote, "", PARALLEL, FILES, comparison=comparison)[1:] for comparison in (False, True)]
+              for _ in range(COMPARISON_ROUNDS)]
+    sums = [sum(pair[side][k] for pair in rounds) for side in (0, 1) for k in (0, 1)]
+    ratios = [statistics.median(pair[1][k] / pair[0][k] for pair in rounds) for k in (0, 1)]
+    return " ".join("%.2f" % v for v in sums) + " %.4f %.4f" % tuple(ratios)
 
 
 def comparison_only() -> None:

@@ -57,7 +57,7 @@ class ResultLoader:
     its years and whatever else is asked for: the series itself, annual metrics, events, the plot.
     The comparison with its past is made from those years on the thread that takes the results
     (``run``'s caller): a few dozen values of Python work that, done in sixteen workers, would hold
-    that thread up behind Python's lock (measured: 1.11 × the load without it, against 1.03 ×)."""
+    that thread up behind Python's lock (docs/benchmarks.md has the figures)."""
 
     def __init__(self, fetcher: Fetcher, reader: str, threshold: float, max_concurrent: int,
                  plots_dir: str | None = None, keep_series: bool = False, annual: bool = False,
