@@ -21,6 +21,7 @@ from ..common.job_states import FAILED, SUCCEEDED  # one vocabulary across both 
 from .fetch import Fetcher, FetchError, parse_locations
 from .history import history, summary
 from .metrics import Years, annual_metrics, inundation_events, years_of
+from .sites import SITE_COVER, combine
 from .table import Series, TableError, merge, read_series, statistics
 
 LOADED = "loaded"
@@ -40,6 +41,16 @@ class LoadJob:
     dispatch_status: str | None = None
 
 
+@dataclass(frozen=True)
+class SiteJob:
+    """A site of several polygons (its subsites, each a LoadJob) loaded as one wetland: their
+    series combined by area (``sites.combine``) where at least ``cover`` of the site is observed."""
+
+    ident: str
+    subsites: tuple[LoadJob, ...]
+    cover: float = SITE_COVER
+
+
 @dataclass
 class Loaded:
     status: str
@@ -50,6 +61,7 @@ class Loaded:
     annual: list = field(default_factory=list)  # AnnualMetrics.rows(), when asked for
     events: list = field(default_factory=list)  # inundation_events(), when asked for
     years: Years | None = None  # until the comparison with the past is in ``stats``
+    subsites: list[str] = field(default_factory=list)  # a site's: each subsite's load status, in order
 
 
 class ResultLoader:
@@ -76,38 +88,71 @@ class ResultLoader:
         """One polygon, start to end, on this thread."""
         return self._compare(self._read(job))
 
-    def _read(self, job: LoadJob) -> Loaded:
-        """A worker's part of one polygon; every expected failure becomes a reason."""
+    def _read(self, job: LoadJob | SiteJob) -> Loaded:
+        """A worker's part of one polygon or site; every expected failure becomes a reason."""
         try:
-            locations = parse_locations(job.location)
-            if not locations:
-                return Loaded(NO_RESULT)
-            if job.dispatch_status not in (None, SUCCEEDED):
-                # Some of its increments have no result: statistics of what is left would mislead.
-                return Loaded(FAILED, error="its dispatch is '%s' (wit_status), so its series is incomplete: "
-                              "run Dispatch WIT again (RETRY_FAILED for failed jobs)" % job.dispatch_status)
-            parts = []
-            for number, location in enumerate(locations, 1):
-                try:
-                    parts.append(read_series(self.fetcher.fetch(location), self.reader))
-                except (FetchError, TableError) as reason:
-                    where = "increment %d of %d (%s): " % (number, len(locations), location) if len(
-                        locations) > 1 else ""
-                    raise FetchError(where + str(reason)) from None
-            series = merge(parts)
-            years = years_of(series, self.threshold)
-            loaded = Loaded(LOADED, stats=statistics(series, self.threshold, job.area_ha),
-                            series=series if self.keep_series else None, years=years)
-            if self.annual:
-                loaded.annual = annual_metrics(series, years).rows()
-            if self.events:
-                loaded.events = inundation_events(series, self.threshold, job.area_ha)
-        except FetchError as reason:
-            return Loaded(FAILED, error=str(reason))
+            if isinstance(job, SiteJob):
+                return self._site(job)
+            return self._measure(job.ident, self._series(job), job.area_ha)
+        except _Unloaded as unloaded:
+            return unloaded.loaded
         except Exception as error:  # a bug must not stop the other polygons
             return Loaded(FAILED, error="internal error: %r" % (error,))
+
+    def _series(self, job: LoadJob) -> Series:
+        """The polygon's merged series; ``_Unloaded`` when it has none to give."""
+        locations = parse_locations(job.location)
+        if not locations:
+            raise _Unloaded(Loaded(NO_RESULT))
+        if job.dispatch_status not in (None, SUCCEEDED):
+            # Some of its increments have no result: statistics of what is left would mislead.
+            raise _Unloaded(Loaded(FAILED, error="its dispatch is '%s' (wit_status), so its series is incomplete: "
+                                   "run Dispatch WIT again (RETRY_FAILED for failed jobs)" % job.dispatch_status))
+        parts = []
+        for number, location in enumerate(locations, 1):
+            try:
+                parts.append(read_series(self.fetcher.fetch(location), self.reader))
+            except (FetchError, TableError) as reason:
+                where = "increment %d of %d (%s): " % (number, len(locations), location) if len(locations) > 1 else ""
+                raise _Unloaded(Loaded(FAILED, error=where + str(reason))) from None
+        return merge(parts)
+
+    def _site(self, job: SiteJob) -> Loaded:
+        """The site from its subsites read one after another in this worker: combined as the last
+        arrives, so a site holds at most its own subsites' series."""
+        loaded, problems, statuses = [], [], []
+        for subsite in job.subsites:
+            try:
+                loaded.append((self._series(subsite), subsite.area_ha))
+                statuses.append(LOADED)
+            except _Unloaded as unloaded:
+                statuses.append(unloaded.loaded.status)
+                problems.append("subsite %s: %s" % (subsite.ident, unloaded.loaded.error or unloaded.loaded.status))
+        site_stats = {"wit_subsites": len(job.subsites), "wit_subsites_loaded": len(loaded), "wit_dropped_dates": None}
+        if not loaded:  # a fault is not mistaken for a site without results
+            site = Loaded(FAILED if FAILED in statuses else NO_RESULT, error="; ".join(problems))
+        elif any(area is None or not area > 0 for _, area in loaded):
+            site = Loaded(FAILED, error="its subsites' areas are unknown, so they cannot be weighted")
+        else:
+            combined = combine(loaded, job.cover)
+            site = self._measure(job.ident, combined.series, sum(area for _, area in loaded))
+            site.error = "; ".join(problems + ([site.error] if site.error else []))
+            site_stats["wit_dropped_dates"] = combined.dropped_dates
+        site.stats.update(site_stats)
+        site.subsites = statuses
+        return site
+
+    def _measure(self, ident: str, series: Series, area_ha: float | None) -> Loaded:
+        """What is asked for of one wetland's series, and its years for the comparison with the past."""
+        years = years_of(series, self.threshold)
+        loaded = Loaded(LOADED, stats=statistics(series, self.threshold, area_ha),
+                        series=series if self.keep_series else None, years=years)
+        if self.annual:
+            loaded.annual = annual_metrics(series, years).rows()
+        if self.events:
+            loaded.events = inundation_events(series, self.threshold, area_ha)
         if self.plots_dir and len(series) and not self._stopped.is_set():  # the plot says it under its title
-            loaded.plot, loaded.error = self._plot(series, job.ident, summary(self._compare(loaded).stats))
+            loaded.plot, loaded.error = self._plot(series, ident, summary(self._compare(loaded).stats))
         return loaded
 
     @staticmethod
@@ -161,6 +206,14 @@ class ResultLoader:
         finally:
             self._stopped.set()
             pool.shutdown()
+
+
+class _Unloaded(Exception):
+    """A polygon with no series to give, and what to say of it."""
+
+    def __init__(self, loaded: Loaded):
+        super().__init__(loaded.error)
+        self.loaded = loaded
 
 
 class _DaemonPool:
