@@ -11,7 +11,7 @@ import importlib.util
 import os
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable
 from contextlib import closing
 
 from qgis.core import (
@@ -21,6 +21,7 @@ from qgis.core import (
     QgsFeatureRequest,
     QgsFeatureSink,
     QgsFields,
+    QgsGeometry,
     QgsProcessingException,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterFeatureSink,
@@ -37,8 +38,18 @@ from ..wit_provider.qgis_bridge.geometry import ellipsoid_area
 from ..wit_provider.qgis_bridge.network import ca_bundle, proxy_rule
 from ..wit_provider.results.fetch import Fetcher, S3Settings, check_endpoint
 from ..wit_provider.results.history import HISTORY_FIELDS
-from ..wit_provider.results.loader import FAILED, LOAD_STATUSES, LOADED, NO_RESULT, Loaded, LoadJob, ResultLoader
+from ..wit_provider.results.loader import (
+    FAILED,
+    LOAD_STATUSES,
+    LOADED,
+    NO_RESULT,
+    Loaded,
+    LoadJob,
+    ResultLoader,
+    SiteJob,
+)
 from ..wit_provider.results.metrics import ANNUAL_NAMES, EVENT_NAMES, year_bounds
+from ..wit_provider.results.sites import SITE_COVER
 from ..wit_provider.results.table import FRACTIONS, STAT_FIELDS, install_hint, reader_name
 from .base import ExtendedFeatures, WitAlgorithm, extended_fields, table_fields
 from .interrupt import interrupts_as_cancel
@@ -52,6 +63,7 @@ from .qgis_compat import (
     advanced,
     field,
 )
+from .sites import SITE_FIELDS, overlap_warning, site_feature, site_items, sites
 from .styling import relate_on_completion, style_on_completion
 
 _PROVIDER_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")  # not a drive letter (C:\\…)
@@ -72,6 +84,8 @@ EVENT_FIELDS = [("id", "string")] + [(name, "date" if name in ("start", "end") e
 class LoadResultsAlgorithm(WitAlgorithm):
     URL_FIELD = "URL_FIELD"
     ID_FIELD = "ID_FIELD"
+    GROUP_FIELD = "GROUP_FIELD"
+    SITE_COVER = "SITE_COVER"
     S3_ENDPOINT = "S3_ENDPOINT"
     AWS_PROFILE = "AWS_PROFILE"
     S3_UNSIGNED = "S3_UNSIGNED"
@@ -117,6 +131,13 @@ class LoadResultsAlgorithm(WitAlgorithm):
             "wit_latest_wet_max (%), wit_latest_rank_pct (percent of earlier valid years it exceeds, ties "
             "half) and wit_latest_anomaly (percentage points over their median; from 5 earlier valid years). "
             "NULL where there are too few years.\n\n"
+            "<b>Site field</b> (advanced, optional): polygons sharing a value are one wetland, a site (a NULL "
+            "value: a site of its own). Its series has one observation per UTC date on which its loaded subsites "
+            "observed at least the <b>share of a site a date must cover</b> (default 0.9) of its area, each "
+            "fraction the area-weighted mean of theirs; every output is then per site: one multipolygon "
+            "feature with the first subsite's fields, wit_id the site's value, wit_subsites, "
+            "wit_subsites_loaded and wit_dropped_dates, hectares of the loaded subsites' area. Subsites not "
+            "loaded, and subsites that overlap, are named in wit_load_error.\n\n"
             "<b>Annual metrics</b> (optional): one polygon per wetland and calendar year (UTC) with start and "
             "end dates for the Temporal Controller, the observations, the wet ones (wet_obs), valid (1 with at "
             "least 4 observations), and the max, min, mean, median and the "
@@ -135,6 +156,12 @@ class LoadResultsAlgorithm(WitAlgorithm):
             STRING_FIELDS, optional=True))  # QGIS 3.22 refuses a missing value otherwise
         self.addParameter(QgsProcessingParameterField(
             self.ID_FIELD, self.tr("ID field (default: feature id)"), None, self.INPUT, optional=True))
+        self.addParameter(advanced(QgsProcessingParameterField(
+            self.GROUP_FIELD, self.tr("Site field: polygons sharing a value are one wetland (optional)"), None,
+            self.INPUT, optional=True)))
+        self.addParameter(advanced(QgsProcessingParameterNumber(
+            self.SITE_COVER, self.tr("Share of a site a date must cover (0-1)"), DOUBLE, SITE_COVER,
+            minValue=0, maxValue=1)))
         self.addParameter(advanced(QgsProcessingParameterString(
             self.S3_ENDPOINT, self.tr("S3 endpoint (empty = AWS)"), optional=True)))
         self.addParameter(advanced(QgsProcessingParameterString(
@@ -166,9 +193,11 @@ class LoadResultsAlgorithm(WitAlgorithm):
             raise QgsProcessingException(self.tr("URL_FIELD: layer '{}' has no field '{}'.").format(
                 source.sourceName(), url_field))
         id_field = self._field(parameters, self.ID_FIELD, context)
-        if id_field and source.fields().lookupField(id_field) < 0:
-            raise QgsProcessingException(self.tr("ID_FIELD: layer '{}' has no field '{}'.").format(
-                source.sourceName(), id_field))
+        group_field = self._field(parameters, self.GROUP_FIELD, context)
+        for name, chosen in ((self.ID_FIELD, id_field), (self.GROUP_FIELD, group_field)):
+            if chosen and source.fields().lookupField(chosen) < 0:
+                raise QgsProcessingException(self.tr("{}: layer '{}' has no field '{}'.").format(
+                    name, source.sourceName(), chosen))
         endpoint = self.parameterAsString(parameters, self.S3_ENDPOINT, context).strip()
         if endpoint:
             try:
@@ -193,14 +222,16 @@ class LoadResultsAlgorithm(WitAlgorithm):
 
         for name in (self.OUTPUT, self.TIMESERIES, self.ANNUAL, self.EVENTS):
             self._check_destination(parameters, name, context)
-        fields = output_fields(source.fields())
-        sink, dest_id = self._sink(parameters, self.OUTPUT, context, fields, source.wkbType(), source.sourceCrs())
+        fields = output_fields(source.fields(), sites=bool(group_field))
+        # A site's polygons are collected into one multipolygon: every feature is multi then.
+        wkb_type = QgsWkbTypes.multiType(source.wkbType()) if group_field else source.wkbType()
+        sink, dest_id = self._sink(parameters, self.OUTPUT, context, fields, wkb_type, source.sourceCrs())
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
         series_sink, series_id = self._sink(parameters, self.TIMESERIES, context, timeseries_fields(),
                                             QgsWkbTypes.Type.NoGeometry)
         annual_fields = table_fields(ANNUAL_FIELDS)
-        annual_sink, annual_id = self._sink(parameters, self.ANNUAL, context, annual_fields, source.wkbType(),
+        annual_sink, annual_id = self._sink(parameters, self.ANNUAL, context, annual_fields, wkb_type,
                                             source.sourceCrs())
         event_fields = table_fields(EVENT_FIELDS)
         events_sink, events_id = self._sink(parameters, self.EVENTS, context, event_fields,
@@ -213,17 +244,33 @@ class LoadResultsAlgorithm(WitAlgorithm):
                               self.parameterAsInt(parameters, self.MAX_CONCURRENT, context), plots_dir,
                               keep_series=series_sink is not None, annual=annual_sink is not None,
                               events=events_sink is not None)
-        statistics_rows, annual_rows = StatisticsRows(fields), AnnualRows(annual_fields)
+        statistics_rows, annual_rows = StatisticsRows(fields, sites=bool(group_field)), AnnualRows(annual_fields)
         feedback.pushInfo(self.tr("Reading parquet with {}; {} polygons.").format(reader, source.featureCount()))
         area = ellipsoid_area(source.sourceCrs(), context.transformContext(), context.ellipsoid())
         status_field = DISPATCH_STATUS if source.fields().lookupField(DISPATCH_STATUS) >= 0 else ""
-        items = _items(source.getFeatures(QgsFeatureRequest(), SKIP_GEOMETRY_CHECKS), source.fields(), id_field,
-                       url_field, status_field, area)
+        jobs = _Jobs(source.fields(), id_field, url_field, status_field, area)
+        if group_field:
+            order = sites(source, group_field)
+            feedback.pushInfo(self.tr("{} sites of '{}'.").format(len(order), group_field))
+            items = site_items(source, order, jobs.job, self.parameterAsDouble(parameters, self.SITE_COVER, context))
+            total = max(len(order), 1)
+        else:
+            items = (((feature, job), job) for feature in source.getFeatures(QgsFeatureRequest(), SKIP_GEOMETRY_CHECKS)
+                     for job in (jobs.job(feature),))
+            total = max(source.featureCount(), 1)  # -1 where a provider cannot count
+        url_index = source.fields().lookupField(url_field)
         counts = dict.fromkeys(LOAD_STATUSES, 0)
-        total = max(source.featureCount(), 1)  # -1 where a provider cannot count
         started = time.monotonic()
         with interrupts_as_cancel(feedback), closing(fetcher):
             for (feature, job), loaded in loader.run(items, feedback.isCanceled):
+                if group_field:  # a site (or a polygon of its own) as one multipolygon feature
+                    subsites, feature = feature, site_feature(feature, url_index)
+                    if isinstance(job, SiteJob):
+                        loaded.error = "; ".join(filter(None, (loaded.error, overlap_warning(
+                            subsites, job, loaded, area))))
+                    else:
+                        loaded.stats.update(wit_subsites=1, wit_subsites_loaded=int(loaded.status == LOADED),
+                                            wit_dropped_dates=0 if loaded.status == LOADED else None)
                 counts[loaded.status] += 1
                 sink.addFeature(statistics_rows.feature(feature, job.ident, loaded), QgsFeatureSink.Flag.FastInsert)
                 if series_sink is not None and loaded.series is not None:
@@ -234,14 +281,15 @@ class LoadResultsAlgorithm(WitAlgorithm):
                 if loaded.events:
                     events_sink.addFeatures(event_rows(event_fields, job.ident, loaded.events),
                                             QgsFeatureSink.Flag.FastInsert)
-                if loaded.status != LOADED and loaded.error:
+                if loaded.error:  # a failure, a site's unloaded subsites, a plot not written
                     feedback.pushInfo(self.tr("{}: {}").format(job.ident, loaded.error))
                 feedback.setProgress(min(100.0, 100.0 * sum(counts.values()) / total))
         done = sum(counts.values())
         feedback.pushInfo(self.tr("Summary: {}; {:.1f} s.").format(
             ", ".join("{} {}".format(n, s) for s, n in counts.items()), time.monotonic() - started))
         if feedback.isCanceled():
-            feedback.pushWarning(self.tr("Cancelled: the output has the first {} polygons.").format(done))
+            feedback.pushWarning(self.tr("Cancelled: the output has the first {} {}.").format(
+                done, "sites" if group_field else "polygons"))
         results = {self.OUTPUT: dest_id, "LOADED": counts[LOADED], "FAILED": counts[FAILED],
                    "NO_RESULT": counts[NO_RESULT]}
         for name, sink_id in ((self.TIMESERIES, series_id), (self.ANNUAL, annual_id), (self.EVENTS, events_id)):
@@ -287,20 +335,21 @@ class LoadResultsAlgorithm(WitAlgorithm):
             raise QgsProcessingException(self.tr("{}: {}").format(name, error)) from None
 
 
-def output_fields(input_fields: QgsFields) -> QgsFields:
-    """The input fields plus the statistics and the load status (reused if the input has them)."""
+def output_fields(input_fields: QgsFields, sites: bool = False) -> QgsFields:
+    """The input fields plus the statistics and the load status (reused if the input has them), and
+    with ``sites`` (GROUP_FIELD) each site's subsites and dropped dates."""
     stats = [(name, "int" if name in _INTEGER_STATS else "date" if name in _DATE_STATS else
               "string" if name in _TEXT_STATS else "double", 16 if name in _TEXT_STATS else 0)
              for name in STAT_FIELDS + HISTORY_FIELDS]
-    return extended_fields(input_fields, stats + LOAD_FIELDS)
+    return extended_fields(input_fields, stats + (SITE_FIELDS if sites else []) + LOAD_FIELDS)
 
 
 class StatisticsRows:
     """Statistics-layer features: the input polygon with its statistics, its comparison with the
     past and how its load went."""
 
-    def __init__(self, fields: QgsFields):
-        self._names = STAT_FIELDS + HISTORY_FIELDS
+    def __init__(self, fields: QgsFields, sites: bool = False):
+        self._names = STAT_FIELDS + HISTORY_FIELDS + (tuple(name for name, _, _ in SITE_FIELDS) if sites else ())
         self._dates = [name in _DATE_STATS for name in self._names]
         self._features = ExtendedFeatures(fields, self._names + tuple(name for name, _, _ in LOAD_FIELDS))
 
@@ -369,18 +418,22 @@ def event_rows(fields: QgsFields, ident: str, events: list[tuple]) -> list[QgsFe
     return rows
 
 
-def _items(features: Iterable[QgsFeature], fields: QgsFields, id_field: str, url_field: str, status_field: str,
-           area) -> Iterator[tuple]:
-    """((feature, job), job) per feature: the feature stays with this thread, the job goes to a worker.
-    The fields' positions are found once (a lookup by name per feature costs microseconds)."""
-    at = {name: fields.lookupField(name) for name in (id_field, url_field, status_field) if name}
-    for feature in features:
+class _Jobs:
+    """Each feature's LoadJob: ID, result location, area and dispatch status, read by the fields'
+    positions, found once (a lookup by name per feature costs microseconds)."""
+
+    def __init__(self, fields: QgsFields, id_field: str, url_field: str, status_field: str,
+                 area: Callable[[QgsGeometry], float | None]):
+        self._id, self._url, self._status = (fields.lookupField(name) if name else -1
+                                             for name in (id_field, url_field, status_field))
+        self._area = area
+
+    def job(self, feature: QgsFeature) -> LoadJob:
         attributes = feature.attributes()
-        ident = _plain(attributes[at[id_field]]) if id_field else None
-        status = _plain(attributes[at[status_field]]) if status_field else None
-        job = LoadJob(str(feature.id()) if ident is None else str(ident), _plain(attributes[at[url_field]]),
-                      area(feature), None if status is None else str(status))
-        yield (feature, job), job
+        ident = _plain(attributes[self._id]) if self._id >= 0 else None
+        status = _plain(attributes[self._status]) if self._status >= 0 else None
+        return LoadJob(str(feature.id()) if ident is None else str(ident), _plain(attributes[self._url]),
+                       self._area(feature.geometry()), None if status is None else str(status))
 
 
 def _plain(value):

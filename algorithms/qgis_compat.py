@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from qgis.core import (
     Qgis,
+    QgsFeatureRequest,
     QgsField,
     QgsProcessing,
     QgsProcessingFeatureSource,
@@ -38,6 +39,9 @@ else:
     STRING_FIELDS = QgsProcessingParameterField.DataType.String
     SKIP_GEOMETRY_CHECKS = QgsProcessingFeatureSource.Flag.FlagSkipGeometryValidityChecks
     ADVANCED = QgsProcessingParameterDefinition.Flag.FlagAdvanced
+# QGIS 3.36 moved QgsFeatureRequest's flags into Qgis as well; QGIS 4 keeps only that spelling.
+NO_GEOMETRY = Qgis.FeatureRequestFlag.NoGeometry if hasattr(Qgis, "FeatureRequestFlag") else \
+    QgsFeatureRequest.Flag.NoGeometry  # qgis3-only
 
 if FIELDS_TAKE_QMETATYPE:
     _FIELD_TYPES = {"string": QMetaType.Type.QString, "int": QMetaType.Type.Int, "double": QMetaType.Type.Double,

@@ -215,7 +215,8 @@ class WitExplorer(QgsDockWidget):
         location = _text(feature[DISPATCH_FIELD]) if DISPATCH_FIELD in names else ""
         # Load WIT results' own comparison (made with the run's wet threshold), where the layer has it.
         past = {name: plain(feature[name]) for name in HISTORY_FIELDS} if set(HISTORY_FIELDS) <= set(names) else {}
-        return WetlandRequest(ident, location, _area_ha(layer, feature), past=past)
+        subsites = plain(feature["wit_subsites"]) if "wit_subsites" in names else None
+        return WetlandRequest(ident, location, _area_ha(layer, feature), past=past, subsites=int(subsites or 1))
 
     def _cancel(self) -> None:
         if self.task is not None:
@@ -432,4 +433,4 @@ def _display_name(layer, feature) -> str:
 def _area_ha(layer, feature) -> float | None:
     """The polygon's ellipsoidal area in hectares, measured as Load WIT results measures it."""
     project = QgsProject.instance()
-    return ellipsoid_area(layer.crs(), project.transformContext(), project.ellipsoid())(feature)
+    return ellipsoid_area(layer.crs(), project.transformContext(), project.ellipsoid())(feature.geometry())

@@ -46,6 +46,7 @@ class WetlandRequest:
     reason: str = ""
     location_field: str = "wit_url"
     past: dict = field(default_factory=dict)  # the layer's comparison with the past, where it has one
+    subsites: int = 1  # a site of Load WIT results' GROUP_FIELD: its series is only in TIMESERIES
 
 
 @dataclass
@@ -164,6 +165,9 @@ class WetlandTask(QgsTask):
                 times = np.array([_nanoseconds(row[0]) for row in rows], dtype=np.int64)
                 columns = [np.array([_number(row[i]) for row in rows], dtype=np.float64) for i in range(1, 6)]
                 return merge([Series(times, *columns)]), "table '%s'" % self.sources.names["timeseries"]
+        if request.subsites > 1:
+            raise FetchError("it is a site of %d subsites, whose combined series is in Load WIT results' TIMESERIES "
+                             "output: add that table to the project to see it here" % request.subsites)
         locations = parse_locations(request.location)
         if not locations:
             raise FetchError("it is not in a loaded TIMESERIES table and %s is empty" % request.location_field)

@@ -15,7 +15,6 @@ from qgis.core import (
     QgsCoordinateTransformContext,
     QgsCsException,
     QgsDistanceArea,
-    QgsFeature,
     QgsGeometry,
     QgsUnitTypes,
     QgsWkbTypes,
@@ -44,14 +43,13 @@ def measurer(crs: QgsCoordinateReferenceSystem, context: QgsCoordinateTransformC
 
 
 def ellipsoid_area(crs: QgsCoordinateReferenceSystem, context: QgsCoordinateTransformContext,
-                   ellipsoid: str) -> Callable[[QgsFeature], float | None]:
-    """A function: feature in ``crs`` → its area in hectares, measured as ``measurer`` does.
+                   ellipsoid: str) -> Callable[[QgsGeometry], float | None]:
+    """A function: geometry in ``crs`` → its area in hectares, measured as ``measurer`` does.
 
     Load WIT results scales wet shares to hectares with it and the explorer too: one measure for both."""
     distance = measurer(crs, context, ellipsoid)
 
-    def area_ha(feature: QgsFeature) -> float | None:
-        geometry = feature.geometry()
+    def area_ha(geometry: QgsGeometry) -> float | None:
         if geometry is None or geometry.isEmpty():
             return None
         return distance.convertAreaMeasurement(distance.measureArea(geometry), QgsUnitTypes.AreaUnit.AreaHectares)

@@ -135,15 +135,18 @@ class ResultLoader:
             site = Loaded(FAILED, error="its subsites' areas are unknown, so they cannot be weighted")
         else:
             combined = combine(loaded, job.cover)
-            site = self._measure(job.ident, combined.series, sum(area for _, area in loaded))
+            about = "site of %d subsites (%d loaded): %d dates kept, %d under %.0f %% cover dropped" % (
+                len(job.subsites), len(loaded), len(combined.series), combined.dropped_dates, 100 * job.cover)
+            site = self._measure(job.ident, combined.series, sum(area for _, area in loaded), about)
             site.error = "; ".join(problems + ([site.error] if site.error else []))
             site_stats["wit_dropped_dates"] = combined.dropped_dates
         site.stats.update(site_stats)
         site.subsites = statuses
         return site
 
-    def _measure(self, ident: str, series: Series, area_ha: float | None) -> Loaded:
-        """What is asked for of one wetland's series, and its years for the comparison with the past."""
+    def _measure(self, ident: str, series: Series, area_ha: float | None, about: str = "") -> Loaded:
+        """What is asked for of one wetland's series, and its years for the comparison with the past;
+        ``about`` the wetland, for its plot."""
         years = years_of(series, self.threshold)
         loaded = Loaded(LOADED, stats=statistics(series, self.threshold, area_ha),
                         series=series if self.keep_series else None, years=years)
@@ -152,7 +155,8 @@ class ResultLoader:
         if self.events:
             loaded.events = inundation_events(series, self.threshold, area_ha)
         if self.plots_dir and len(series) and not self._stopped.is_set():  # the plot says it under its title
-            loaded.plot, loaded.error = self._plot(series, ident, summary(self._compare(loaded).stats))
+            subtitle = summary(self._compare(loaded).stats)
+            loaded.plot, loaded.error = self._plot(series, ident, "%s\n%s" % (about, subtitle) if about else subtitle)
         return loaded
 
     @staticmethod

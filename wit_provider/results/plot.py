@@ -42,10 +42,11 @@ def plot_figure(series: Series, title_id: str, subtitle: str = "") -> Figure:
     """The PNG's figure (call under the plot lock from worker threads)."""
     figure = Figure(figsize=(12, 4), dpi=100)
     FigureCanvasAgg(figure)
-    axes = figure.add_axes((0.06, 0.14, 0.74, 0.72 if subtitle else 0.76))
+    lines = subtitle.count("\n") + 1 if subtitle else 0
+    axes = figure.add_axes((0.06, 0.14, 0.74, 0.76 - 0.04 * lines))
     draw_series(axes, series, title_id)
-    if subtitle:  # between the title and the plot
-        axes.set_title(axes.get_title(), pad=20)
+    if subtitle:  # between the title and the plot, a line each
+        axes.set_title(axes.get_title(), pad=6 + 14 * lines)
         axes.text(0.5, 1.02, subtitle, transform=axes.transAxes, ha="center", va="bottom", fontsize=9,
                   color="#333333")
     figure.text(0.99, 0.02, ATTRIBUTION, ha="right", va="bottom", fontsize=8, color="#555555")
