@@ -17,8 +17,9 @@ with_s with_cpu_s wall_ratio cpu_ratio", the statistics-only load from the 20 ms
 COMPARISON_ROUNDS rounds of one run without (nor its fields) and one with the comparison with the
 past (bench.history): wall and CPU seconds of the process summed, and the median of the rounds'
 ratios (`python -m bench.load_results comparison` prints
-that line alone). One case alone:
-`python -m bench.load_results run LAYER ENDPOINT MAX_CONCURRENT TIMESERIES(0/1) METRICS(0/1) [COMPARISON(0/1)]`
+that line alone; `python -m bench.load_results sites` prints the sites case, see
+``sites_side_by_side``). One case alone: `python -m bench.load_results run LAYER ENDPOINT
+MAX_CONCURRENT TIMESERIES(0/1) METRICS(0/1) [COMPARISON(0/1) [GROUPED(0/1)]]`
 prints "peak_rss_mb seconds loaded cpu_seconds".
 """
 
@@ -39,11 +40,14 @@ from bench.common import CACHE, ROOT
 FILES = 2000
 PARALLEL = 16
 LATENCY_SECONDS = 0.02
+SITE_SIZE = 5  # polygons per site in the sites case: 2,000 polygons in 400 sites
+SITE_ROUNDS = 5  # rounds of the load ungrouped and grouped
 COMPARISON_ROUNDS = 10  # rounds of the load without and with the comparison: single runs vary by a tenth
 
 
-def layer_with_results(path, uris: list[str]) -> str:
-    """A GeoPackage of small squares near Canberra, one per result URI, in field wit_url."""
+def layer_with_results(path, uris: list[str], sites: int = 0) -> str:
+    """A GeoPackage of small squares near Canberra, one per result URI, in field wit_url; with
+    ``sites``, a field SITE putting square i in site i mod ``sites`` (a layer in no site's order)."""
     from osgeo import ogr, osr
 
     if os.path.exists(path):
@@ -54,12 +58,16 @@ def layer_with_results(path, uris: list[str]) -> str:
     layer = dataset.CreateLayer("wetlands", crs, ogr.wkbPolygon)
     layer.CreateField(ogr.FieldDefn("UID", ogr.OFTString))
     layer.CreateField(ogr.FieldDefn("wit_url", ogr.OFTString))
+    if sites:
+        layer.CreateField(ogr.FieldDefn("SITE", ogr.OFTString))
     layer.StartTransaction()
     for index, uri in enumerate(uris):
         x, y = 149.0 + (index % 100) * 0.01, -35.5 + (index // 100) * 0.01
         feature = ogr.Feature(layer.GetLayerDefn())
         feature.SetField("UID", "w%05d" % index)
         feature.SetField("wit_url", uri)
+        if sites:
+            feature.SetField("SITE", "site%04d" % (index % sites))
         feature.SetGeometry(ogr.CreateGeometryFromWkt(
             "POLYGON((%f %f,%f %f,%f %f,%f %f,%f %f))" % (x, y, x + 0.005, y, x + 0.005, y + 0.005, x, y + 0.005,
                                                            x, y)))
@@ -111,7 +119,7 @@ def seed(server, bodies: list[bytes]) -> list[str]:
 
 
 def run_case(layer: str, endpoint: str, max_concurrent: str, timeseries: str, metrics: str,
-             comparison: str = "1") -> None:
+             comparison: str = "1", grouped: str = "0") -> None:
     from tools.qgis import processing_session
 
     app, plugin = processing_session()
@@ -128,6 +136,8 @@ def run_case(layer: str, endpoint: str, max_concurrent: str, timeseries: str, me
     name = "%s_%s" % (os.path.basename(layer), max_concurrent)
     parameters = {"INPUT": layer, "ID_FIELD": "UID", "S3_ENDPOINT": "" if endpoint == "-" else endpoint,
                   "MAX_CONCURRENT": int(max_concurrent), "OUTPUT": str(CACHE / ("loaded_%s.gpkg" % name))}
+    if grouped == "1":
+        parameters["GROUP_FIELD"] = "SITE"
     if timeseries == "1":
         parameters["TIMESERIES"] = str(CACHE / ("series_%s.gpkg" % name))
     if metrics == "1":
@@ -140,19 +150,19 @@ def run_case(layer: str, endpoint: str, max_concurrent: str, timeseries: str, me
 
 
 def case(layer: str, endpoint: str, max_concurrent: int, files: int, timeseries: bool = False,
-         metrics: bool = False, comparison: bool = True) -> list[float]:
+         metrics: bool = False, comparison: bool = True, grouped: bool = False) -> list[float]:
     for stale in CACHE.glob("*_%s_%d.gpkg" % (os.path.basename(layer), max_concurrent)):
         stale.unlink()
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT))
     run = subprocess.run([sys.executable, "-m", "bench.load_results", "run", layer, endpoint or "-",
                           str(max_concurrent), "1" if timeseries else "0", "1" if metrics else "0",
-                          "1" if comparison else "0"],
+                          "1" if comparison else "0", "1" if grouped else "0"],
                          cwd=ROOT, env=env, capture_output=True, text=True)
     lines = run.stdout.strip().splitlines()
     if run.returncode != 0 or not lines:
         raise RuntimeError("load case failed: %s" % run.stderr[-2000:])
     peak, seconds, loaded, cpu = (float(v) for v in lines[-1].split())
-    if loaded != files:
+    if loaded != (files // SITE_SIZE if grouped else files):
         raise RuntimeError("%d of %d files loaded" % (loaded, files))
     return [peak, seconds, cpu]
 
@@ -210,6 +220,30 @@ def comparison_side_by_side(remote: str) -> str:
     return " ".join("%.2f" % v for v in sums) + " %.4f %.4f" % tuple(ratios)
 
 
+def sites_side_by_side() -> str:
+    """"ungrouped_s grouped_s wall_ratio rss_200_mb rss_2000_mb": 2,000 polygons from the 20 ms
+    server loaded as they are and as 400 sites of 5 (GROUP_FIELD; the layer in no site's order),
+    SITE_ROUNDS rounds of one run each, summed, and the median of the rounds' ratios; and the peak
+    memory of the grouped load with every output at 200 and at 2,000 polygons."""
+    bodies = sample_bodies()
+    slow = slow_http_server(bodies)
+    try:
+        base = "http://127.0.0.1:%d/wit/" % slow.server_address[1]
+        uris = [base + "%d.parquet" % i for i in range(FILES)]
+        remote = layer_with_results(CACHE / "results_sites_2000.gpkg", uris, FILES // SITE_SIZE)
+        small = layer_with_results(CACHE / "results_sites_200.gpkg", uris[:FILES // 10], FILES // 10 // SITE_SIZE)
+        case(remote, "", PARALLEL, FILES)  # warm the caches
+        rounds = [[case(remote, "", PARALLEL, FILES, grouped=grouped)[1] for grouped in (False, True)]
+                  for _ in range(SITE_ROUNDS)]
+        rss_small = case(small, "", PARALLEL, FILES // 10, timeseries=True, metrics=True, grouped=True)[0]
+        rss_large = case(remote, "", PARALLEL, FILES, timeseries=True, metrics=True, grouped=True)[0]
+    finally:
+        slow.shutdown()
+    ratio = statistics.median(grouped / ungrouped for ungrouped, grouped in rounds)
+    return "%.2f %.2f %.4f %.1f %.1f" % (sum(r[0] for r in rounds), sum(r[1] for r in rounds), ratio, rss_small,
+                                         rss_large)
+
+
 def comparison_only() -> None:
     """The fourth line of ``main`` alone, from the 20 ms server."""
     bodies = sample_bodies()
@@ -236,8 +270,10 @@ def table_size(kind: str, layer: str) -> tuple[int, float]:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["run"]:
-        run_case(*sys.argv[2:8])
+        run_case(*sys.argv[2:9])
     elif sys.argv[1:2] == ["comparison"]:
         comparison_only()
+    elif sys.argv[1:2] == ["sites"]:
+        print(sites_side_by_side())
     else:
         main()

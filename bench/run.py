@@ -32,6 +32,11 @@ COMPARISON_ROW = ("| load results, 2,000 files over HTTP answering after 20 ms, 
 ENGINE_COMPARISON_ROW = ("| the engine's load of 2,000 local files, one thread (read, statistics) | WIT Dispatcher, "
                          "with vs without the comparison with the past, alternating | %.2f s, %.2f s vs %.2f s, "
                          "%.2f s CPU = %.3f x | - |")
+SITES_ROW = ("| load results, 2,000 files over HTTP answering after 20 ms, 16 at once, as 400 sites of 5 "
+             "(GROUP_FIELD, the layer in no site's order) vs ungrouped, 5 rounds | WIT Dispatcher | median of the "
+             "rounds' ratios %.3f x; summed %.1f s vs %.1f s | <= 1.2 x |")
+SITES_MEMORY_ROW = ("| load results as sites, memory with every output | WIT Dispatcher | peak RSS %.0f MB at 200 "
+                    "polygons (40 sites), %.0f MB at 2,000 (400 sites) = %.2f x | flat |")
 PEER_NAMES = {"ours": "WIT Dispatcher", "notebook": "notebook (aiohttp, fixed 2 s)",
               "owslib": "OWSLib (ASYNC + monitorExecution)"}
 # Warm runs after a cold one: (polygons, END) for bench.dispatch_peer; "" keeps the case's own.
@@ -218,6 +223,8 @@ def main() -> None:
     annual_rows, annual_mb, event_rows, events_mb = map(float, output[-2].split())
     comparison = [float(v) for v in output[-1].split()]
     engine = [float(v) for v in last_line(python("bench.history"))]
+    print("Results: 2,000 WIT files as 400 sites...", flush=True)
+    sites = [float(v) for v in last_line(python("bench.load_results", "sites"))]
 
     print("\nWIT Dispatcher benchmarks, %s, %s, %d cores, Python %s, %.0f s in all\n" % (
         date.today(), platform.platform(), os.cpu_count(), platform.python_version(), time.monotonic() - began))
@@ -252,9 +259,23 @@ def main() -> None:
     print(comparison_row(comparison))
     print(ENGINE_COMPARISON_ROW % (engine[0], engine[2], engine[1], engine[3],
                                    (engine[0] + engine[2]) / (engine[1] + engine[3])))
+    print("\n".join(sites_rows(sites)))
     print("| ANNUAL and EVENTS GeoPackages of 2,000 files | WIT Dispatcher | ANNUAL %d rows, %.1f MB (%.0f bytes/row); "
           "EVENTS %d rows, %.1f MB | - |" % (annual_rows, annual_mb, 1e6 * annual_mb / annual_rows, event_rows,
                                              events_mb))
+
+
+def sites_rows(figures: list[float]) -> list[str]:
+    ungrouped_s, grouped_s, ratio, rss_small, rss_large = figures
+    return [SITES_ROW % (ratio, grouped_s, ungrouped_s), SITES_MEMORY_ROW % (rss_small, rss_large,
+                                                                           rss_large / rss_small)]
+
+
+def sites_only() -> None:
+    began = time.monotonic()
+    print("Results: 2,000 WIT files over HTTP, as 400 sites and ungrouped...", flush=True)
+    print_table("sites benchmark", began, sites_rows([float(v) for v in last_line(python("bench.load_results",
+                                                                                         "sites"))]))
 
 
 def comparison_row(figures: list[float]) -> str:
@@ -298,10 +319,10 @@ def history_only() -> None:
                                  (engine[0] + engine[2]) / (engine[1] + engine[3]))])
 
 
-MODES = {"": main, "dispatch": dispatch_only, "yearly": yearly_only, "history": history_only}
+MODES = {"": main, "dispatch": dispatch_only, "yearly": yearly_only, "history": history_only, "sites": sites_only}
 
 if __name__ == "__main__":
     mode = sys.argv[1] if sys.argv[1:] else ""
     if mode not in MODES:
-        sys.exit("usage: python -m bench.run [dispatch | yearly | history]")
+        sys.exit("usage: python -m bench.run [dispatch | yearly | history | sites]")
     MODES[mode]()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import shutil
 import sqlite3
 import subprocess
 from datetime import date
@@ -18,6 +19,7 @@ from osgeo import gdal
 from test_history import assert_same as assert_same_history
 from test_history import expected_history
 from test_load_results import THRESHOLD, assert_same_statistics, pandas_statistics
+from test_sites import frame_of, pandas_site
 from test_wit_metrics import pandas_annual, pandas_events
 from wit_server.s3 import wit_parquet
 
@@ -327,6 +329,32 @@ def test_dispatch_then_load_with_qgis_process(qgis_app, profile, s3_server, fres
     assert_metrics_written(tmp_path / "annual.gpkg", tmp_path / "events.gpkg", loaded)  # every value, every polygon
     assert "Summary: %d loaded, 0 failed, %d no result" % (
         statuses.count("succeeded"), 86 - statuses.count("succeeded")) in run.stdout
+
+    # The same results as nine sites: a SITE field added to the file, fid mod 9 (in no site's order).
+    grouped = tmp_path / "grouped.gpkg"
+    shutil.copy(dispatched, grouped)
+    with sqlite3.connect(grouped) as db:
+        table = db.execute("SELECT table_name FROM gpkg_contents").fetchone()[0]
+        db.execute('ALTER TABLE "%s" ADD COLUMN SITE TEXT' % table)
+        db.execute("UPDATE \"%s\" SET SITE = 's' || (fid %% 9)" % table)
+    run = qgis_process(env, "run", "wit:loadresults", "--", "INPUT=%s" % grouped, "ID_FIELD=UID", "GROUP_FIELD=SITE",
+                       "S3_ENDPOINT=%s" % s3_server.endpoint, "OUTPUT=%s" % (tmp_path / "sites.gpkg"))
+    assert run.returncode == 0, run.stdout + run.stderr
+    members = {}
+    for fid, uid, url, status in read_table(dispatched, "fid, UID, wit_url, wit_status"):
+        members.setdefault("s%d" % (fid % 9), []).append((uid, url, status))
+    columns = ["wit_id", "wit_subsites", "wit_subsites_loaded", "wit_dropped_dates", "wit_load_status"] + STAT_NAMES
+    sites = [dict(zip(columns, row)) for row in read_table(tmp_path / "sites.gpkg", ", ".join(columns))]
+    assert sorted(site["wit_id"] for site in sites) == sorted(members)
+    for site in sites:
+        parts = [(frame_of(sample, results[url]["sample_uid"]), areas[uid])
+                 for uid, url, status in members[site["wit_id"]] if status == "succeeded"]
+        frame, dropped = pandas_site(parts, 0.9)
+        assert (site["wit_subsites"], site["wit_subsites_loaded"], site["wit_dropped_dates"], site[
+            "wit_load_status"]) == (len(members[site["wit_id"]]), len(parts), dropped, "loaded")
+        expected = pandas_statistics(frame, THRESHOLD, sum(area for _, area in parts))
+        expected = {k: v.isoformat() if isinstance(v, date) else v for k, v in expected.items()}
+        assert_same_statistics({name: site[name] for name in STAT_NAMES}, expected)
 
 
 @pytest.mark.parametrize("path, url", [("/tmp/my plots/a.png", "file:///tmp/my%20plots/a.png"),

@@ -194,3 +194,19 @@ def test_a_date_covering_exactly_the_cover_is_kept(tmp_path):
     loaded = site_loader().load(job)
     assert loaded.series.water.tolist() == pytest.approx([(8 * 0.5 + 2 * 0.2) / 10])  # 1 January: 0.8 of it
     assert loaded.stats["wit_dropped_dates"] == 1
+
+
+def test_the_worked_example_of_the_docs(tmp_path):
+    """docs/results.md's site of 6, 3 and 1 ha, observed on three dates."""
+    def frame(observations: list[tuple[str, float]]) -> pd.DataFrame:
+        times = pd.to_datetime(["%s 23:30" % day for day, _ in observations]).tz_localize("UTC")
+        water = [w for _, w in observations]
+        return pd.DataFrame({"time": times, "water": water, "wet": 0.0, "bs": [1 - w for w in water], "pv": 0.0,
+                             "npv": 0.0})
+
+    subsites = [(frame([("2020-01-01", 0.5), ("2020-01-17", 0.4), ("2020-02-02", 0.3)]), 6.0),
+                (frame([("2020-01-01", 0.2), ("2020-01-17", 0.4)]), 3.0), (frame([("2020-01-01", 0.1)]), 1.0)]
+    job = SiteJob("s", tuple(LoadJob(str(i), write(tmp_path, f, str(i)), area) for i, (f, area) in enumerate(subsites)))
+    loaded = site_loader().load(job)
+    assert loaded.series.water.tolist() == pytest.approx([0.37, 0.40])
+    assert loaded.stats["wit_dropped_dates"] == 1
