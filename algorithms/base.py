@@ -62,13 +62,16 @@ def table_fields(names) -> QgsFields:
 
 
 class ExtendedFeatures:
-    """Output features in ``fields``: an input feature's geometry and attributes, then the values of
-    ``names`` in that order. Their positions are found once: a lookup by name costs microseconds,
-    per name and per feature, on the thread that writes the output."""
+    """Output features in ``fields``: an input feature's geometry and attributes, and values at the
+    positions of ``names`` (an input field of that name is reused). The positions are found once:
+    a lookup by name costs microseconds, per name and per feature, on the thread that writes."""
 
     def __init__(self, fields: QgsFields, names: Sequence[str]):
         self.fields = fields
         self._positions = [fields.lookupField(name) for name in names]
+        missing = [name for name, position in zip(names, self._positions) if position < 0]
+        if missing:
+            raise ValueError("not in the output's fields: %s" % ", ".join(missing))
         self._count = fields.count()
 
     def feature(self, feature: QgsFeature, values: Sequence) -> QgsFeature:

@@ -16,8 +16,8 @@ events_rows events_mb" of the 2,000 files' GeoPackages, and a fourth: "without_s
 with_s with_cpu_s wall_ratio cpu_ratio", the statistics-only load from the 20 ms server,
 COMPARISON_ROUNDS rounds of one run without (nor its fields) and one with the comparison with the
 past (bench.history): wall and CPU seconds of the process summed, and the median of the rounds'
-ratios (`python -m bench.load_results comparison` prints
-that line alone; `python -m bench.load_results sites` prints the sites case, see
+ratios (`python -m bench.load_results comparison` prints that line alone;
+`python -m bench.load_results sites` prints the sites case, see
 ``sites_side_by_side``). One case alone: `python -m bench.load_results run LAYER ENDPOINT
 MAX_CONCURRENT TIMESERIES(0/1) METRICS(0/1) [COMPARISON(0/1) [GROUPED(0/1)]]`
 prints "peak_rss_mb seconds loaded cpu_seconds".
@@ -213,11 +213,20 @@ def comparison_side_by_side(remote: str) -> str:
     of ``remote`` COMPARISON_ROUNDS times each, alternating without and with the comparison, summed;
     and the median of the rounds' with/without ratios, which one run slowed by the machine's
     neighbours does not move."""
-    rounds = [[case(remote, "", PARALLEL, FILES, comparison=comparison)[1:] for comparison in (False, True)]
-              for _ in range(COMPARISON_ROUNDS)]
+    rounds = [alternated(lambda comparison: case(remote, "", PARALLEL, FILES, comparison=comparison)[1:], number)
+              for number in range(COMPARISON_ROUNDS)]
     sums = [sum(pair[side][k] for pair in rounds) for side in (0, 1) for k in (0, 1)]
     ratios = [statistics.median(pair[1][k] / pair[0][k] for pair in rounds) for k in (0, 1)]
     return " ".join("%.2f" % v for v in sums) + " %.4f %.4f" % tuple(ratios)
+
+
+def alternated(run, number: int) -> list:
+    """[run(False), run(True)], the one with True first in odd rounds: going second (warm caches, a
+    busier neighbour) favours neither."""
+    if number % 2:
+        second = run(True)
+        return [run(False), second]
+    return [run(False), run(True)]
 
 
 def sites_side_by_side() -> str:
@@ -225,6 +234,7 @@ def sites_side_by_side() -> str:
     server loaded as they are and as 400 sites of 5 (GROUP_FIELD; the layer in no site's order),
     SITE_ROUNDS rounds of one run each, summed, and the median of the rounds' ratios; and the peak
     memory of the grouped load with every output at 200 and at 2,000 polygons."""
+    CACHE.mkdir(parents=True, exist_ok=True)
     bodies = sample_bodies()
     slow = slow_http_server(bodies)
     try:
@@ -233,8 +243,8 @@ def sites_side_by_side() -> str:
         remote = layer_with_results(CACHE / "results_sites_2000.gpkg", uris, FILES // SITE_SIZE)
         small = layer_with_results(CACHE / "results_sites_200.gpkg", uris[:FILES // 10], FILES // 10 // SITE_SIZE)
         case(remote, "", PARALLEL, FILES)  # warm the caches
-        rounds = [[case(remote, "", PARALLEL, FILES, grouped=grouped)[1] for grouped in (False, True)]
-                  for _ in range(SITE_ROUNDS)]
+        rounds = [alternated(lambda grouped: case(remote, "", PARALLEL, FILES, grouped=grouped)[1], number)
+                  for number in range(SITE_ROUNDS)]
         rss_small = case(small, "", PARALLEL, FILES // 10, timeseries=True, metrics=True, grouped=True)[0]
         rss_large = case(remote, "", PARALLEL, FILES, timeseries=True, metrics=True, grouped=True)[0]
     finally:
@@ -246,6 +256,7 @@ def sites_side_by_side() -> str:
 
 def comparison_only() -> None:
     """The fourth line of ``main`` alone, from the 20 ms server."""
+    CACHE.mkdir(parents=True, exist_ok=True)
     bodies = sample_bodies()
     slow = slow_http_server(bodies)
     try:

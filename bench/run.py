@@ -4,7 +4,8 @@ Phases keep noisy neighbours apart: the 60 s and mixed dispatch cases (mostly wa
 run beside the memory and preparation measurements; the 1 s case and the client-cost
 run, which are sensitive to CPU contention, run after them on a quiet machine.
 `python -m bench.run dispatch` runs the dispatch cases alone, `python -m bench.run yearly` the
-yearly update through the algorithm alone.
+yearly update through the algorithm alone, `python -m bench.run history` the comparison with the
+past (through the algorithm and in the engine) and `python -m bench.run sites` the load as sites.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import numpy
 import pandas as pd
 import pytest
 from conftest import EXPECTED_READER, WIT_SAMPLE
-from osgeo import gdal
+from osgeo import gdal, ogr
 from test_history import assert_same as assert_same_history
 from test_history import expected_history
 from test_load_results import THRESHOLD, assert_same_statistics, pandas_statistics
@@ -333,10 +333,13 @@ def test_dispatch_then_load_with_qgis_process(qgis_app, profile, s3_server, fres
     # The same results as nine sites: a SITE field added to the file, fid mod 9 (in no site's order).
     grouped = tmp_path / "grouped.gpkg"
     shutil.copy(dispatched, grouped)
-    with sqlite3.connect(grouped) as db:
-        table = db.execute("SELECT table_name FROM gpkg_contents").fetchone()[0]
-        db.execute('ALTER TABLE "%s" ADD COLUMN SITE TEXT' % table)
-        db.execute("UPDATE \"%s\" SET SITE = 's' || (fid %% 9)" % table)
+    dataset = gdal.OpenEx(str(grouped), gdal.OF_VECTOR | gdal.OF_UPDATE)
+    layer = dataset.GetLayer(0)
+    layer.CreateField(ogr.FieldDefn("SITE", ogr.OFTString))
+    for feature in layer:
+        feature.SetField("SITE", "s%d" % (feature.GetFID() % 9))
+        layer.SetFeature(feature)
+    dataset = layer = None
     run = qgis_process(env, "run", "wit:loadresults", "--", "INPUT=%s" % grouped, "ID_FIELD=UID", "GROUP_FIELD=SITE",
                        "S3_ENDPOINT=%s" % s3_server.endpoint, "OUTPUT=%s" % (tmp_path / "sites.gpkg"))
     assert run.returncode == 0, run.stdout + run.stderr
