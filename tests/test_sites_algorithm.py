@@ -128,6 +128,21 @@ def test_each_site_is_one_feature_whose_outputs_are_its_combined_series(qgis_app
             assert [row[column] for row in ours] == pytest.approx(frame[name].tolist(), rel=1e-12, abs=1e-15)
     assert_metrics_written(annual, events, metrics)
 
+    # The WIT explorer's reader shows a site's series from the TIMESERIES table, and says where it is without.
+    from qgis.core import QgsVectorLayerFeatureSource
+    from wit_dispatcher.gui.wetland_task import Sources, WetlandRequest, WetlandTask
+    from wit_dispatcher.wit_provider.results.fetch import S3Settings
+
+    table_layer = QgsVectorLayer(str(series), "series", "ogr")
+    with_table = WetlandTask([], Sources(timeseries=QgsVectorLayerFeatureSource(table_layer), names={
+        "timeseries": "series"}), S3Settings(), lambda wetlands: None)
+    shown = with_table._read(WetlandRequest("B", None, metrics["B"][1], subsites=5))
+    assert shown.reason == "" and shown.series.water.tolist() == pytest.approx(expected_series["B"].water.tolist())
+    without = WetlandTask([], Sources(), S3Settings(), lambda wetlands: None)._read(
+        WetlandRequest("B", None, metrics["B"][1], subsites=5))
+    assert without.series is None and "a site of 5 subsites, whose combined series is in Load WIT results' " \
+        "TIMESERIES output" in without.reason
+
     sites = QgsVectorLayer(str(output), "sites", "ogr")
     geometries = {f["wit_id"]: f.geometry() for f in sites.getFeatures()}
     assert geometries["B"].isMultipart() and geometries["B"].constGet().numGeometries() == 5
