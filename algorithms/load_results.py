@@ -32,7 +32,7 @@ from qgis.core import (
     QgsProcessingParameterString,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QDate, QDateTime, Qt, QVariant
+from qgis.PyQt.QtCore import QDate, QDateTime, Qt
 
 from ..wit_provider.qgis_bridge.geometry import ellipsoid_area
 from ..wit_provider.qgis_bridge.network import ca_bundle, proxy_rule
@@ -62,8 +62,9 @@ from .qgis_compat import (
     VECTOR_POLYGON,
     advanced,
     field,
+    value_or_none,
 )
-from .sites import SITE_FIELDS, overlap_warning, site_feature, site_items, sites
+from .sites import SITE_FIELDS, group_sites, overlap_warning, site_feature, site_items
 from .styling import relate_on_completion, style_on_completion
 
 _PROVIDER_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")  # not a drive letter (C:\\…)
@@ -250,7 +251,7 @@ class LoadResultsAlgorithm(WitAlgorithm):
         status_field = DISPATCH_STATUS if source.fields().lookupField(DISPATCH_STATUS) >= 0 else ""
         jobs = _Jobs(source.fields(), id_field, url_field, status_field, area)
         if group_field:
-            order = sites(source, group_field)
+            order = group_sites(source, group_field, feedback)
             feedback.pushInfo(self.tr("{} sites of '{}'.").format(len(order), group_field))
             items = site_items(source, order, jobs.job, self.parameterAsDouble(parameters, self.SITE_COVER, context))
             total = max(len(order), 1)
@@ -259,6 +260,7 @@ class LoadResultsAlgorithm(WitAlgorithm):
                      for job in (jobs.job(feature),))
             total = max(source.featureCount(), 1)  # -1 where a provider cannot count
         url_index = source.fields().lookupField(url_field)
+        seen: set[str] = set()
         counts = dict.fromkeys(LOAD_STATUSES, 0)
         started = time.monotonic()
         with interrupts_as_cancel(feedback), closing(fetcher):
@@ -266,11 +268,16 @@ class LoadResultsAlgorithm(WitAlgorithm):
                 if group_field:  # a site (or a polygon of its own) as one multipolygon feature
                     subsites, feature = feature, site_feature(feature, url_index)
                     if isinstance(job, SiteJob):
-                        loaded.error = "; ".join(filter(None, (loaded.error, overlap_warning(
-                            subsites, job, loaded, area))))
+                        if loaded.status == LOADED:
+                            loaded.error = "; ".join(filter(None, (loaded.error, overlap_warning(
+                                subsites, job, loaded, area))))
                     else:
                         loaded.stats.update(wit_subsites=1, wit_subsites_loaded=int(loaded.status == LOADED),
                                             wit_dropped_dates=0 if loaded.status == LOADED else None)
+                    if job.ident in seen:  # its rows in TIMESERIES, ANNUAL and EVENTS would mix with another's
+                        feedback.pushWarning(self.tr("wit_id '{}' names two sites (a site's value and a polygon's "
+                                                     "ID_FIELD value): their tables' rows mix").format(job.ident))
+                    seen.add(job.ident)
                 counts[loaded.status] += 1
                 sink.addFeature(statistics_rows.feature(feature, job.ident, loaded), QgsFeatureSink.Flag.FastInsert)
                 if series_sink is not None and loaded.series is not None:
@@ -430,12 +437,7 @@ class _Jobs:
 
     def job(self, feature: QgsFeature) -> LoadJob:
         attributes = feature.attributes()
-        ident = _plain(attributes[self._id]) if self._id >= 0 else None
-        status = _plain(attributes[self._status]) if self._status >= 0 else None
-        return LoadJob(str(feature.id()) if ident is None else str(ident), _plain(attributes[self._url]),
+        ident = value_or_none(attributes[self._id]) if self._id >= 0 else None
+        status = value_or_none(attributes[self._status]) if self._status >= 0 else None
+        return LoadJob(str(feature.id()) if ident is None else str(ident), value_or_none(attributes[self._url]),
                        self._area(feature.geometry()), None if status is None else str(status))
-
-
-def _plain(value):
-    """A Python value, or None for QGIS's NULL."""
-    return None if value is None or (isinstance(value, QVariant) and value.isNull()) else value

@@ -64,3 +64,8 @@ def advanced(parameter: QgsProcessingParameterDefinition) -> QgsProcessingParame
     until *Show advanced parameters*); qgis_process, scripts and batch values are unaffected."""
     parameter.setFlags(parameter.flags() | ADVANCED)
     return parameter
+
+
+def value_or_none(value):
+    """A Python value, or None for QGIS's NULL (a null QVariant on QGIS 3, None on QGIS 4)."""
+    return None if value is None or (isinstance(value, QVariant) and value.isNull()) else value

@@ -10,36 +10,43 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from qgis.core import QgsFeature, QgsFeatureRequest, QgsGeometry
+from qgis.core import QgsFeature, QgsFeatureRequest, QgsGeometry, QgsProcessingFeatureSource, QgsProcessingFeedback
+from qgis.PyQt.QtCore import Qt
 
 from ..wit_provider.results.loader import LOADED, Loaded, LoadJob, SiteJob
-from .qgis_compat import NO_GEOMETRY, SKIP_GEOMETRY_CHECKS
+from .qgis_compat import NO_GEOMETRY, SKIP_GEOMETRY_CHECKS, value_or_none
 
 SITE_FIELDS = [("wit_subsites", "int", 0), ("wit_subsites_loaded", "int", 0), ("wit_dropped_dates", "int", 0)]
 OVERLAP = 0.99  # a site whose loaded subsites' union is smaller than this share of their areas overlaps
 _CHUNK = 500  # features read at once in the second pass (and held until their sites are sent)
 
 
-def sites(source, group_field: str) -> list[tuple[object, list[int]]]:
-    """(group value, feature ids) per site, in the order of each site's first feature; a NULL
-    value gives a site of one with value None."""
+def group_sites(source: QgsProcessingFeatureSource, group_field: str,
+                feedback: QgsProcessingFeedback) -> list[tuple[str | None, list[int]]]:
+    """(site name, feature ids) per site, in the order of each site's first feature; a NULL value
+    gives a site of one named None. Values are told apart as the text they show as."""
     index = source.fields().lookupField(group_field)
     request = QgsFeatureRequest().setFlags(NO_GEOMETRY).setSubsetOfAttributes([index])
-    found: dict = {}
-    order: list[tuple[object, list[int]]] = []
-    for feature in source.getFeatures(request):
-        value = feature.attributes()[index]
-        if value is None or getattr(value, "isNull", lambda: False)():
+    found: dict[str, list[int]] = {}
+    order: list[tuple[str | None, list[int]]] = []
+    for count, feature in enumerate(source.getFeatures(request), 1):
+        value = value_or_none(feature.attributes()[index])
+        if value is None:
             order.append((None, [feature.id()]))
-        elif value in found:
-            found[value].append(feature.id())
+            continue
+        name = _text(value)
+        if name in found:
+            found[name].append(feature.id())
         else:
-            found[value] = members = [feature.id()]
-            order.append((value, members))
+            found[name] = members = [feature.id()]
+            order.append((name, members))
+        if count % 10_000 == 0 and feedback.isCanceled():
+            break
     return order
 
 
-def site_items(source, order: list[tuple[object, list[int]]], job: Callable[[QgsFeature], LoadJob],
+def site_items(source: QgsProcessingFeatureSource, order: list[tuple[str | None, list[int]]],
+               job: Callable[[QgsFeature], LoadJob],
                cover: float) -> Iterator[tuple[tuple[list[QgsFeature], LoadJob | SiteJob], LoadJob | SiteJob]]:
     """((subsites, job), job) per site in ``order``: a SiteJob for a group, the polygon's own LoadJob
     for a NULL value; the subsites' features stay with this thread."""
@@ -57,7 +64,7 @@ def site_items(source, order: list[tuple[object, list[int]]], job: Callable[[Qgs
                 polygon = job(subsites[0])
                 yield (subsites, polygon), polygon
             else:
-                site = SiteJob(_text(value), tuple(job(feature) for feature in subsites), cover)
+                site = SiteJob(value, tuple(job(feature) for feature in subsites), cover)
                 yield (subsites, site), site
         start = end
 
@@ -95,8 +102,11 @@ def overlap_warning(subsites: list[QgsFeature], job: SiteJob, loaded: Loaded,
             "(%.1f ha); combined as they are, the overlap counted in each" % (union, 100 * union / total, total))
 
 
-def _text(value) -> str:
-    """A group value as the site's wit_id: 7 rather than 7.0 for a whole number read as a double."""
+def _text(value: object) -> str:
+    """A group value as the site's wit_id: 7 rather than 7.0 for a whole number read as a double,
+    a date in ISO 8601."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    if hasattr(value, "toString") and hasattr(value, "isValid"):  # QDate, QDateTime, QTime
+        return value.toString(Qt.DateFormat.ISODate)
     return str(value)

@@ -215,8 +215,9 @@ class WitExplorer(QgsDockWidget):
         location = _text(feature[DISPATCH_FIELD]) if DISPATCH_FIELD in names else ""
         # Load WIT results' own comparison (made with the run's wet threshold), where the layer has it.
         past = {name: plain(feature[name]) for name in HISTORY_FIELDS} if set(HISTORY_FIELDS) <= set(names) else {}
-        subsites = plain(feature["wit_subsites"]) if "wit_subsites" in names else None
-        return WetlandRequest(ident, location, _area_ha(layer, feature), past=past, subsites=int(subsites or 1))
+        subsites = int(plain(feature["wit_subsites"]) or 1) if "wit_subsites" in names else 1
+        return WetlandRequest(ident, location, _site_ha(feature) if subsites > 1 else _area_ha(layer, feature),
+                              past=past, subsites=subsites)
 
     def _cancel(self) -> None:
         if self.task is not None:
@@ -428,6 +429,13 @@ def _display_name(layer, feature) -> str:
     context.setFeature(feature)
     name = _text(QgsExpression(layer.displayExpression()).evaluate(context))
     return name or str(feature.id())
+
+
+def _site_ha(feature) -> float | None:
+    """A site's area as Load WIT results weighed it, its loaded subsites' (its polygon also counts
+    those not loaded, and overlaps twice): its peak wet hectares over its peak wet share."""
+    peak, peak_ha = plain(feature["wit_max_wet"]), plain(feature["wit_max_wet_ha"])
+    return peak_ha / peak if peak and peak_ha is not None else None
 
 
 def _area_ha(layer, feature) -> float | None:

@@ -12,6 +12,7 @@ from test_wit_metrics import pandas_annual
 from wit_server.s3 import wit_parquet
 
 from wit_provider.results.fetch import Fetcher
+from wit_provider.results.history import summary
 from wit_provider.results.loader import FAILED, LOADED, NO_RESULT, LoadJob, ResultLoader, SiteJob
 from wit_provider.results.metrics import ANNUAL_NAMES
 from wit_provider.results.table import FRACTIONS
@@ -210,3 +211,31 @@ def test_the_worked_example_of_the_docs(tmp_path):
     loaded = site_loader().load(job)
     assert loaded.series.water.tolist() == pytest.approx([0.37, 0.40])
     assert loaded.stats["wit_dropped_dates"] == 1
+
+
+def test_a_subsite_without_an_area_is_left_out_and_named(tmp_path, sample):
+    parts = [("100", 4.0), ("102", 6.0)]
+    frames = [(frame_of(sample, uid), area) for uid, area in parts]
+    job = SiteJob("site", (LoadJob("100", write(tmp_path, frames[0][0], "100"), 4.0),
+                           LoadJob("flat", write(tmp_path, frames[1][0], "flat"), None),
+                           LoadJob("102", write(tmp_path, frames[1][0], "102"), 6.0)), 0.9)
+    loaded = site_loader().load(job)
+    assert (loaded.status, loaded.subsites) == (LOADED, [LOADED, FAILED, LOADED])
+    assert loaded.error == "subsite flat: it has no area (an empty geometry) to weigh it by"
+    assert_same_series(loaded, pandas_site(frames, 0.9)[0])
+
+
+def test_the_plot_names_the_site_and_its_dates(tmp_path, sample, monkeypatch):
+    from wit_provider.results import plot
+
+    drawn = []
+    monkeypatch.setattr(plot, "write_plot", lambda series, ident, path, subtitle: drawn.append((ident, subtitle)))
+    parts = [("100", 5.0), ("101", 7.5), ("102", 2.0)]
+    job = SiteJob("Lake X", tuple(LoadJob(uid, write(tmp_path, frame_of(sample, uid), uid), area)
+                                  for uid, area in parts) + (LoadJob("none", "", 1.0),))
+    loaded = site_loader(plots_dir=str(tmp_path)).load(job)
+    expected, dropped = pandas_site([(frame_of(sample, uid), area) for uid, area in parts], 0.9)
+    first, second = drawn[0][1].split("\n")
+    assert drawn[0][0] == "Lake X" and first == (
+        "site of 4 subsites (3 loaded): %d dates kept, %d under 90 %% cover dropped" % (len(expected), dropped))
+    assert second.startswith("regime ") and second == summary(loaded.stats)

@@ -143,6 +143,10 @@ def test_each_site_is_one_feature_whose_outputs_are_its_combined_series(qgis_app
     assert without.series is None and "a site of 5 subsites, whose combined series is in Load WIT results' " \
         "TIMESERIES output" in without.reason
 
+    years = QgsVectorLayer(str(annual), "annual", "ogr")
+    site_years = [f.geometry() for f in years.getFeatures() if f["id"] == "B"]
+    assert site_years and all(g.constGet().numGeometries() == 5 for g in site_years)  # the site's multipolygon
+
     sites = QgsVectorLayer(str(output), "sites", "ogr")
     geometries = {f["wit_id"]: f.geometry() for f in sites.getFeatures()}
     assert geometries["B"].isMultipart() and geometries["B"].constGet().numGeometries() == 5
@@ -170,3 +174,17 @@ def test_a_site_without_a_loaded_subsite_and_a_group_field_the_layer_lacks(qgis_
         "7", "failed", 3, 0)
     obs = site["wit_obs"]
     assert site["wit_load_error"].count("subsite ") == 3 and (obs is None or isinstance(obs, QVariant) and obs.isNull())
+
+
+def test_site_cover_is_the_share_a_date_must_cover(qgis_app, canberra_zip, tmp_path, sample, grs80):
+    import processing
+
+    layer, uids, layer_uids = site_layer(canberra_zip, tmp_path)
+    areas = ellipsoidal_hectares(canberra_zip)
+    result = processing.run("wit:loadresults", {"INPUT": layer, "ID_FIELD": "UID", "GROUP_FIELD": "SITE",
+                                                "SITE_COVER": 0.5, "OUTPUT": "memory:"})
+    site = next(f for f in result["OUTPUT"].getFeatures() if f["wit_id"] == "A")
+    frames = [(frame_of(sample, uids[i]), areas[layer_uids[i]]) for i, s in enumerate(SITES) if s == "A"]
+    frame, dropped = pandas_site(frames, 0.5)
+    assert (site["wit_obs"], site["wit_dropped_dates"]) == (len(frame), dropped)
+    assert dropped < pandas_site(frames, 0.9)[1]

@@ -84,7 +84,7 @@ class ResultLoader:
         self.events = events
         self._stopped = threading.Event()
 
-    def load(self, job: LoadJob) -> Loaded:
+    def load(self, job: LoadJob | SiteJob) -> Loaded:
         """One polygon, start to end, on this thread."""
         return self._compare(self._read(job))
 
@@ -122,7 +122,11 @@ class ResultLoader:
         arrives, so a site holds at most its own subsites' series."""
         loaded, problems, statuses = [], [], []
         for subsite in job.subsites:
+            if self._stopped.is_set():  # cancelled: the rest of the site is not downloaded
+                raise _Unloaded(Loaded(FAILED, error="cancelled"))
             try:
+                if subsite.area_ha is None or not subsite.area_ha > 0:
+                    raise _Unloaded(Loaded(FAILED, error="it has no area (an empty geometry) to weigh it by"))
                 loaded.append((self._series(subsite), subsite.area_ha))
                 statuses.append(LOADED)
             except _Unloaded as unloaded:
@@ -131,8 +135,6 @@ class ResultLoader:
         site_stats = {"wit_subsites": len(job.subsites), "wit_subsites_loaded": len(loaded), "wit_dropped_dates": None}
         if not loaded:  # a fault is not mistaken for a site without results
             site = Loaded(FAILED if FAILED in statuses else NO_RESULT, error="; ".join(problems))
-        elif any(area is None or not area > 0 for _, area in loaded):
-            site = Loaded(FAILED, error="its subsites' areas are unknown, so they cannot be weighted")
         else:
             combined = combine(loaded, job.cover)
             about = "site of %d subsites (%d loaded): %d dates kept, %d under %.0f %% cover dropped" % (
@@ -181,7 +183,8 @@ class ResultLoader:
             return "", "the plot could not be written: %s" % (getattr(error, "strerror", None) or error)
         return path, ""
 
-    def run(self, items: Iterable[tuple[Any, LoadJob]], cancelled: Callable[[], bool]) -> Iterator[tuple[Any, Loaded]]:
+    def run(self, items: Iterable[tuple[Any, LoadJob | SiteJob]],
+            cancelled: Callable[[], bool]) -> Iterator[tuple[Any, Loaded]]:
         """(item, Loaded) in input order; stops promptly when ``cancelled()`` turns true."""
         window = 2 * self.max_concurrent
         pending: deque[tuple[Any, Future]] = deque()
@@ -215,7 +218,7 @@ class ResultLoader:
 class _Unloaded(Exception):
     """A polygon with no series to give, and what to say of it."""
 
-    def __init__(self, loaded: Loaded):
+    def __init__(self, loaded: Loaded) -> None:
         super().__init__(loaded.error)
         self.loaded = loaded
 
