@@ -139,7 +139,7 @@ class ResultLoader:
             combined = combine(loaded, job.cover)
             about = "site of %d subsites (%d loaded): %d dates kept, %d under %.0f %% cover dropped" % (
                 len(job.subsites), len(loaded), len(combined.series), combined.dropped_dates, 100 * job.cover)
-            site = self._measure(job.ident, combined.series, sum(area for _, area in loaded), about)
+            site = self._measure(job.ident, combined.series, combined.area, about)
             site.error = "; ".join(problems + ([site.error] if site.error else []))
             site_stats["wit_dropped_dates"] = combined.dropped_dates
         site.stats.update(site_stats)

@@ -21,9 +21,11 @@ SITE_COVER = 0.9  # the share of a site's area that a date's observations must c
 
 @dataclass
 class Combined:
-    """A site's series and the number of dates dropped for covering too little of it."""
+    """A site's series, its area (its loaded subsites') and the number of dates dropped for covering
+    too little of it."""
 
     series: Series
+    area: float
     dropped_dates: int
 
 
@@ -45,7 +47,7 @@ def combine(subsites: list[tuple[Series, float]], cover: float = SITE_COVER) -> 
                                      for name in FRACTIONS]))
     if not days:
         empty = np.empty(0)
-        return Combined(Series(np.empty(0, dtype=np.int64), *(empty,) * len(FRACTIONS)), 0)
+        return Combined(Series(np.empty(0, dtype=np.int64), *(empty,) * len(FRACTIONS)), site_area, 0)
     day, area, time, weighted = (np.concatenate(part) for part in (days, areas, times, sums))
     dates, inverse = np.unique(day, return_inverse=True)
     observed = np.bincount(inverse, weights=area, minlength=len(dates))
@@ -54,4 +56,4 @@ def combine(subsites: list[tuple[Series, float]], cover: float = SITE_COVER) -> 
     kept = observed >= cover * site_area
     fractions = [np.bincount(inverse, weights=weighted[:, i], minlength=len(dates))[kept] / observed[kept]
                  for i in range(len(FRACTIONS))]
-    return Combined(Series(first[kept], *fractions), int(len(dates) - np.count_nonzero(kept)))
+    return Combined(Series(first[kept], *fractions), site_area, int(len(dates) - np.count_nonzero(kept)))
