@@ -2,8 +2,10 @@
 
 Seeded, so a failing run can be replayed. Each request is, at ``rate``, answered
 with one fault instead of (or after) forwarding it: 502, 503, a connection reset
-before or after the server saw the request, a 200 HTML page, truncated XML, or a
-slow reply. ``script`` lists faults for the first requests, in order, before the
+before or after the server saw the request, the reply's head and half its body
+then a reset ("cut"), the whole reply then a reset at once (which discards what is
+still unsent: a cut reply or none, as timing falls), a 200 HTML page, 200 with
+random bytes, truncated XML, or a slow reply. ``script`` lists faults for the first requests, in order, before the
 seeded draw takes over. The upstream's address in replies (status locations) is
 rewritten to the proxy's, so polls go through it too. Each request's headers are
 kept in ``headers_seen``; only Content-Type and Accept are forwarded upstream.
@@ -22,7 +24,7 @@ import time
 import requests
 from stub_server import QuietHandler
 
-FAULTS = ("502", "503", "reset_before", "reset_after", "html", "truncated", "slow")
+FAULTS = ("502", "503", "reset_before", "reset_after", "cut", "reply_reset", "html", "garbage", "truncated", "slow")
 _HTML = b"<html><head><title>Gateway</title></head><body>Please wait</body></html>"
 
 
@@ -51,6 +53,11 @@ class FaultProxy:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def garbage(self) -> bytes:
+        """Up to 512 random bytes, from the seeded draw."""
+        with self.lock:
+            return bytes(self.rng.getrandbits(8) for _ in range(self.rng.randint(1, 512)))
 
     def _choose(self, method: str, headers) -> str | None:
         with self.lock:
@@ -85,6 +92,8 @@ class FaultProxy:
                     return self._reply(int(fault), _HTML, "text/html")
                 if fault == "html":
                     return self._reply(200, _HTML, "text/html")
+                if fault == "garbage":
+                    return self._reply(200, proxy.garbage(), "application/octet-stream")
                 if fault == "reset_before":
                     return self._reset()
                 if fault == "slow":
@@ -92,6 +101,18 @@ class FaultProxy:
                 reply = proxy._forward(method, self.path, body, self.headers)
                 content = reply.content.replace(proxy.upstream.encode(), proxy.base_url.encode())
                 if fault == "reset_after":
+                    return self._reset()
+                if fault == "cut":  # the reply's head and part of its body, then a reset
+                    self.send_response(reply.status_code)
+                    self.send_header("Content-Type", reply.headers.get("Content-Type", "text/xml"))
+                    self.send_header("Content-Length", str(len(content)))
+                    self.end_headers()
+                    self.wfile.write(content[: len(content) // 2])
+                    self.wfile.flush()
+                    return self._reset()
+                if fault == "reply_reset":  # the whole reply written, then a reset at once
+                    self._reply(reply.status_code, content, reply.headers.get("Content-Type", "text/xml"))
+                    self.wfile.flush()
                     return self._reset()
                 if fault == "truncated":
                     content = content[: len(content) // 2]

@@ -11,7 +11,7 @@ from fault_proxy import FaultProxy
 from stub_server import StubServer
 from test_dispatcher import ScriptedClient
 from wit_dispatcher.wit_provider.common import job_states
-from wit_dispatcher.wit_provider.common.job_states import CANCELLED, FAILED, SUCCEEDED
+from wit_dispatcher.wit_provider.common.job_states import CANCELLED, FAILED, SUCCEEDED, TIMEOUT
 from wit_dispatcher.wit_provider.dispatch import wps
 from wit_dispatcher.wit_provider.dispatch.client import (
     PreflightCancelled,
@@ -28,7 +28,7 @@ from wit_dispatcher.wit_provider.dispatch.polling import Polling
 from wit_dispatcher.wit_provider.dispatch.wps import JobStatus
 
 SQUARE = {"type": "Polygon", "coordinates": [[[149.1, -35.3], [149.2, -35.3], [149.2, -35.2], [149.1, -35.3]]]}
-NO_WAIT = RetryPolicy(attempts=3, base=0.001, cap=0.002, poll_failures=2)
+NO_WAIT = RetryPolicy(base=0.001, cap=0.002)
 SECRET = "Bearer t0ken-9f2c"
 
 
@@ -162,14 +162,16 @@ def dispatcher(client, policy=NO_WAIT, max_concurrent=1, timeout=30.0):
     return Dispatcher(client, max_concurrent, timeout, Polling(first=0.01, cap=0.05, finest=0.01), policy, seed=1)
 
 
-def test_a_post_that_times_out_is_sent_a_bounded_number_of_times(stub):
+def test_a_post_that_times_out_is_sent_until_the_job_deadline_and_each_counted(stub):
     server = stub(lambda seen: None)  # takes every POST and never answers
     client = WpsClient(server.base_url + "/wps", read_timeout=0.2)
-    pool = dispatcher(client, RetryPolicy(attempts=3, base=0.001, cap=0.002, outage_seconds=5))
+    pool = dispatcher(client, RetryPolicy(base=0.001, cap=0.002, outage_seconds=5), timeout=1.0)
     outcomes = list(pool.run(jobs(1)))
-    assert outcomes[0].status == FAILED and "gave up submitting" in outcomes[0].error
-    assert len(server.requests("POST")) == 3
-    assert pool.tally.possible_duplicates == 3  # each one may have made a job on the server
+    sent = len(server.requests("POST"))
+    assert outcomes[0].status == TIMEOUT and outcomes[0].error.startswith(
+        "not submitted within 1 s: %d tries failed, the last with submission failed: ReadTimeout" % sent)
+    assert 2 <= sent <= 6  # each waits 0.2 s for its reply: the deadline bounds them
+    assert pool.tally.possible_duplicates == sent  # each one may have made a job on the server
 
 
 @pytest.mark.parametrize("status, unsent", [(503, True), (429, True), (502, False), (504, False)])
@@ -250,7 +252,7 @@ def test_polls_that_still_work_do_not_hide_a_wps_that_is_down():
         def poll(self, location):
             return JobStatus(job_states.STARTED, location)
 
-    policy = RetryPolicy(attempts=2, base=0.001, cap=0.002, outage_seconds=2)  # more than the poll interval
+    policy = RetryPolicy(base=0.001, cap=0.002, outage_seconds=2)  # more than the poll interval
     pool = dispatcher(WpsDownStatusUp(), policy, max_concurrent=2, timeout=30)
     outcomes = list(pool.run(jobs(2)))
     assert "the WPS server gave no reply" in pool.stopped_because
@@ -274,7 +276,7 @@ def test_a_wps_0_4_0_server_fails_the_start_up_check_at_once_saying_so(stub):
 def test_a_wps_0_4_0_reply_fails_the_job_once_saying_so(stub):
     accepted = wps_0_4_0("execute_accepted.xml")
     server = stub(lambda seen: (200, {"Content-Type": "text/xml"}, accepted))
-    pool = dispatcher(WpsClient(server.base_url + "/wps"), RetryPolicy(attempts=3, base=0.001, cap=0.002))
+    pool = dispatcher(WpsClient(server.base_url + "/wps"), RetryPolicy(base=0.001, cap=0.002))
     outcomes = list(pool.run(jobs(1)))
     assert outcomes[0].status == FAILED and "WIT Dispatcher speaks WPS 1.0.0" in outcomes[0].error
     assert len(server.requests("POST")) == 1 and pool.tally.possible_duplicates == 0
@@ -285,3 +287,118 @@ def test_a_wps_0_4_0_status_document_is_no_transient_fault(stub):
     with pytest.raises(wps.WpsException, match=r"a WPS 0\.4\.0 document: WIT Dispatcher speaks WPS 1\.0\.0"):
         WpsClient(server.base_url + "/wps").poll(server.base_url + "/outputs/job.xml")
     assert len(server.requests()) == 1
+
+
+# A transient fault is never the end of a job while its deadline allows another try.
+
+
+def test_a_reply_cut_off_by_a_reset_is_retried_on_the_execute_and_on_a_poll(wit_server):
+    # What a proxy's reset does to a reply still on the wire: its head, part of its body, then RST.
+    proxy = FaultProxy(wit_server.base_url, rate=0.0, script=["cut", "", "cut", "cut"])
+    try:
+        pool = dispatcher(WpsClient(proxy.url(wit_server.wps_url)))
+        outcomes = list(pool.run(jobs(1)))
+    finally:
+        proxy.stop()
+    assert outcomes[0].status == SUCCEEDED, outcomes[0].error
+    assert pool.tally.possible_duplicates == 1  # the cut Execute reached the server: it may have made a job
+    assert pool.tally.retries == 3
+
+
+def test_an_undecodable_reply_is_transient(stub):
+    server = stub(lambda seen: (200, {"Content-Type": "text/xml", "Content-Encoding": "gzip"}, b"not gzip at all"))
+    with pytest.raises(TransientError) as raised:
+        WpsClient(server.base_url + "/wps").submit(execute())
+    assert not raised.value.unsent  # the server had the Execute
+
+
+def test_more_faults_in_a_row_than_any_fixed_number_of_tries_do_not_fail_the_job(wit_server):
+    proxy = FaultProxy(wit_server.base_url, rate=0.0, script=["503", "reset_before", "html", "garbage"] * 5)
+    try:
+        pool = dispatcher(WpsClient(proxy.url(wit_server.wps_url)))
+        outcomes = list(pool.run(jobs(1)))
+    finally:
+        proxy.stop()
+    assert outcomes[0].status == SUCCEEDED, outcomes[0].error
+    assert proxy.requests["POST"] == 21
+
+
+def test_an_execute_that_keeps_failing_ends_at_its_deadline_naming_the_last_fault_and_the_tries(stub):
+    server = stub(lambda seen: (503, {"Content-Type": "text/html"}, b"<html>busy</html>"))
+    pool = dispatcher(WpsClient(server.base_url + "/wps"), RetryPolicy(base=0.05, cap=0.1), timeout=1.0)
+    outcomes = list(pool.run(jobs(1)))
+    tries = len(server.requests("POST"))
+    assert tries > 8
+    assert outcomes[0].status == TIMEOUT
+    assert outcomes[0].error == "not submitted within 1 s: %d tries failed, the last with HTTP 503 Service " \
+        "Unavailable" % tries
+    assert pool.tally.possible_duplicates == 0  # a 503 is a refusal: nothing was made
+
+
+def test_a_job_never_accepted_by_its_deadline_is_submitted_by_the_rerun(stub, tmp_path):
+    server = stub(lambda seen: (503, {"Content-Type": "text/html"}, b"<html>busy</html>"))
+    journal = Journal(tmp_path / "j.sqlite")
+    todo = [Job(0, execute=b"job0", key="k0")]
+    first = Dispatcher(WpsClient(server.base_url + "/wps"), 1, 1.0, Polling(), NO_WAIT, journal=journal)
+    assert [o.status for o in first.run(todo)] == [TIMEOUT]
+    client = ScriptedClient()
+    again = Dispatcher(client, 1, 30, Polling(first=0.01, cap=0.05, finest=0.01), NO_WAIT, journal=journal)
+    outcomes = list(again.run(todo))
+    assert [o.status for o in outcomes] == [SUCCEEDED] and client.submitted == [b"job0"]
+    assert again.tally.possible_duplicates == 0  # every earlier POST was refused: nothing was made
+
+
+@pytest.mark.parametrize("status", [400, 404, 405, 422])
+def test_a_client_error_on_the_execute_fails_the_job_at_once(stub, status):
+    server = stub(lambda seen: (status, {"Content-Type": "text/html"}, b"<html>no</html>"))
+    pool = dispatcher(WpsClient(server.base_url + "/wps"))
+    outcomes = list(pool.run(jobs(1)))
+    assert outcomes[0].status == FAILED and "HTTP %d" % status in outcomes[0].error
+    assert len(server.requests("POST")) == 1 and pool.tally.retries == 0
+
+
+def test_a_request_timeout_answer_is_retried_without_counting_a_duplicate(stub):
+    answers = [(408, {"Content-Type": "text/html"}, b"<html>timeout</html>")] * 2
+
+    def respond(seen):
+        return answers.pop(0) if answers else (200, {"Content-Type": "text/xml"},
+                                               (RECORDED / "execute_accepted.xml").read_bytes())
+
+    server = stub(respond)
+    status = None
+    client = WpsClient(server.base_url + "/wps")
+    for _ in range(3):
+        try:
+            status = client.submit(execute())
+        except TransientError as error:
+            assert error.unsent  # the server timed out waiting for the request: it did not act on it
+    assert status is not None and status.state == job_states.ACCEPTED
+
+
+def test_polls_that_keep_failing_are_retried_until_the_job_times_out(wit_server):
+    proxy = FaultProxy(wit_server.base_url, rate=0.0, script=[""] + ["502"] * 14)
+    try:
+        pool = dispatcher(WpsClient(proxy.url(wit_server.wps_url)))
+        outcomes = list(pool.run(jobs(1)))
+    finally:
+        proxy.stop()
+    assert outcomes[0].status == SUCCEEDED, outcomes[0].error  # 14 failed polls in a row, then its result
+
+
+def test_a_job_whose_polls_never_succeed_times_out_naming_the_last_fault(stub):
+    recorded = (RECORDED / "execute_accepted.xml").read_bytes()
+
+    def respond(seen):
+        if seen.method == "POST":  # accepted, its status document on this server
+            return 200, {"Content-Type": "text/xml"}, recorded.replace(b"http://127.0.0.1:52223", base.encode())
+        return 502, {"Content-Type": "text/html"}, b"<html>bad gateway</html>"
+
+    server = stub(respond)
+    base = server.base_url
+    pool = dispatcher(WpsClient(base + "/wps"), RetryPolicy(base=0.01, cap=0.02), timeout=1.0)
+    outcomes = list(pool.run(jobs(1)))
+    polls = len(server.requests("GET"))
+    assert polls > 10
+    assert outcomes[0].status == TIMEOUT
+    assert outcomes[0].error == "no result 1 s after acceptance (last state: accepted; the last %d polls failed, " \
+        "the last with HTTP 502 Bad Gateway)" % polls

@@ -26,10 +26,17 @@ def duplicates(server) -> int:
     return sum(count - 1 for count in geometries.values())
 
 
+# Runs of the fault scenario, each with its own seed: `make test FAULT_RUNS=20` for a longer series.
+FAULT_RUNS = int(os.environ.get("WIT_FAULT_RUNS") or 3)
+
+
 @pytest.mark.slow
-def test_twenty_percent_faults_lose_nothing(qgis_app, fresh_server, canberra_zip, tmp_path):
+@pytest.mark.parametrize("seed", range(20261129, 20261129 + FAULT_RUNS))
+def test_twenty_percent_faults_lose_nothing(qgis_app, fresh_server, canberra_zip, tmp_path, seed):
     server = fresh_server(job_seconds=0.1)
-    proxy = FaultProxy(server.base_url, rate=0.2, seed=20261129)
+    # Every fault the proxy knows, on Execute and status polls alike, among them replies cut off by
+    # a reset mid-body, which once failed a polygon at its first fault.
+    proxy = FaultProxy(server.base_url, rate=0.2, seed=seed)
     try:
         result = dispatch(str(canberra_zip), proxy.url(server.wps_url), JOURNAL=str(tmp_path / "j.sqlite"))
     finally:
@@ -46,6 +53,27 @@ def test_twenty_percent_faults_lose_nothing(qgis_app, fresh_server, canberra_zip
     assert result["RETRIES"] >= injected * 0.5
     # The promise: a duplicate job on the server only ever comes from a POST whose fate we could not know.
     assert duplicates(server) <= result["POSSIBLE_DUPLICATES"]
+
+
+def test_an_execute_that_keeps_failing_times_out_naming_the_last_fault_and_the_tries(qgis_app, fresh_server):
+    server = fresh_server(job_seconds=0.1)
+    proxy = FaultProxy(server.base_url, rate=0.0, script=["", ""] + ["503"] * 10_000)  # after the start-up checks
+    layer = QgsVectorLayer("Polygon?crs=EPSG:4326&field=name:string", "lakes", "memory")
+    feature = QgsFeature(layer.fields())
+    feature["name"] = "busy"
+    feature.setGeometry(QgsGeometry.fromWkt("POLYGON((149 -35, 149.01 -35, 149.01 -35.01, 149 -35))"))
+    layer.dataProvider().addFeatures([feature])
+    try:
+        result = dispatch(layer, proxy.url(server.wps_url), TIMEOUT=2)
+    finally:
+        proxy.stop()
+    [row] = rows(result["OUTPUT"])
+    tries = proxy.requests["POST"]
+    assert tries >= 2 and not server.received()
+    assert row["wit_status"] == "timeout"
+    assert row["wit_error"] == "not submitted within 2 s: %d tries failed, the last with HTTP 503 Service " \
+        "Unavailable" % tries
+    assert result["TIMEOUT"] == 1 and result["RETRIES"] == tries - 1
 
 
 def test_crashed_job_times_out_and_the_others_go_on(qgis_app, fresh_server):

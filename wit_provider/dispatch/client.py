@@ -22,10 +22,13 @@ from .wps import JobStatus, WpsException, WpsParseError, WpsVersionError
 
 # The WPS key-value parameters we set ourselves; whatever else the URL carries is kept.
 _KVP_KEYS = {"service", "request", "version", "identifier", "acceptversions"}
-RETRYABLE_HTTP = frozenset({429, 502, 503, 504})
-# Refusals a server or gateway gives before passing a request on; a 502 or 504 may come after
+RETRYABLE_HTTP = frozenset({408, 429, 502, 503, 504})
+# Refusals a server or gateway gives before acting on a request; a 502 or 504 may come after
 # the WPS took the Execute (the gateway lost its reply), so a POST answered so may have made a job.
-REFUSED_UNSEEN = frozenset({429, 503})
+REFUSED_UNSEEN = frozenset({408, 429, 503})
+# A reply cut off mid-body (a reset while it was on the wire: requests' ChunkedEncodingError)
+# or one that cannot be decoded: the server had the request, and asking again may work.
+_BROKEN_REPLY = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
 PREFLIGHT_SECONDS = 30.0  # how long start-up checks wait out a gateway's transient faults
 _LAST_TRY_SECONDS = 15.0  # what the last preflight request may take beyond that
 
@@ -246,6 +249,8 @@ class WpsClient:
             never_sent = isinstance(error, requests.exceptions.ConnectTimeout) or _never_connected(error)
             raise TransientError("submission failed: %s" % type(error).__name__, unsent=never_sent,
                                  unreachable=never_sent) from None
+        except _BROKEN_REPLY as error:
+            raise TransientError("the reply to the submission was cut off (%s)" % type(error).__name__) from None
         if reply.status_code in (401, 403):
             raise CredentialsRefused(
                 "the WPS at %s refused the submission (HTTP %d %s): %s" % (
@@ -255,7 +260,7 @@ class WpsClient:
             raise WpsException("FileSizeExceeded", "HTTP 413 %s: the request is too large for the server; simplify "
                                "the polygon" % reply.reason)
         try:
-            status = self._status_from(reply)
+            status = self._status_from(reply, client_errors_final=True)
         except WpsVersionError as error:
             raise WpsException("VersionNegotiationFailed", str(error)) from None
         except WpsParseError as error:
@@ -273,6 +278,8 @@ class WpsClient:
                                      verify=self.verify)
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
             raise TransientError("status poll failed: %s" % type(error).__name__, unreachable=True) from None
+        except _BROKEN_REPLY as error:
+            raise TransientError("the status document was cut off (%s)" % type(error).__name__) from None
         if reply.status_code == 404:
             raise TransientError("status document not found (HTTP 404)")
         try:
@@ -285,12 +292,17 @@ class WpsClient:
     def _proxies(self, url: str) -> dict | None:
         return self.proxy.proxies_for(url) if self.proxy else None
 
-    def _status_from(self, reply: requests.Response) -> JobStatus:
+    def _status_from(self, reply: requests.Response, client_errors_final: bool = False) -> JobStatus:
+        """The reply's status; with ``client_errors_final`` (an Execute) a 4xx other than 408 and 429
+        that is no WPS exception fails the request for good. A poll's 4xx stays transient: a status
+        host such as S3 answers 403 or 404 for a document not written yet."""
         if reply.status_code in RETRYABLE_HTTP:
             raise TransientError("HTTP %d %s" % (reply.status_code, reply.reason),
                                  unsent=reply.status_code in REFUSED_UNSEEN, retry_after=_retry_after(reply))
         if reply.status_code != 200:
             exception = wps.exception_from(reply.content)
+            if exception is None and client_errors_final and 400 <= reply.status_code < 500:
+                raise WpsException("", "the WPS answered HTTP %d %s" % (reply.status_code, reply.reason))
             if exception is None:
                 raise TransientError("HTTP %d %s" % (reply.status_code, reply.reason))
             if exception.transient:

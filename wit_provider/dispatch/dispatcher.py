@@ -73,7 +73,7 @@ class Dispatcher:
         follower = Follower(client, self.control, outage, retry, rng, polling, self.job_times, self.forecast,
                             timeout)
         self._runner = JobRunner(client, self.control, outage, retry, rng, self.forecast, follower, journal,
-                                 retry_failed)
+                                 retry_failed, timeout)
 
     @property
     def stopped_because(self) -> str:

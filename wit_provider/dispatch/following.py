@@ -43,14 +43,16 @@ class Follower:
         watch = Watch(self.polling, self.job_times, job.workload, time.monotonic())
         self.forecast.running(job.index, watch.started)
         queued = False
-        failures = 0
+        failures = 0  # polls failed in a row: retried until the job's deadline, however many
+        last_fault: TransientError | None = None
         try:
             while not status.finished:
                 now = time.monotonic()
                 age = now - watch.accepted
                 if age >= self.timeout:
-                    return Outcome(job.index, TIMEOUT, error="no result %d s after acceptance (last state: %s)"
-                                   % (self.timeout, status.state))
+                    polls = "; the last %d polls failed, the last with %s" % (failures, last_fault) if failures else ""
+                    return Outcome(job.index, TIMEOUT, error="no result %d s after acceptance (last state: %s%s)"
+                                   % (self.timeout, status.state, polls))
                 backoff = self.retry.backoff(min(failures, 16), self.rng) if failures else 0.0
                 self.control.sleep_to_poll(watch, now + backoff, watch.accepted + self.timeout)
                 try:
@@ -71,14 +73,12 @@ class Follower:
                         watch.running(now)
                 except TransientError as error:
                     failures += 1
+                    last_fault = error
                     counts.retries += 1
                     if error.unreachable:
                         self.outage.check("status host")
                     else:
                         self.outage.heard_from("status host")
-                        if failures > self.retry.poll_failures:
-                            return Outcome(job.index, FAILED, error="gave up polling after %d failures in a row: %s"
-                                           % (failures, error))
                 except WpsException as error:
                     return Outcome(job.index, FAILED, error=str(error))
         except Cancelled:

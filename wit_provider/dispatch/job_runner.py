@@ -25,8 +25,10 @@ class JobRunner:
     """Runs single jobs through a client with ``submit(bytes)``; a Follower polls them to their end."""
 
     def __init__(self, client, control: RunControl, outage: OutageWatch, retry: RetryPolicy, rng: random.Random,
-                 forecast: Forecast, follower: Follower, journal: Journal | None, retry_failed: bool):
+                 forecast: Forecast, follower: Follower, journal: Journal | None, retry_failed: bool,
+                 timeout: float):
         self.client = client
+        self.timeout = timeout  # how long an Execute is retried, from its first try
         self.control = control
         self.outage = outage
         self.retry = retry
@@ -83,8 +85,8 @@ class JobRunner:
             return Outcome(job.index, CANCELLED, error=str(error))
         except WpsException as error:
             return Outcome(job.index, FAILED, error=str(error))
-        except TransientError as error:
-            return Outcome(job.index, FAILED, error="gave up submitting: %s" % error)
+        except _DeadlinePassed as passed:
+            return Outcome(job.index, TIMEOUT, error=str(passed))
         except Cancelled:
             return Outcome(job.index, CANCELLED,
                            error=self.control.stopped_because or "cancelled before the job was accepted")
@@ -93,8 +95,12 @@ class JobRunner:
         return self.follower.follow(job, status, counts)
 
     def _submit(self, job: Job, counts: JobCounts) -> JobStatus:
-        attempt = 0
+        """POST the Execute until the server accepts or refuses it: a transient fault is retried
+        until the job's deadline, however many come in a row (an outage until the run stops)."""
+        began = time.monotonic()
+        tries = 0
         while True:
+            tries += 1
             try:
                 status = self.client.submit(job.execute)
                 self.outage.heard_from("WPS")
@@ -113,19 +119,26 @@ class JobRunner:
                     journal = self.journal_of(job)
                     if journal:
                         journal.record_possible_duplicate(job.key)
-                attempt += 1
-                self._wait_to_retry(error, attempt, counts)
+                self._wait_to_retry(error, began, tries, counts)
 
-    def _wait_to_retry(self, error: TransientError, attempt: int, counts: JobCounts) -> None:
-        """Sleep before the next try, or raise if no more tries are due.
+    def _wait_to_retry(self, error: TransientError, began: float, tries: int, counts: JobCounts) -> None:
+        """Sleep before the next try, or raise _DeadlinePassed once the job's time is up.
 
-        Past ``attempts``, only a WPS that cannot be reached (an outage: nothing was sent)
-        is waited out, and only until ``outage_seconds``: then the run stops.
+        A WPS that cannot be reached (an outage: nothing was sent) is waited out past the job's
+        deadline, until ``outage_seconds`` of silence stop the whole run (Cancelled).
         """
-        if attempt >= self.retry.attempts:
-            if not error.unreachable:
-                raise error
+        delay = error.retry_after if error.retry_after is not None else self.retry.backoff(min(tries, 16), self.rng)
+        if error.unreachable:
             self.outage.check("WPS")
+        else:
+            left = began + self.timeout - time.monotonic()
+            if left <= 0:
+                raise _DeadlinePassed("not submitted within %d s: %d tries failed, the last with %s"
+                                      % (self.timeout, tries, error))
+            delay = min(delay, left)  # one last try at the deadline
         counts.retries += 1
-        self.control.sleep(error.retry_after if error.retry_after is not None
-                           else self.retry.backoff(min(attempt, 16), self.rng))
+        self.control.sleep(delay)
+
+
+class _DeadlinePassed(Exception):
+    """The job's Execute kept failing with transient faults until its deadline; says how."""

@@ -48,21 +48,20 @@ class JobCounts:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How transient faults are retried.
+    """How transient faults are retried: with capped exponential backoff and full jitter (or
+    the server's Retry-After), for as long as the job's deadline allows, never a fixed number
+    of times, since a burst of faults must not be the end of a job while the run goes on.
 
-    Each request is tried up to ``attempts`` times with capped exponential backoff and
-    full jitter (or the server's Retry-After). A job's status may fail to read
-    ``poll_failures`` times in a row before the job is given up. While a host cannot
-    be reached at all (no connection: nothing was sent), retries go on past
-    ``attempts`` until that host has been silent for ``outage_seconds``; then the run
-    stops, and a rerun with the journal resumes it. The WPS and the status host are
-    watched apart, so polls that still work do not hide a WPS that is down.
+    An Execute is retried until the job's timeout has passed since its first try, a status
+    poll until the job's timeout has passed since its acceptance. While a host cannot be
+    reached at all (no connection: nothing was sent), retries go on until that host has been
+    silent for ``outage_seconds``; then the run stops, and a rerun with the journal resumes
+    it. The WPS and the status host are watched apart, so polls that still work do not hide
+    a WPS that is down.
     """
 
-    attempts: int = 8
     base: float = 0.5
     cap: float = 30.0
-    poll_failures: int = 10
     outage_seconds: float = 600.0
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
