@@ -14,6 +14,9 @@ WPS_URL ?=
 # pytest-xdist workers for make test and in each root of make test-matrix (0: one process).
 WORKERS ?= 4
 MATRIX_WORKERS ?= 3
+# Runs of the 20 % fault scenario in make test and in each root of make test-matrix, each with
+# its own seed, among the rest of the suite (FAULT_RUNS=20 for a longer series).
+FAULT_RUNS ?= 3
 # Where make test-matrix keeps its Debian roots, shared by every clone on the machine.
 ROOTS ?= /var/cache/wit-dispatcher/roots
 
@@ -38,11 +41,11 @@ demo: deps $(WHEEL) $(EXT_LIBS)
 	$(PY) -m tools.demo $(if $(WPS_URL),--wps-url '$(WPS_URL)')
 
 test: deps $(WHEEL) $(EXT_LIBS)
-	$(PY) -m pytest -n $(WORKERS) --maxschedchunk=1 $(PYTEST_ARGS)
+	WIT_FAULT_RUNS=$(FAULT_RUNS) $(PY) -m pytest -n $(WORKERS) --maxschedchunk=1 $(PYTEST_ARGS)
 
 # The suite on QGIS 3.40 (Debian 13) and 3.44 (Debian sid), side by side, each in a Debian root in $(ROOTS).
 test-matrix: deps $(WHEEL) $(EXT_LIBS) debootstrap
-	$(PY) -m tools.matrix $(MATRIX) --roots '$(ROOTS)' --workers $(MATRIX_WORKERS) \
+	WIT_FAULT_RUNS=$(FAULT_RUNS) $(PY) -m tools.matrix $(MATRIX) --roots '$(ROOTS)' --workers $(MATRIX_WORKERS) \
 		$(if $(PYTEST_ARGS),--pytest='$(PYTEST_ARGS)')
 
 # The roots alone, made (or found) without testing: .ci/run makes them while make test runs.

@@ -173,7 +173,12 @@ class Root:
         with self.mounted(self.path, with_checkout=True):
             return self.inside(self.path, "cd '%s' && %s/bin/python -m pytest -p no:cacheprovider -n %s "
                                "--maxschedchunk=1 %s" % (ROOT, VENV, workers, pytest_args),
-                               env={"WIT_MATRIX": self.target.name}, on_line=on_line)
+                               env={"WIT_MATRIX": self.target.name, **_passed_on()}, on_line=on_line)
+
+
+def _passed_on() -> dict:
+    """The suite's own settings from the caller's environment (``make test-matrix FAULT_RUNS=20``)."""
+    return {name: os.environ[name] for name in ("WIT_FAULT_RUNS",) if name in os.environ}
 
 
 class RootFailed(Exception):
