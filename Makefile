@@ -14,8 +14,8 @@ WPS_URL ?=
 # pytest-xdist workers for make test and in each root of make test-matrix (0: one process).
 WORKERS ?= 4
 MATRIX_WORKERS ?= 3
-# Runs of the 20 % fault scenario in make test and in each root of make test-matrix, each with
-# its own seed, among the rest of the suite (FAULT_RUNS=20 for a longer series).
+# Runs of each fault-injection test (marked faults) in make test and in each root of make
+# test-matrix, among the rest of the suite (FAULT_RUNS=20 for a longer series).
 FAULT_RUNS ?= 3
 # Where make test-matrix keeps its Debian roots, shared by every clone on the machine.
 ROOTS ?= /var/cache/wit-dispatcher/roots

@@ -70,6 +70,25 @@ def pytest_sessionstart(session):
                     "local run)" % ("; ".join(missing), ALLOW_SKIPS), returncode=pytest.ExitCode.USAGE_ERROR)
 
 
+# Faults come at random moments, so one pass of a fault test proves little: each runs this many
+# times (`make test FAULT_RUNS=20` for a longer series), among the rest of the suite.
+FAULT_RUNS = int(os.environ.get("WIT_FAULT_RUNS") or 3)
+
+
+def pytest_generate_tests(metafunc):
+    """Each test marked ``faults`` once per run 0 … FAULT_RUNS − 1 (its ``fault_run``)."""
+    if metafunc.definition.get_closest_marker("faults") is not None:
+        if "fault_run" not in metafunc.fixturenames:
+            metafunc.fixturenames.append("fault_run")
+        metafunc.parametrize("fault_run", range(FAULT_RUNS), indirect=True, ids=lambda run: "run%d" % run)
+
+
+@pytest.fixture
+def fault_run(request) -> int:
+    """Which run of a fault test this is (0, 1, …): a seed for its faults."""
+    return request.param
+
+
 def pytest_collection_modifyitems(items):
     """The slow tests first (stable, so every xdist worker collects the same order): run last, one of
     them would keep its worker busy after the others are done."""

@@ -292,6 +292,7 @@ def test_a_wps_0_4_0_status_document_is_no_transient_fault(stub):
 # A transient fault is never the end of a job while its deadline allows another try.
 
 
+@pytest.mark.faults
 def test_a_reply_cut_off_by_a_reset_is_retried_on_the_execute_and_on_a_poll(wit_server):
     # What a proxy's reset does to a reply still on the wire: its head, part of its body, then RST.
     proxy = FaultProxy(wit_server.base_url, rate=0.0, script=["cut", "", "cut", "cut"])
@@ -312,6 +313,7 @@ def test_an_undecodable_reply_is_transient(stub):
     assert not raised.value.unsent  # the server had the Execute
 
 
+@pytest.mark.faults
 def test_more_faults_in_a_row_than_any_fixed_number_of_tries_do_not_fail_the_job(wit_server):
     proxy = FaultProxy(wit_server.base_url, rate=0.0, script=["503", "reset_before", "html", "garbage"] * 5)
     try:
@@ -323,6 +325,7 @@ def test_more_faults_in_a_row_than_any_fixed_number_of_tries_do_not_fail_the_job
     assert proxy.requests["POST"] == 21
 
 
+@pytest.mark.faults
 def test_an_execute_that_keeps_failing_ends_at_its_deadline_naming_the_last_fault_and_the_tries(stub):
     server = stub(lambda seen: (503, {"Content-Type": "text/html"}, b"<html>busy</html>"))
     pool = dispatcher(WpsClient(server.base_url + "/wps"), RetryPolicy(base=0.05, cap=0.1), timeout=1.0)
@@ -335,6 +338,7 @@ def test_an_execute_that_keeps_failing_ends_at_its_deadline_naming_the_last_faul
     assert pool.tally.possible_duplicates == 0  # a 503 is a refusal: nothing was made
 
 
+@pytest.mark.faults
 def test_a_job_never_accepted_by_its_deadline_is_submitted_by_the_rerun(stub, tmp_path):
     server = stub(lambda seen: (503, {"Content-Type": "text/html"}, b"<html>busy</html>"))
     journal = Journal(tmp_path / "j.sqlite")
@@ -375,6 +379,7 @@ def test_a_request_timeout_answer_is_retried_without_counting_a_duplicate(stub):
     assert status is not None and status.state == job_states.ACCEPTED
 
 
+@pytest.mark.faults
 def test_polls_that_keep_failing_are_retried_until_the_job_times_out(wit_server):
     proxy = FaultProxy(wit_server.base_url, rate=0.0, script=[""] + ["502"] * 14)
     try:
@@ -385,6 +390,7 @@ def test_polls_that_keep_failing_are_retried_until_the_job_times_out(wit_server)
     assert outcomes[0].status == SUCCEEDED, outcomes[0].error  # 14 failed polls in a row, then its result
 
 
+@pytest.mark.faults
 def test_a_job_whose_polls_never_succeed_times_out_naming_the_last_fault(stub):
     recorded = (RECORDED / "execute_accepted.xml").read_bytes()
 

@@ -161,6 +161,7 @@ def test_timeout_after_the_deadline_and_others_go_on():
     assert [o.status for o in outcomes[1:]] == [SUCCEEDED] * 3
 
 
+@pytest.mark.faults
 def test_transient_poll_failures_are_retried_however_many_come_in_a_row():
     client = ScriptedClient(plans={b"job0": {"poll_errors": 2}, b"job1": {"poll_errors": 40}})
     outcomes = run(client, 2)
@@ -168,6 +169,7 @@ def test_transient_poll_failures_are_retried_however_many_come_in_a_row():
     assert client.poll_count[b"job1"] > 40
 
 
+@pytest.mark.faults
 def test_submission_retries_count_possible_duplicates():
     client = ScriptedClient()
     client.submit_errors[b"job0"] = [TransientError("ServerBusy", unsent=True)] * 2
@@ -179,6 +181,7 @@ def test_submission_retries_count_possible_duplicates():
     assert dispatcher.tally.possible_duplicates == 1  # only the POST the server may have seen
 
 
+@pytest.mark.faults
 def test_submission_faults_are_retried_however_many_come_in_a_row():
     client = ScriptedClient()
     client.submit_errors[b"job0"] = [TransientError("HTTP 503", unsent=True)] * 40

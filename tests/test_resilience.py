@@ -26,17 +26,13 @@ def duplicates(server) -> int:
     return sum(count - 1 for count in geometries.values())
 
 
-# Runs of the fault scenario, each with its own seed: `make test FAULT_RUNS=20` for a longer series.
-FAULT_RUNS = int(os.environ.get("WIT_FAULT_RUNS") or 3)
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", range(20261129, 20261129 + FAULT_RUNS))
-def test_twenty_percent_faults_lose_nothing(qgis_app, fresh_server, canberra_zip, tmp_path, seed):
+@pytest.mark.faults
+def test_twenty_percent_faults_lose_nothing(qgis_app, fresh_server, canberra_zip, tmp_path, fault_run):
     server = fresh_server(job_seconds=0.1)
     # Every fault the proxy knows, on Execute and status polls alike, among them replies cut off by
     # a reset mid-body, which once failed a polygon at its first fault.
-    proxy = FaultProxy(server.base_url, rate=0.2, seed=seed)
+    proxy = FaultProxy(server.base_url, rate=0.2, seed=20261129 + fault_run)
     try:
         result = dispatch(str(canberra_zip), proxy.url(server.wps_url), JOURNAL=str(tmp_path / "j.sqlite"))
     finally:
@@ -55,6 +51,7 @@ def test_twenty_percent_faults_lose_nothing(qgis_app, fresh_server, canberra_zip
     assert duplicates(server) <= result["POSSIBLE_DUPLICATES"]
 
 
+@pytest.mark.faults
 def test_an_execute_that_keeps_failing_times_out_naming_the_last_fault_and_the_tries(qgis_app, fresh_server):
     server = fresh_server(job_seconds=0.1)
     proxy = FaultProxy(server.base_url, rate=0.0, script=["", ""] + ["503"] * 10_000)  # after the start-up checks
