@@ -2,6 +2,8 @@
 start-up, malformed URLs, redirects to other hosts, slow or refused submissions."""
 
 import json
+import socket
+import threading
 import time
 from datetime import datetime
 
@@ -303,7 +305,37 @@ def test_a_reply_cut_off_by_a_reset_is_retried_on_the_execute_and_on_a_poll(wit_
         proxy.stop()
     assert outcomes[0].status == SUCCEEDED, outcomes[0].error
     assert pool.tally.possible_duplicates == 1  # the cut Execute reached the server: it may have made a job
-    assert pool.tally.retries == 3
+    assert pool.tally.retries >= 3  # and more if PyWPS was caught writing the status document
+
+
+@pytest.fixture
+def short_reply():
+    """A server whose every reply promises 1,000 bytes, sends a few and closes: a reply cut off."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            with connection:
+                connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 1000\r\n\r\n<wps:")
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield "http://127.0.0.1:%d" % listener.getsockname()[1]
+    listener.close()
+
+
+def test_a_reply_cut_off_mid_body_is_transient_on_the_execute_and_on_a_poll(short_reply):
+    client = WpsClient(short_reply + "/wps")
+    with pytest.raises(TransientError, match=r"the reply was cut off \(ChunkedEncodingError\)") as raised:
+        client.submit(execute())
+    assert not raised.value.unsent  # the server had the Execute: a possible duplicate
+    with pytest.raises(TransientError, match="cut off") as raised:
+        client.poll(short_reply + "/outputs/job.xml")
+    assert not raised.value.unreachable  # the status host answered: no outage
 
 
 def test_an_undecodable_reply_is_transient(stub):
@@ -328,12 +360,12 @@ def test_more_faults_in_a_row_than_any_fixed_number_of_tries_do_not_fail_the_job
 @pytest.mark.faults
 def test_an_execute_that_keeps_failing_ends_at_its_deadline_naming_the_last_fault_and_the_tries(stub):
     server = stub(lambda seen: (503, {"Content-Type": "text/html"}, b"<html>busy</html>"))
-    pool = dispatcher(WpsClient(server.base_url + "/wps"), RetryPolicy(base=0.05, cap=0.1), timeout=1.0)
+    pool = dispatcher(WpsClient(server.base_url + "/wps"), RetryPolicy(base=0.005, cap=0.01), timeout=2.0)
     outcomes = list(pool.run(jobs(1)))
     tries = len(server.requests("POST"))
-    assert tries > 8
+    assert tries > 8  # more than the fixed count of tries there once was
     assert outcomes[0].status == TIMEOUT
-    assert outcomes[0].error == "not submitted within 1 s: %d tries failed, the last with HTTP 503 Service " \
+    assert outcomes[0].error == "not submitted within 2 s: %d tries failed, the last with HTTP 503 Service " \
         "Unavailable" % tries
     assert pool.tally.possible_duplicates == 0  # a 503 is a refusal: nothing was made
 
@@ -354,10 +386,11 @@ def test_a_job_never_accepted_by_its_deadline_is_submitted_by_the_rerun(stub, tm
 
 @pytest.mark.parametrize("status", [400, 404, 405, 422])
 def test_a_client_error_on_the_execute_fails_the_job_at_once(stub, status):
-    server = stub(lambda seen: (status, {"Content-Type": "text/html"}, b"<html>no</html>"))
+    server = stub(lambda seen: (status, {"Content-Type": "text/html"}, b"<html><b>No</b> such process</html>"))
     pool = dispatcher(WpsClient(server.base_url + "/wps"))
     outcomes = list(pool.run(jobs(1)))
-    assert outcomes[0].status == FAILED and "HTTP %d" % status in outcomes[0].error
+    assert outcomes[0].status == FAILED and outcomes[0].error.startswith("the WPS answered HTTP %d " % status)
+    assert outcomes[0].error.endswith(": No such process")  # the server's words
     assert len(server.requests("POST")) == 1 and pool.tally.retries == 0
 
 
@@ -380,7 +413,7 @@ def test_a_request_timeout_answer_is_retried_without_counting_a_duplicate(stub):
 
 
 @pytest.mark.faults
-def test_polls_that_keep_failing_are_retried_until_the_job_times_out(wit_server):
+def test_more_failed_polls_in_a_row_than_any_fixed_number_do_not_fail_the_job(wit_server):
     proxy = FaultProxy(wit_server.base_url, rate=0.0, script=[""] + ["502"] * 14)
     try:
         pool = dispatcher(WpsClient(proxy.url(wit_server.wps_url)))
@@ -401,10 +434,10 @@ def test_a_job_whose_polls_never_succeed_times_out_naming_the_last_fault(stub):
 
     server = stub(respond)
     base = server.base_url
-    pool = dispatcher(WpsClient(base + "/wps"), RetryPolicy(base=0.01, cap=0.02), timeout=1.0)
+    pool = dispatcher(WpsClient(base + "/wps"), RetryPolicy(base=0.005, cap=0.01), timeout=2.0)
     outcomes = list(pool.run(jobs(1)))
     polls = len(server.requests("GET"))
-    assert polls > 10
+    assert polls > 10  # more than the fixed count of failed polls there once was
     assert outcomes[0].status == TIMEOUT
-    assert outcomes[0].error == "no result 1 s after acceptance (last state: accepted; the last %d polls failed, " \
+    assert outcomes[0].error == "no result 2 s after acceptance (last state: accepted; the last %d polls failed, " \
         "the last with HTTP 502 Bad Gateway)" % polls

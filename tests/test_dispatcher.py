@@ -15,6 +15,7 @@ from wit_dispatcher.wit_provider.dispatch.client import TransientError
 from wit_dispatcher.wit_provider.dispatch.dispatcher import Dispatcher
 from wit_dispatcher.wit_provider.dispatch.job_times import JobTimes, Prediction, Workload
 from wit_dispatcher.wit_provider.dispatch.jobs import Job, RetryPolicy
+from wit_dispatcher.wit_provider.dispatch.journal import Journal
 from wit_dispatcher.wit_provider.dispatch.polling import Polling
 from wit_dispatcher.wit_provider.dispatch.tally import Tally
 from wit_dispatcher.wit_provider.dispatch.wps import JobStatus, WpsException
@@ -161,7 +162,6 @@ def test_timeout_after_the_deadline_and_others_go_on():
     assert [o.status for o in outcomes[1:]] == [SUCCEEDED] * 3
 
 
-@pytest.mark.faults
 def test_transient_poll_failures_are_retried_however_many_come_in_a_row():
     client = ScriptedClient(plans={b"job0": {"poll_errors": 2}, b"job1": {"poll_errors": 40}})
     outcomes = run(client, 2)
@@ -169,7 +169,6 @@ def test_transient_poll_failures_are_retried_however_many_come_in_a_row():
     assert client.poll_count[b"job1"] > 40
 
 
-@pytest.mark.faults
 def test_submission_retries_count_possible_duplicates():
     client = ScriptedClient()
     client.submit_errors[b"job0"] = [TransientError("ServerBusy", unsent=True)] * 2
@@ -181,13 +180,64 @@ def test_submission_retries_count_possible_duplicates():
     assert dispatcher.tally.possible_duplicates == 1  # only the POST the server may have seen
 
 
-@pytest.mark.faults
 def test_submission_faults_are_retried_however_many_come_in_a_row():
     client = ScriptedClient()
     client.submit_errors[b"job0"] = [TransientError("HTTP 503", unsent=True)] * 40
     dispatcher = Dispatcher(client, 1, 30, fast(), NO_WAIT, seed=1)
     outcomes = list(dispatcher.run(jobs(1)))
     assert outcomes[0].status == SUCCEEDED and dispatcher.tally.retries == 40
+
+
+def test_time_the_wps_cannot_be_reached_does_not_use_up_a_job_deadline():
+    class BackAfterAWhile:
+        """Unreachable for 0.6 s (twice the jobs' deadline), then one 503, then accepting."""
+
+        def __init__(self):
+            self.down_until = time.monotonic() + 0.6
+            self.busy = True
+
+        def submit(self, execute):
+            if time.monotonic() < self.down_until:
+                raise TransientError("ConnectionError", unsent=True, unreachable=True)
+            if self.busy:
+                self.busy = False
+                raise TransientError("HTTP 503", unsent=True)
+            return JobStatus(job_states.ACCEPTED, status_location="status/0")
+
+        def poll(self, location):
+            return JobStatus(job_states.SUCCEEDED, location, url="s3://b/wit/0")
+
+    policy = RetryPolicy(base=0.001, cap=0.002, outage_seconds=30)
+    outcomes = list(Dispatcher(BackAfterAWhile(), 1, 0.3, fast(), policy).run(jobs(1)))
+    assert [o.status for o in outcomes] == [SUCCEEDED], outcomes[0].error
+
+
+def test_a_retry_after_beyond_the_deadline_is_honoured_by_ending_the_job():
+    client = ScriptedClient()
+    client.submit_errors[b"job0"] = [TransientError("HTTP 503", unsent=True, retry_after=600)]
+    outcomes = run(client, 1, timeout=30)
+    assert outcomes[0].status == TIMEOUT and "1 tries failed" in outcomes[0].error  # not sent again early
+    assert client.submitted == []
+
+
+def test_a_cancel_while_every_try_was_refused_leaves_no_possible_duplicate_for_the_rerun(tmp_path):
+    cancel = threading.Event()
+
+    class Busy:
+        tries = 0
+
+        def submit(self, execute):
+            self.tries += 1
+            if self.tries == 3:
+                cancel.set()
+            raise TransientError("HTTP 503", unsent=True)
+
+    journal = Journal(tmp_path / "j.sqlite")
+    todo = [Job(0, execute=b"job0", key="k0")]
+    outcomes = list(Dispatcher(Busy(), 1, 30, fast(), NO_WAIT, journal=journal).run(todo, cancel.is_set))
+    assert [o.status for o in outcomes] == [CANCELLED] and journal.lookup("k0").state == CANCELLED
+    again = Dispatcher(ScriptedClient(), 1, 30, fast(), NO_WAIT, journal=journal)
+    assert [o.status for o in again.run(todo)] == [SUCCEEDED] and again.tally.possible_duplicates == 0
 
 
 def test_an_outage_stops_the_run_instead_of_failing_every_feature():

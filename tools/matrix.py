@@ -176,7 +176,7 @@ class Root:
                                env={"WIT_MATRIX": self.target.name, **_passed_on()}, on_line=on_line)
 
 
-def _passed_on() -> dict:
+def _passed_on() -> dict[str, str]:
     """The suite's own settings from the caller's environment (``make test-matrix FAULT_RUNS=20``)."""
     return {name: os.environ[name] for name in ("WIT_FAULT_RUNS",) if name in os.environ}
 

@@ -26,9 +26,10 @@ RETRYABLE_HTTP = frozenset({408, 429, 502, 503, 504})
 # Refusals a server or gateway gives before acting on a request; a 502 or 504 may come after
 # the WPS took the Execute (the gateway lost its reply), so a POST answered so may have made a job.
 REFUSED_UNSEEN = frozenset({408, 429, 503})
-# A reply cut off mid-body (a reset while it was on the wire: requests' ChunkedEncodingError)
-# or one that cannot be decoded: the server had the request, and asking again may work.
-_BROKEN_REPLY = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
+# Faults by what requests raises for them: a reply cut off mid-body (a reset while it was on the
+# wire) is a ChunkedEncodingError, no ConnectionError, and the server had the request all the same.
+_FAULT_NAMES = {requests.exceptions.ChunkedEncodingError: "the reply was cut off (ChunkedEncodingError)",
+                requests.exceptions.ContentDecodingError: "the reply could not be decoded (ContentDecodingError)"}
 PREFLIGHT_SECONDS = 30.0  # how long start-up checks wait out a gateway's transient faults
 _LAST_TRY_SECONDS = 15.0  # what the last preflight request may take beyond that
 
@@ -245,12 +246,10 @@ class WpsClient:
             reply = self.session.post(self.wps_url, data=execute, timeout=self.timeout,
                                       proxies=self._proxies(self.wps_url), verify=self.verify,
                                       headers={"Content-Type": "text/xml; charset=utf-8"})
-        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
-            never_sent = isinstance(error, requests.exceptions.ConnectTimeout) or _never_connected(error)
-            raise TransientError("submission failed: %s" % type(error).__name__, unsent=never_sent,
+        except requests.RequestException as error:
+            never_sent = _never_sent(error)
+            raise TransientError("submission failed: %s" % _fault(error), unsent=never_sent,
                                  unreachable=never_sent) from None
-        except _BROKEN_REPLY as error:
-            raise TransientError("the reply to the submission was cut off (%s)" % type(error).__name__) from None
         if reply.status_code in (401, 403):
             raise CredentialsRefused(
                 "the WPS at %s refused the submission (HTTP %d %s): %s" % (
@@ -276,10 +275,8 @@ class WpsClient:
         try:
             reply = self.session.get(status_location, timeout=self.timeout, proxies=self._proxies(status_location),
                                      verify=self.verify)
-        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
-            raise TransientError("status poll failed: %s" % type(error).__name__, unreachable=True) from None
-        except _BROKEN_REPLY as error:
-            raise TransientError("the status document was cut off (%s)" % type(error).__name__) from None
+        except requests.RequestException as error:
+            raise TransientError("status poll failed: %s" % _fault(error), unreachable=_never_sent(error)) from None
         if reply.status_code == 404:
             raise TransientError("status document not found (HTTP 404)")
         try:
@@ -302,7 +299,9 @@ class WpsClient:
         if reply.status_code != 200:
             exception = wps.exception_from(reply.content)
             if exception is None and client_errors_final and 400 <= reply.status_code < 500:
-                raise WpsException("", "the WPS answered HTTP %d %s" % (reply.status_code, reply.reason))
+                said = _page_text(reply.content)
+                raise WpsException("", "the WPS answered HTTP %d %s%s" % (reply.status_code, reply.reason,
+                                                                         ": " + said if said else ""))
             if exception is None:
                 raise TransientError("HTTP %d %s" % (reply.status_code, reply.reason))
             if exception.transient:
@@ -336,6 +335,22 @@ def _tls_reason(error: Exception) -> str:
     """The TLS failure without the request's URL (its query may carry a token)."""
     found = re.search(r"\[SSL: [A-Z_]+\][^'\")]*", str(error))
     return found.group(0).strip() if found else "the TLS handshake failed"
+
+
+def _fault(error: requests.RequestException) -> str:
+    return _FAULT_NAMES.get(type(error), type(error).__name__)
+
+
+def _never_sent(error: requests.RequestException) -> bool:
+    """True when no connection was made (refused, DNS, connect timeout): nothing reached the server."""
+    return isinstance(error, requests.exceptions.ConnectTimeout) or (
+        isinstance(error, requests.exceptions.ConnectionError) and _never_connected(error))
+
+
+def _page_text(content: bytes, limit: int = 200) -> str:
+    """A reply's words for a message: tags and runs of white space out, at most ``limit`` characters."""
+    text = " ".join(re.sub(rb"<[^>]*>", b" ", content[:4096]).decode("utf-8", "replace").split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _never_connected(error: Exception) -> bool:

@@ -14,7 +14,7 @@ from ..common.job_states import ACCEPTED, CANCELLED, FAILED, SUCCEEDED, TIMEOUT
 from .client import TransientError
 from .forecast import QUEUED_SECONDS, Forecast
 from .job_times import JobTimes
-from .jobs import Job, JobCounts, Outcome, RetryPolicy
+from .jobs import Deadline, Job, JobCounts, Outcome, RetryPolicy
 from .polling import Polling, Watch
 from .run_control import Cancelled, OutageWatch, RunControl
 from .wps import JobStatus, WpsException
@@ -43,23 +43,25 @@ class Follower:
         watch = Watch(self.polling, self.job_times, job.workload, time.monotonic())
         self.forecast.running(job.index, watch.started)
         queued = False
+        deadline = Deadline(self.timeout, watch.accepted)
         failures = 0  # polls failed in a row: retried until the job's deadline, however many
         last_fault: TransientError | None = None
         try:
             while not status.finished:
                 now = time.monotonic()
-                age = now - watch.accepted
-                if age >= self.timeout:
+                left = deadline.left(now)
+                if left <= 0:
                     polls = "; the last %d polls failed, the last with %s" % (failures, last_fault) if failures else ""
                     return Outcome(job.index, TIMEOUT, error="no result %d s after acceptance (last state: %s%s)"
                                    % (self.timeout, status.state, polls))
-                backoff = self.retry.backoff(min(failures, 16), self.rng) if failures else 0.0
-                self.control.sleep_to_poll(watch, now + backoff, watch.accepted + self.timeout)
+                delay = self.retry.delay(failures, last_fault.retry_after, self.rng) if last_fault else 0.0
+                self.control.sleep_to_poll(watch, now + delay, now + left)
                 try:
                     status = self.client.poll(status.status_location)
-                    failures = 0
-                    self.outage.heard_from("status host")
+                    failures, last_fault = 0, None
                     now = time.monotonic()
+                    deadline.reached(now)
+                    self.outage.heard_from("status host")
                     if status.state == SUCCEEDED and not resumed:
                         watch.finished(now)
                         self.control.seen_finished()
@@ -76,8 +78,10 @@ class Follower:
                     last_fault = error
                     counts.retries += 1
                     if error.unreachable:
+                        deadline.unreachable(time.monotonic())
                         self.outage.check("status host")
                     else:
+                        deadline.reached(time.monotonic())
                         self.outage.heard_from("status host")
                 except WpsException as error:
                     return Outcome(job.index, FAILED, error=str(error))

@@ -15,7 +15,7 @@ from ..common.job_states import ACCEPTED, CANCELLED, FAILED, SUCCEEDED, TIMEOUT
 from .client import CredentialsRefused, TransientError
 from .following import Follower
 from .forecast import Forecast
-from .jobs import Job, JobCounts, Outcome, RetryPolicy
+from .jobs import Deadline, Job, JobCounts, Outcome, RetryPolicy
 from .journal import Journal, JournalError, Record
 from .run_control import Cancelled, OutageWatch, RunControl
 from .wps import JobStatus, WpsException
@@ -97,8 +97,9 @@ class JobRunner:
     def _submit(self, job: Job, counts: JobCounts) -> JobStatus:
         """POST the Execute until the server accepts or refuses it: a transient fault is retried
         until the job's deadline, however many come in a row (an outage until the run stops)."""
-        began = time.monotonic()
+        deadline = Deadline(self.timeout, time.monotonic())
         tries = 0
+        maybe_received = False  # whether any try may have reached the WPS (and made a job)
         while True:
             tries += 1
             try:
@@ -109,35 +110,42 @@ class JobRunner:
                 self.outage.heard_from("WPS")
                 raise
             except TransientError as error:
-                if not error.unreachable:
+                now = time.monotonic()
+                if error.unreachable:
+                    deadline.unreachable(now)
+                else:
+                    deadline.reached(now)
                     self.outage.heard_from("WPS")
                     if error.unsent:
-                        self.forecast.refused_job(time.monotonic())
+                        self.forecast.refused_job(now)
                 if not error.unsent:
                     # The server may have accepted it: asking again may make a second job.
+                    maybe_received = True
                     counts.possible_duplicates += 1
                     journal = self.journal_of(job)
                     if journal:
                         journal.record_possible_duplicate(job.key)
-                self._wait_to_retry(error, began, tries, counts)
+                try:
+                    self._wait_to_retry(error, deadline, tries, counts)
+                except Cancelled:
+                    journal = self.journal_of(job)
+                    if journal and not maybe_received:  # every try refused: a rerun has no duplicate to fear
+                        journal.record_finished(job.key, CANCELLED, error="cancelled before the job was accepted")
+                    raise
 
-    def _wait_to_retry(self, error: TransientError, began: float, tries: int, counts: JobCounts) -> None:
-        """Sleep before the next try, or raise _DeadlinePassed once the job's time is up.
-
-        A WPS that cannot be reached (an outage: nothing was sent) is waited out past the job's
-        deadline, until ``outage_seconds`` of silence stop the whole run (Cancelled).
-        """
-        delay = error.retry_after if error.retry_after is not None else self.retry.backoff(min(tries, 16), self.rng)
+    def _wait_to_retry(self, error: TransientError, deadline: Deadline, tries: int, counts: JobCounts) -> None:
+        """Sleep before the next try, or raise _DeadlinePassed when the next may not come before the
+        job's deadline. A WPS that cannot be reached is waited out until ``outage_seconds`` of
+        silence stop the whole run (Cancelled)."""
         if error.unreachable:
             self.outage.check("WPS")
-        else:
-            left = began + self.timeout - time.monotonic()
-            if left <= 0:
-                raise _DeadlinePassed("not submitted within %d s: %d tries failed, the last with %s"
-                                      % (self.timeout, tries, error))
-            delay = min(delay, left)  # one last try at the deadline
+        delay = self.retry.delay(tries, error.retry_after, self.rng)
+        left = deadline.left(time.monotonic())
+        if left <= 0 or (error.retry_after is not None and error.retry_after > left):  # Retry-After is honoured
+            raise _DeadlinePassed("not submitted within %d s: %d tries failed, the last with %s"
+                                  % (deadline.seconds, tries, error))
         counts.retries += 1
-        self.control.sleep(delay)
+        self.control.sleep(min(delay, left))  # one last try at the deadline
 
 
 class _DeadlinePassed(Exception):

@@ -48,21 +48,41 @@ class JobCounts:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How transient faults are retried: with capped exponential backoff and full jitter (or
-    the server's Retry-After), for as long as the job's deadline allows, never a fixed number
-    of times, since a burst of faults must not be the end of a job while the run goes on.
-
-    An Execute is retried until the job's timeout has passed since its first try, a status
-    poll until the job's timeout has passed since its acceptance. While a host cannot be
-    reached at all (no connection: nothing was sent), retries go on until that host has been
-    silent for ``outage_seconds``; then the run stops, and a rerun with the journal resumes
-    it. The WPS and the status host are watched apart, so polls that still work do not hide
-    a WPS that is down.
-    """
+    """Transient faults are retried with capped exponential backoff and full jitter, at least
+    the server's Retry-After apart, for as long as the job's Deadline allows: never a fixed
+    number of times, which a burst of faults could use up while the run goes on. A host that
+    cannot be reached at all is waited out until it has been silent ``outage_seconds``; then
+    the run stops, and a rerun with the journal resumes it."""
 
     base: float = 0.5
     cap: float = 30.0
     outage_seconds: float = 600.0
 
-    def backoff(self, attempt: int, rng: random.Random) -> float:
-        return rng.uniform(0, min(self.cap, self.base * 2 ** attempt))
+    def delay(self, failures: int, retry_after: float | None, rng: random.Random) -> float:
+        """Seconds to wait after ``failures`` failed tries in a row."""
+        backoff = rng.uniform(0, min(self.cap, self.base * 2 ** min(failures, 16)))
+        return backoff if retry_after is None else max(backoff, retry_after)
+
+
+class Deadline:
+    """``seconds`` from ``start`` for a job to get through transient faults. Time its host cannot
+    be reached at all does not count: the outage watch decides about that, for the whole run."""
+
+    def __init__(self, seconds: float, start: float):
+        self.seconds = seconds
+        self._end = start + seconds
+        self._unreachable_since: float | None = None
+
+    def unreachable(self, now: float) -> None:
+        if self._unreachable_since is None:
+            self._unreachable_since = now
+
+    def reached(self, now: float) -> None:
+        """The host answered (with anything): the time it could not be reached is added on."""
+        if self._unreachable_since is not None:
+            self._end += now - self._unreachable_since
+            self._unreachable_since = None
+
+    def left(self, now: float) -> float:
+        """Seconds left (infinite while the host cannot be reached)."""
+        return float("inf") if self._unreachable_since is not None else self._end - now
