@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SYSTEM_PYTHON := /usr/bin/python3
-DEBIAN_PACKAGES := qgis python3-qgis qgis-providers python3-venv python3-pip python3-matplotlib python3-scipy xvfb openssl
+DEBIAN_PACKAGES := qgis python3-qgis qgis-providers python3-venv python3-pip python3-matplotlib python3-scipy xvfb openssl poppler-utils
 QGIS_PROFILE ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/default
 # Bundled in the plugin (ext_libs/) by tools/plugin_files.py, for QGIS installations without it.
 WHEEL := build/wheels/xmltodict-0.13.0-py2.py3-none-any.whl

@@ -13,6 +13,7 @@ from qgis.core import (
     QgsFeatureRequest,
     QgsField,
     QgsProcessing,
+    QgsProcessingAlgorithm,
     QgsProcessingFeatureSource,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterField,
@@ -39,6 +40,9 @@ else:
     STRING_FIELDS = QgsProcessingParameterField.DataType.String
     SKIP_GEOMETRY_CHECKS = QgsProcessingFeatureSource.Flag.FlagSkipGeometryValidityChecks
     ADVANCED = QgsProcessingParameterDefinition.Flag.FlagAdvanced
+# Layouts belong to the main thread: QGIS's own layout exports run there too.
+NO_THREADING = Qgis.ProcessingAlgorithmFlag.NoThreading if PROCESSING_ENUMS_IN_QGIS else \
+    QgsProcessingAlgorithm.Flag.FlagNoThreading  # qgis3-only
 # QGIS 3.36 moved QgsFeatureRequest's flags into Qgis as well; QGIS 4 keeps only that spelling.
 NO_GEOMETRY = Qgis.FeatureRequestFlag.NoGeometry if hasattr(Qgis, "FeatureRequestFlag") else \
     QgsFeatureRequest.Flag.NoGeometry  # qgis3-only
@@ -69,3 +73,14 @@ def advanced(parameter: QgsProcessingParameterDefinition) -> QgsProcessingParame
 def value_or_none(value):
     """A Python value, or None for QGIS's NULL (a null QVariant on QGIS 3, None on QGIS 4)."""
     return None if value is None or (isinstance(value, QVariant) and value.isNull()) else value
+
+
+def set_label_format(label, text_format) -> None:
+    """A layout label's font, size and colour: a QgsTextFormat from QGIS 3.24 on, font and colour before."""
+    if hasattr(label, "setTextFormat"):
+        label.setTextFormat(text_format)
+        return
+    font = text_format.font()
+    font.setPointSizeF(text_format.size())
+    label.setFont(font)  # qgis3-only
+    label.setFontColor(text_format.color())  # qgis3-only

@@ -42,6 +42,7 @@ REQUIRED_COMMANDS = {
     "qgis.bin (Debian package qgis)": ("qgis.bin",),
     "Xvfb (Debian package xvfb)": ("Xvfb",),
     "openssl (Debian package openssl)": ("openssl",),
+    "pdfinfo, pdftotext and pdftoppm (Debian package poppler-utils)": ("pdftoppm",),
 }
 ALLOW_SKIPS = "WIT_ALLOW_SKIPS"  # =1: a quick local run where skips and missing tools do not fail
 _skipped: list[str] = []

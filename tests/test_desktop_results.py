@@ -1,12 +1,14 @@
 """The real QGIS desktop under Xvfb: dispatch → load results, styled layers, the plot from a layer action,
 ANNUAL in the Temporal Controller and the results polygons related to their years and events."""
 
+import re
 import shutil
 import subprocess
 
 import pytest
 from conftest import ARTIFACTS, EXPECTED_READER
 from desktop_session import run_driver
+from pdf_pages import page_texts, pdf_pages
 
 
 @pytest.mark.slow
@@ -56,3 +58,14 @@ def test_results_open_styled_and_show_their_plot(profile_from_zip, s3_server, fr
         uid: events or 0 for uid, events in report["wit_events"].items()}  # a polygon's form lists its events
     assert sum(relations["WIT inundation events"]["related"].values()) > 500
     assert (out / "annual_temporal.png").stat().st_size > 30_000
+    # Create WIT report from its dialog: the project's ANNUAL and EVENTS found, the plugin's template and
+    # an edited copy of it.
+    for name in ("report_plugin.pdf", "report_edited.pdf"):
+        assert pdf_pages(out / name) == 87, report.get("report_messages")
+        texts = page_texts(out / name)
+        # ANNUAL's and EVENTS' rows, from the project's layers: a year with its observations, an event's dates
+        assert sum(bool(re.search(r"^\s*20\d\d\s+\d+\s+(yes|no)\b", text, re.M)) for text in texts[1:]) > 80
+        assert sum(bool(re.search(r"\d{4}-\d\d-\d\d\s+\d{4}-\d\d-\d\d\s+\d+\s", text)) for text in texts[1:]) > 50
+        edited = name == "report_edited.pdf"
+        assert all(("Prepared for the basin office" in text) == edited for text in texts[1:])
+    assert (out / "report_dialog.png").stat().st_size > 10_000

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from conftest import EXPECTED_READER, WIT_SAMPLE
 from osgeo import gdal, ogr
+from pdf_pages import page_texts, pdf_pages
 from test_history import assert_same as assert_same_history
 from test_history import expected_history
 from test_load_results import THRESHOLD, assert_same_statistics, pandas_statistics
@@ -287,7 +288,7 @@ def test_dispatch_then_load_with_qgis_process(qgis_app, profile, s3_server, fres
     arguments = ["run", "wit:loadresults", "--", "INPUT=%s" % dispatched, "ID_FIELD=UID",
                  "S3_ENDPOINT=%s" % s3_server.endpoint, "OUTPUT=%s" % (tmp_path / "loaded.gpkg"),
                  "PLOTS=%s" % (tmp_path / "plots"), "ANNUAL=%s" % (tmp_path / "annual.gpkg"),
-                 "EVENTS=%s" % (tmp_path / "events.gpkg")]
+                 "EVENTS=%s" % (tmp_path / "events.gpkg"), "TIMESERIES=%s" % (tmp_path / "series.gpkg")]
     gdal_reads_parquet = EXPECTED_READER == "gdal"
     assert (gdal.GetDriverByName("Parquet") is not None) == gdal_reads_parquet
     if not gdal_reads_parquet:  # no reader in QGIS's Python yet: refused, with the command that installs one
@@ -329,6 +330,25 @@ def test_dispatch_then_load_with_qgis_process(qgis_app, profile, s3_server, fres
     assert_metrics_written(tmp_path / "annual.gpkg", tmp_path / "events.gpkg", loaded)  # every value, every polygon
     assert "Summary: %d loaded, 0 failed, %d no result" % (
         statuses.count("succeeded"), 86 - statuses.count("succeeded")) in run.stdout
+
+    # The report of the run, headless: a summary page, then each polygon's page with its own numbers.
+    pdf = tmp_path / "wit_report.pdf"
+    run = qgis_process(env, "run", "wit:report", "--", "INPUT=%s" % (tmp_path / "loaded.gpkg"),
+                       "ANNUAL=%s" % (tmp_path / "annual.gpkg"), "EVENTS=%s" % (tmp_path / "events.gpkg"),
+                       "TIMESERIES=%s" % (tmp_path / "series.gpkg"), "OUTPUT=%s" % pdf)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert pdf_pages(pdf) == 87
+    statistics = {row[0]: row for row in read_table(tmp_path / "loaded.gpkg",
+                                                    "wit_id, wit_load_status, wit_obs, wit_wet_pct")}
+    titles = []
+    for text in page_texts(pdf)[1:]:
+        ident, status, obs, wet_pct = statistics[text.split()[0]]
+        titles.append(ident)
+        if status == "loaded":
+            assert "Observations: %d," % obs in text and "Wet observations: %.1f %%" % wet_pct in text
+        else:
+            assert "Result: no result" in text and "No plot: " in text
+    assert sorted(titles) == sorted(statistics)  # each polygon's page, once
 
     # The same results as nine sites: a SITE field added to the file, fid mod 9 (in no site's order).
     grouped = tmp_path / "grouped.gpkg"

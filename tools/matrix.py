@@ -41,7 +41,7 @@ MIRROR = "http://deb.debian.org/debian"
 VENV = "/opt/wit-venv"  # inside each root
 PARTIAL = ".partial"  # a root being made; renamed away when it is whole
 PACKAGES = ("qgis", "python3-qgis", "qgis-providers", "python3-pip", "python3-venv", "python3-matplotlib",
-            "python3-scipy", "xvfb", "openssl", "ca-certificates", "make", "locales")
+            "python3-scipy", "xvfb", "openssl", "poppler-utils", "ca-certificates", "make", "locales")
 # This machine's pip configuration (site-wide and the user's), copied in; the local folders it names
 # are bound in, and pip's environment variables passed through.
 PIP_FILES = ("/etc/pip.conf", "/etc/xdg/pip", str(Path.home() / ".config/pip/pip.conf"))

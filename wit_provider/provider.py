@@ -7,6 +7,7 @@ from qgis.PyQt.QtGui import QIcon
 
 from ..algorithms.dispatch_wit import DispatchWitAlgorithm
 from ..algorithms.load_results import LoadResultsAlgorithm
+from ..algorithms.report import ReportAlgorithm
 
 ICON = Path(__file__).parents[1] / "resources" / "icon.svg"
 
@@ -30,3 +31,4 @@ class WitProvider(QgsProcessingProvider):
     def loadAlgorithms(self) -> None:
         self.addAlgorithm(DispatchWitAlgorithm())
         self.addAlgorithm(LoadResultsAlgorithm())
+        self.addAlgorithm(ReportAlgorithm())

@@ -21,7 +21,7 @@ from qgis.core import (
     QgsVectorLayerTemporalContext,
 )
 from qgis.PyQt.QtCore import QDate, QDateTime, Qt, QTime
-from qgis.PyQt.QtWidgets import QDockWidget
+from qgis.PyQt.QtWidgets import QDockWidget, QTextEdit
 from qgis.utils import iface
 
 SHOWN_YEAR = 2011  # a wet year in Canberra's sample: the map differs from its neighbours
@@ -168,6 +168,31 @@ def animate_annual():
 
 def shoot_annual():
     iface.mainWindow().grab().save(str(OUT / "annual_temporal.png"))
+    later(500, report_from_the_toolbox)
+
+
+def report_from_the_toolbox():
+    """Create WIT report from its dialog, as the toolbox opens it: only INPUT and OUTPUT given (ANNUAL
+    and EVENTS are the project's), with the plugin's template, then with an edited copy of it."""
+    import processing
+    from wit_dispatcher.algorithms.report_layout import TEMPLATE
+
+    results = next(layer for layer in QgsProject.instance().mapLayers().values()
+                   if layer.source().split("|")[0] == str(OUT / "loaded.gpkg"))
+    edited = TEMPLATE.read_text(encoding="utf-8").replace(
+        "Wetlands Insight Tool, Digital Earth Australia · WIT Dispatcher", "Prepared for the basin office")
+    (OUT / "edited.qpt").write_text(edited, encoding="utf-8")
+    report["report_messages"] = {}
+    for name, layout in (("report_plugin.pdf", ""), ("report_edited.pdf", str(OUT / "edited.qpt"))):
+        dialog = processing.createAlgorithmDialog("wit:report", {"INPUT": results, "LAYOUT": layout,
+                                                                 "OUTPUT": str(OUT / name)})
+        dialog.show()
+        if not layout:
+            dialog.grab().save(str(OUT / "report_dialog.png"))
+        dialog.runAlgorithm()  # on this thread: layouts belong to the main one
+        log = dialog.findChild(QTextEdit, "txtLog")  # the dialog's Log tab
+        report["report_messages"][name] = log.toPlainText() if log is not None else ""
+        dialog.close()
     finish()
 
 

@@ -38,9 +38,16 @@ def write_plot(series: Series, title_id: str, path: str, subtitle: str = "") -> 
         plot_figure(series, title_id, subtitle).savefig(path, format="png")
 
 
-def plot_figure(series: Series, title_id: str, subtitle: str = "") -> Figure:
+def write_print_plot(series: Series, title_id: str, path: str, subtitle: str = "",
+                     size: tuple[float, float] = (9.5, 3.3), dpi: int = 300) -> None:
+    """The plot for a printed page: ``size`` in inches (the page's), at ``dpi``."""
+    with _LOCK:
+        plot_figure(series, title_id, subtitle, size).savefig(path, format="png", dpi=dpi)
+
+
+def plot_figure(series: Series, title_id: str, subtitle: str = "", size: tuple[float, float] = (12, 4)) -> Figure:
     """The PNG's figure (call under the plot lock from worker threads)."""
-    figure = Figure(figsize=(12, 4), dpi=100)
+    figure = Figure(figsize=size, dpi=100)
     FigureCanvasAgg(figure)
     lines = subtitle.count("\n") + 1 if subtitle else 0
     axes = figure.add_axes((0.06, 0.14, 0.74, 0.76 - 0.04 * lines))
