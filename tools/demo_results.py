@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import fcntl
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -120,7 +121,29 @@ def show_results(dispatched: Path, env: dict, store: ResultStore) -> int:
                   summary(dict(zip(HISTORY_FIELDS, past))), plot))
     if rows:
         show_metrics(rows[0][0], work / "annual.gpkg", work / "events.gpkg")
+    return write_report(output, env)
+
+
+def write_report(statistics: Path, env: dict) -> int:
+    """Run wit:report on the results: a summary page and a page per polygon, in demo-output/wit_report.pdf."""
+    work = statistics.parent
+    pdf = work / "wit_report.pdf"
+    command = qgis_process_command() + [
+        "run", "wit:report", "--", "INPUT=%s" % statistics, "ANNUAL=%s" % (work / "annual.gpkg"),
+        "EVENTS=%s" % (work / "events.gpkg"), "TIMESERIES=%s" % (work / "timeseries.gpkg"), "OUTPUT=%s" % pdf]
+    print("\n$", " ".join(command))
+    code = run_to_the_end(command, env)
+    if code != 0:
+        print("qgis_process failed with exit code %d" % code)
+        return code
+    print("\nWIT report: %s (%d pages: the run's summary, then a page per polygon)" % (pdf, pdf_pages(pdf)))
     return 0
+
+
+def pdf_pages(pdf: Path) -> int:
+    """The PDF's page count, as pdfinfo (poppler-utils, a `make deps` package) reads it."""
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    return int(re.search(r"^Pages:\s+(\d+)$", info, re.M).group(1))
 
 
 def show_metrics(uid: str, annual: Path, events: Path) -> None:
