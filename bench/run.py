@@ -5,7 +5,8 @@ run beside the memory and preparation measurements; the 1 s case and the client-
 run, which are sensitive to CPU contention, run after them on a quiet machine.
 `python -m bench.run dispatch` runs the dispatch cases alone, `python -m bench.run yearly` the
 yearly update through the algorithm alone, `python -m bench.run history` the comparison with the
-past (through the algorithm and in the engine) and `python -m bench.run sites` the load as sites.
+past (through the algorithm and in the engine), `python -m bench.run sites` the load as sites and
+`python -m bench.run report` the WIT report's cost per page.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ SITES_ROW = ("| load results, 2,000 files over HTTP answering after 20 ms, 16 at
              "rounds' ratios %.3f x; summed %.1f s vs %.1f s | <= 1.2 x |")
 SITES_MEMORY_ROW = ("| load results as sites, memory with every output | WIT Dispatcher | peak RSS %.0f MB at 200 "
                     "polygons (40 sites), %.0f MB at 2,000 (400 sites) = %.2f x | flat |")
+REPORT_ROW = ("| WIT report (wit:report) from Load WIT results' outputs, a summary page and a page per polygon | WIT "
+              "Dispatcher | %.2f s/page at %d pages (%.0f s), %.2f s/page at %d pages (%.0f s) = %.2f x per page; "
+              "peak RSS %.0f MB, %.0f MB | linear |")
 PEER_NAMES = {"ours": "WIT Dispatcher", "notebook": "notebook (aiohttp, fixed 2 s)",
               "owslib": "OWSLib (ASYNC + monitorExecution)"}
 # Warm runs after a cold one: (polygons, END) for bench.dispatch_peer; "" keeps the case's own.
@@ -226,6 +230,8 @@ def main() -> None:
     engine = [float(v) for v in last_line(python("bench.history"))]
     print("Results: 2,000 WIT files as 400 sites...", flush=True)
     sites = [float(v) for v in last_line(python("bench.load_results", "sites"))]
+    print("Report: 86 and 500 polygons' pages...", flush=True)
+    report = [float(v) for v in last_line(python("bench.report"))]
 
     print("\nWIT Dispatcher benchmarks, %s, %s, %d cores, Python %s, %.0f s in all\n" % (
         date.today(), platform.platform(), os.cpu_count(), platform.python_version(), time.monotonic() - began))
@@ -261,9 +267,22 @@ def main() -> None:
     print(ENGINE_COMPARISON_ROW % (engine[0], engine[2], engine[1], engine[3],
                                    (engine[0] + engine[2]) / (engine[1] + engine[3])))
     print("\n".join(sites_rows(sites)))
+    print(report_row(report))
     print("| ANNUAL and EVENTS GeoPackages of 2,000 files | WIT Dispatcher | ANNUAL %d rows, %.1f MB (%.0f bytes/row); "
           "EVENTS %d rows, %.1f MB | - |" % (annual_rows, annual_mb, 1e6 * annual_mb / annual_rows, event_rows,
                                              events_mb))
+
+
+def report_row(figures: list[float]) -> str:
+    pages_a, seconds_a, pages_b, seconds_b, peak_a, peak_b = figures
+    per_a, per_b = seconds_a / pages_a, seconds_b / pages_b
+    return REPORT_ROW % (per_a, pages_a, seconds_a, per_b, pages_b, seconds_b, per_b / per_a, peak_a, peak_b)
+
+
+def report_only() -> None:
+    began = time.monotonic()
+    print("Report: 86 and 500 polygons' pages...", flush=True)
+    print_table("report benchmark", began, [report_row([float(v) for v in last_line(python("bench.report"))])])
 
 
 def sites_rows(figures: list[float]) -> list[str]:
@@ -320,10 +339,11 @@ def history_only() -> None:
                                  (engine[0] + engine[2]) / (engine[1] + engine[3]))])
 
 
-MODES = {"": main, "dispatch": dispatch_only, "yearly": yearly_only, "history": history_only, "sites": sites_only}
+MODES = {"": main, "dispatch": dispatch_only, "yearly": yearly_only, "history": history_only, "sites": sites_only,
+         "report": report_only}
 
 if __name__ == "__main__":
     mode = sys.argv[1] if sys.argv[1:] else ""
     if mode not in MODES:
-        sys.exit("usage: python -m bench.run [dispatch | yearly | history | sites]")
+        sys.exit("usage: python -m bench.run [dispatch | yearly | history | sites | report]")
     MODES[mode]()
