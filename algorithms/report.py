@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections import defaultdict
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
+from ..wit_provider.qgis_bridge.values import nanoseconds, number, plain
 from ..wit_provider.results.plot import write_print_plot
 from ..wit_provider.results.report import (
     ANNUAL_COLUMNS,
@@ -40,7 +41,7 @@ from ..wit_provider.results.report import (
 )
 from ..wit_provider.results.table import FRACTIONS, STAT_FIELDS, Series, merge
 from .base import WitAlgorithm
-from .qgis_compat import NO_GEOMETRY, NO_THREADING, VECTOR_ANY, VECTOR_POLYGON, value_or_none
+from .qgis_compat import NO_GEOMETRY, NO_THREADING, VECTOR_ANY, VECTOR_POLYGON
 from .report_layout import (
     ANNUAL,
     EVENTS,
@@ -55,6 +56,7 @@ from .report_layout import (
     TemplateError,
     faded_copy,
     load_template,
+    page_millimetres,
     summary_layout,
     table_of,
 )
@@ -66,6 +68,9 @@ TIMESERIES_NEEDS = {"id", "time", *FRACTIONS}
 NAME_FIELDS = ("name", "Name", "NAME", "wetland_name", "site_name")  # a title's name when NAME_FIELD is not given
 ORDER_NAMES = {"id": "by id", "rank": "by the latest year's rank, highest first",
                "trend": "by trend, driest first"}
+PLOT_SCALE = 1.25  # the plot's drawing size over its frame's: its text prints at 80 % of its size
+# Load WIT results' names for these outputs, as the project shows them once loaded.
+TABLE_NAMES = {"ANNUAL": "WIT annual metrics", "EVENTS": "WIT inundation events", "TIMESERIES": "WIT time series"}
 
 
 class ReportAlgorithm(WitAlgorithm):
@@ -84,7 +89,7 @@ class ReportAlgorithm(WitAlgorithm):
     def displayName(self) -> str:
         return self.tr("Create WIT report")
 
-    def flags(self):
+    def flags(self):  # -> QgsProcessingAlgorithm.Flags (Qgis.ProcessingAlgorithmFlags from QGIS 3.36)
         return super().flags() | NO_THREADING
 
     def shortHelpString(self) -> str:
@@ -118,8 +123,9 @@ class ReportAlgorithm(WitAlgorithm):
         self.addParameter(QgsProcessingParameterVectorLayer(
             self.TIMESERIES, self.tr("Time series"), [VECTOR_ANY], optional=True))
         self.addParameter(QgsProcessingParameterEnum(
-            self.ORDER, self.tr("Order of the pages"), [self.tr(ORDER_NAMES[order]) for order in ORDERS],
-            defaultValue=0))
+            self.ORDER, self.tr("Order of the pages"), [self.tr("by id"), self.tr("by the latest year's rank, highest "
+                                                                                  "first"),
+                                                        self.tr("by trend, driest first")], defaultValue=0))
         self.addParameter(QgsProcessingParameterFile(
             self.LAYOUT, self.tr("Layout template (.qpt; empty: the plugin's own)"), extension="qpt",
             optional=True))
@@ -135,10 +141,10 @@ class ReportAlgorithm(WitAlgorithm):
             raise QgsProcessingException(self.tr(
                 "Input layer '{}' is not Load WIT results' statistics layer: it has no {}.").format(
                 layer.name(), ", ".join(sorted(missing))))
-        tables = {kind: self._table(parameters, context, kind, needs) for kind, needs in (
+        tables = {kind: self._table(parameters, context, feedback, kind, needs) for kind, needs in (
             (self.ANNUAL, ANNUAL_NEEDS), (self.EVENTS, EVENT_NEEDS), (self.TIMESERIES, TIMESERIES_NEEDS))}
         output = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
-        _check_writable(output)
+        self._check_writable(output)
         template = self.parameterAsFile(parameters, self.LAYOUT, context) or str(TEMPLATE)
         project = QgsProject()
         try:
@@ -166,15 +172,20 @@ class ReportAlgorithm(WitAlgorithm):
             map_item.setLayers([copy])
             map_item.setKeepLayerSet(True)
             map_item.setCrs(copy.crs())
+            map_size = map_item.sizeWithUnits()
         atlas = layout.atlas()
         atlas.setCoverageLayer(copy)
         atlas.setFilterFeatures(False)
         atlas.setSortFeatures(False)
-        size = layout.pageCollection().page(0).pageSize()
-        first, first_items = summary_layout(project, size)
+        first, first_items = summary_layout(project, page_millimetres(layout))
         self._fill_summary(first_items, layer.name(), rows, order)
 
-        pdf = PdfPages(output, size)
+        partial = output + ".part"  # an earlier report stays as it is until this one is whole
+        pdf = PdfPages(partial, page_millimetres(layout))
+        if not pdf.painter.isActive():
+            pdf.close()
+            _remove(partial)
+            raise QgsProcessingException(self.tr("OUTPUT '{}' cannot be written.").format(output))
         written = False
         try:
             with tempfile.TemporaryDirectory(prefix="wit-report-") as folder:
@@ -184,9 +195,12 @@ class ReportAlgorithm(WitAlgorithm):
                 for number, index in enumerate(pages, start=1):
                     if feedback.isCanceled():
                         break
-                    row = rows[index]
                     atlas.seekTo(features[index])
-                    self._fill_page(layout, row, name_field, annual, events, series,
+                    if map_item is not None:  # the atlas fits the map to the wetland's shape: back to the page's
+                        extent = map_item.extent()
+                        map_item.attemptResize(map_size)
+                        map_item.zoomToExtent(extent)
+                    self._fill_page(layout, rows[index], name_field, annual, events, series,
                                     os.path.join(folder, "plot%d.png" % number),
                                     "%s · page %d of %d, %s" % (layer.name(), number + 1, len(pages) + 1,
                                                                 ORDER_NAMES[order]))
@@ -197,29 +211,43 @@ class ReportAlgorithm(WitAlgorithm):
                 atlas.endRender()
         finally:
             pdf.close()
-            if not written and os.path.exists(output):
-                os.remove(output)  # a report cut short by a cancel or an error is no report
+            if written:
+                os.replace(partial, output)
+            else:
+                _remove(partial)  # a report cut short is no report; an earlier one at OUTPUT is left alone
         if not written:
             raise QgsProcessingException(self.tr("Cancelled: no report written."))
         feedback.pushInfo(self.tr("{} pages written to {}").format(pdf.pages, output))
         return {self.OUTPUT: output, "PAGES": pdf.pages}
 
-    def _table(self, parameters, context, kind: str, needs: set) -> QgsVectorLayer | None:
-        """ANNUAL, EVENTS or TIMESERIES as given, else the project's layer with their fields; refused
-        by name when it lacks them."""
+    def _table(self, parameters, context, feedback, kind: str, needs: set) -> QgsVectorLayer | None:
+        """ANNUAL, EVENTS or TIMESERIES as given, else the project's layer of Load WIT results' name for it
+        (then any with its fields), said in the log; refused by name when it lacks the fields."""
         layer = self.parameterAsVectorLayer(parameters, kind, context)
         if layer is None:
             project = context.project()
-            for candidate in (project.mapLayers().values() if project else []):
-                if isinstance(candidate, QgsVectorLayer) and candidate.isValid() and \
-                        needs <= set(candidate.fields().names()):
-                    return candidate
-            return None
+            candidates = [candidate for candidate in (project.mapLayers().values() if project else [])
+                          if isinstance(candidate, QgsVectorLayer) and candidate.isValid()
+                          and needs <= set(candidate.fields().names())]
+            candidates.sort(key=lambda candidate: (candidate.name() != TABLE_NAMES[kind], candidate.name()))
+            if candidates:
+                feedback.pushInfo(self.tr("{}: the project's layer '{}'").format(kind, candidates[0].name()))
+            return candidates[0] if candidates else None
         missing = needs - set(layer.fields().names())
         if missing:
             raise QgsProcessingException(self.tr("{} layer '{}' is not Load WIT results' {} output: it has no {}.")
                                          .format(kind, layer.name(), kind, ", ".join(sorted(missing))))
         return layer
+
+    def _check_writable(self, path: str) -> None:
+        """Refuse an OUTPUT the report could not be written to, before any page is rendered."""
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise QgsProcessingException(self.tr("OUTPUT '{}': the folder {} does not exist.").format(path, folder))
+        if os.path.isdir(path) or not os.access(folder, os.W_OK) or (os.path.exists(path)
+                                                                      and not os.access(path, os.W_OK)):
+            raise QgsProcessingException(self.tr("OUTPUT '{}' cannot be written: check the folder's permissions.")
+                                         .format(path))
 
     def _fill_summary(self, items: dict, layer_name: str, rows: list[dict], order: str) -> None:
         summary = run_summary(rows)
@@ -239,7 +267,7 @@ class ReportAlgorithm(WitAlgorithm):
 
     def _fill_page(self, layout, row: dict, name_field: str, annual: dict, events: dict, series: dict | None,
                    plot_path: str, subtitle: str) -> None:
-        ident = row["wit_id"] or ""
+        ident = _ident(row["wit_id"])
         name = row.get(name_field) if name_field else None
         _set_text(layout, TITLE, "%s — %s" % (ident, name) if name not in (None, "") else ident)
         _set_text(layout, SUBTITLE, subtitle)
@@ -258,10 +286,12 @@ class ReportAlgorithm(WitAlgorithm):
         picture = layout.itemById(PLOT)
         if picture is None:
             return ""
-        ident = row["wit_id"] or ""
+        ident = _ident(row["wit_id"])
         found = series.get(ident) if series is not None else None
         if found is not None and len(found):  # the comparison with the past is in the statistics beside it
-            write_print_plot(found, ident, path)
+            frame = picture.sizeWithUnits()  # drawn a quarter larger than its frame: the legend and labels fit
+            inches = PLOT_SCALE / 25.4
+            write_print_plot(found, ident, path, (inches * frame.width(), inches * frame.height()))
             picture.setPicturePath(path)
             return ""
         png = row.get("wit_plot")
@@ -275,29 +305,20 @@ class ReportAlgorithm(WitAlgorithm):
             "No plot: give Load WIT results' TIMESERIES output for one"
 
 
-def _check_writable(path: str) -> None:
-    """Refuse an OUTPUT the report could not be written to, before any page is rendered."""
-    folder = os.path.dirname(os.path.abspath(path)) or "."
-    if not os.path.isdir(folder):
-        raise QgsProcessingException("OUTPUT '%s': the folder %s does not exist." % (path, folder))
-    if os.path.isdir(path) or not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
-        raise QgsProcessingException("OUTPUT '%s' cannot be written: check the folder's permissions." % path)
-
-
 def _set_text(layout, ident: str, text: str) -> None:
     item = layout.itemById(ident)
     if item is not None:
         item.setText(text)
 
 
-def _plain(value):
-    """QGIS values → Python: QDate → date, QDateTime → datetime (UTC), NULL → None."""
-    value = value_or_none(value)
-    if hasattr(value, "toPyDateTime"):
-        return value.toPyDateTime()
-    if hasattr(value, "toPyDate"):
-        return value.toPyDate()
-    return value
+def _ident(value) -> str:
+    """A wetland's id as the tables are keyed: text ('' for NULL)."""
+    return "" if value is None else str(value)
+
+
+def _remove(path: str) -> None:
+    if os.path.exists(path):
+        os.remove(path)
 
 
 def _rows(layer: QgsVectorLayer) -> tuple[list[dict], list]:
@@ -305,7 +326,7 @@ def _rows(layer: QgsVectorLayer) -> tuple[list[dict], list]:
     names = layer.fields().names()
     rows, features = [], []
     for feature in layer.getFeatures(QgsFeatureRequest().setFlags(NO_GEOMETRY)):
-        rows.append(dict(zip(names, (_plain(value) for value in feature.attributes()))))
+        rows.append(dict(zip(names, (plain(value) for value in feature.attributes()))))
         features.append(feature)
     return rows, features
 
@@ -317,8 +338,8 @@ def _grouped(layer: QgsVectorLayer | None) -> dict[str, list[dict]]:
         return found
     names = layer.fields().names()
     for feature in layer.getFeatures(QgsFeatureRequest().setFlags(NO_GEOMETRY)):
-        row = dict(zip(names, (_plain(value) for value in feature.attributes())))
-        found[str(row["id"])].append(row)
+        row = dict(zip(names, (plain(value) for value in feature.attributes())))
+        found[_ident(row["id"])].append(row)
     return found
 
 
@@ -330,27 +351,19 @@ def _series_of(layer: QgsVectorLayer | None) -> dict[str, Series] | None:
     request = QgsFeatureRequest().setFlags(NO_GEOMETRY).setSubsetOfAttributes(
         ["id", "time", *FRACTIONS], layer.fields())
     for feature in layer.getFeatures(request):
-        moment = value_or_none(feature["time"])
+        moment = plain(feature["time"])
         if moment is None:
             continue
-        columns[str(feature["id"])].append((_nanoseconds(moment), *(_number(feature[name]) for name in FRACTIONS)))
+        columns[_ident(plain(feature["id"]))].append(
+            (nanoseconds(moment), *(_fraction(feature[name]) for name in FRACTIONS)))
     series = {}
     for ident, values in columns.items():
-        table = np.array(values, dtype=np.float64)
         times = np.array([value[0] for value in values], dtype=np.int64)
-        series[ident] = merge([Series(times, *(table[:, i] for i in range(1, 6)))])
+        fractions = np.array([value[1:] for value in values], dtype=np.float64)
+        series[ident] = merge([Series(times, *fractions.T)])
     return series
 
 
-def _nanoseconds(moment) -> int:
-    if hasattr(moment, "toMSecsSinceEpoch"):
-        return int(moment.toMSecsSinceEpoch()) * 1_000_000
-    if isinstance(moment, datetime):
-        aware = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-        return int(aware.timestamp() * 1000) * 1_000_000
-    raise TypeError("not a time: %r" % (moment,))
-
-
-def _number(value) -> float:
-    value = value_or_none(value)
-    return float("nan") if value is None else float(value)
+def _fraction(value) -> float:
+    found = number(value)
+    return float("nan") if found is None else found

@@ -47,7 +47,7 @@ TITLE, SUBTITLE, MAP, SCALEBAR, STATISTICS, PLOT, PLOT_NOTE, ANNUAL, EVENTS = (
     "wit_title", "wit_subtitle", "wit_map", "wit_scalebar", "wit_statistics", "wit_plot", "wit_plot_note",
     "wit_annual", "wit_events")
 PAGE_WIDTH, PAGE_HEIGHT = 210.0, 297.0  # A4 portrait, mm
-PLOT_SIZE_MM = (190.0, 66.0)
+PLOT_SIZE_MM = (190.0, 66.0)  # the plot is drawn to its frame's size
 
 
 class TemplateError(ValueError):
@@ -59,7 +59,7 @@ def load_template(path: Path, project: QgsProject) -> QgsPrintLayout:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise TemplateError("cannot be read: %s" % getattr(error, "strerror", None) or error) from None
+        raise TemplateError("cannot be read: %s" % (getattr(error, "strerror", None) or error)) from None
     document = QDomDocument()
     parsed = document.setContent(text)
     if not (parsed[0] if isinstance(parsed, tuple) else parsed) or document.documentElement().tagName() != "Layout":
@@ -143,12 +143,18 @@ def default_layout(project: QgsProject) -> QgsPrintLayout:
     return layout
 
 
-def summary_layout(project: QgsProject, size: QgsLayoutSize) -> tuple[QgsPrintLayout, dict]:
-    """The report's first page, of ``size``: a title, a line of the run, and three count tables."""
+def page_millimetres(layout: QgsPrintLayout) -> tuple[float, float]:
+    """The first page's width and height in millimetres, whatever the template's units."""
+    size = layout.renderContext().measurementConverter().convert(layout.pageCollection().page(0).pageSize(), MM)
+    return size.width(), size.height()
+
+
+def summary_layout(project: QgsProject, size: tuple[float, float]) -> tuple[QgsPrintLayout, dict]:
+    """The report's first page, ``size`` millimetres: a title, a line of the run, and three count tables."""
     layout = QgsPrintLayout(project)
     layout.initializeDefaults()
-    layout.pageCollection().page(0).setPageSize(size)
-    width = size.width() - 20
+    layout.pageCollection().page(0).setPageSize(QgsLayoutSize(*size, MM))
+    width = size[0] - 20
     items = {"title": _label(layout, "title", "", (10, 10, width, 12), 18, bold=True),
              "about": _label(layout, "about", "", (10, 24, width, 24), 9.5)}
     column = (width - 10) / 3
@@ -216,13 +222,13 @@ def table_of(layout: QgsPrintLayout, ident: str) -> QgsLayoutItemTextTable | Non
 class PdfPages:
     """One PDF written page by page from layouts, so progress and cancel come between pages."""
 
-    def __init__(self, path: str, size: QgsLayoutSize):
+    def __init__(self, path: str, size: tuple[float, float]):
+        """``size``: the pages' width and height in millimetres."""
         self.writer = QPdfWriter(path)
         self.writer.setResolution(DPI)
         self.writer.setCreator("WIT Dispatcher")
         self.writer.setTitle("WIT report")
-        self.writer.setPageLayout(QPageLayout(QPageSize(QSizeF(size.width(), size.height()),
-                                                        QPageSize.Unit.Millimeter),
+        self.writer.setPageLayout(QPageLayout(QPageSize(QSizeF(*size), QPageSize.Unit.Millimeter),
                                               QPageLayout.Orientation.Portrait, QMarginsF(0, 0, 0, 0)))
         self.painter = QPainter(self.writer)
         self.pages = 0

@@ -25,6 +25,7 @@ from qgis.core import (
 )
 
 from ..wit_provider.qgis_bridge.network import ca_bundle, proxy_rule
+from ..wit_provider.qgis_bridge.values import nanoseconds, number, plain
 from ..wit_provider.results.fetch import Fetcher, FetchError, S3Settings, parse_locations
 from ..wit_provider.results.history import History, history
 from ..wit_provider.results.metrics import VALID_YEAR_OBS, inundation_events, years_of
@@ -147,8 +148,8 @@ class WetlandTask(QgsTask):
         wetland.past = request.past or wetland.history.fields()
         annual = self._rows(self.sources.annual, request.ident, ("year", "wetw_max", "obs"), "year")
         if annual:  # the wetland is in the loaded ANNUAL: its run's EVENTS hold all its events, maybe none
-            wetland.annual = [(int(year), _number(peak), int(obs) >= VALID_YEAR_OBS) for year, peak, obs in annual]
-            wetland.events = [(start, end, int(days), _number(max_ha)) for start, end, days, max_ha in self._rows(
+            wetland.annual = [(int(year), number(peak), int(obs) >= VALID_YEAR_OBS) for year, peak, obs in annual]
+            wetland.events = [(start, end, int(days), number(max_ha)) for start, end, days, max_ha in self._rows(
                 self.sources.events, request.ident, ("start", "end", "duration_days", "max_wet_ha"), "event")]
             wetland.tables = "tables '%s', '%s'" % (self.sources.names.get("annual"),
                                                     self.sources.names.get("events", "-"))
@@ -162,8 +163,8 @@ class WetlandTask(QgsTask):
         if self.sources.timeseries is not None:
             rows = self._rows(self.sources.timeseries, request.ident, ("time",) + FRACTIONS, "time")
             if rows:
-                times = np.array([_nanoseconds(row[0]) for row in rows], dtype=np.int64)
-                columns = [np.array([_number(row[i]) for row in rows], dtype=np.float64) for i in range(1, 6)]
+                times = np.array([nanoseconds(row[0]) for row in rows], dtype=np.int64)
+                columns = [np.array([number(row[i]) for row in rows], dtype=np.float64) for i in range(1, 6)]
                 return merge([Series(times, *columns)]), "table '%s'" % self.sources.names["timeseries"]
         if request.subsites > 1:
             raise FetchError("it is a site of %d subsites, whose combined series is in Load WIT results' TIMESERIES "
@@ -190,24 +191,3 @@ class WetlandTask(QgsTask):
 
 def _quoted(text: str) -> str:
     return "'%s'" % text.replace("'", "''")
-
-
-def plain(value):
-    """QGIS values → Python: QDate → date, NULL → None."""
-    if hasattr(value, "isNull") and value.isNull():
-        return None
-    if hasattr(value, "toPyDate"):
-        return value.toPyDate()
-    return value
-
-
-def _nanoseconds(moment) -> int:
-    """A QDateTime (UTC in TIMESERIES), or its ISO text (a CSV table), → nanoseconds since the epoch."""
-    if isinstance(moment, str):
-        return int(np.datetime64(moment.rstrip("Z").replace("/", "-"), "ns").astype(np.int64))
-    return int(moment.toMSecsSinceEpoch()) * 1_000_000
-
-
-def _number(value) -> float | None:
-    """A numeric field as a float; text from a CSV table too; NULL or empty as None."""
-    return None if value is None or value == "" else float(value)

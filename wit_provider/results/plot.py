@@ -38,11 +38,10 @@ def write_plot(series: Series, title_id: str, path: str, subtitle: str = "") -> 
         plot_figure(series, title_id, subtitle).savefig(path, format="png")
 
 
-def write_print_plot(series: Series, title_id: str, path: str, subtitle: str = "",
-                     size: tuple[float, float] = (9.5, 3.3), dpi: int = 300) -> None:
-    """The plot for a printed page: ``size`` in inches (the page's), at ``dpi``."""
+def write_print_plot(series: Series, title_id: str, path: str, size: tuple[float, float], dpi: int = 300) -> None:
+    """The plot for a printed page: ``size`` in inches, at ``dpi``."""
     with _LOCK:
-        plot_figure(series, title_id, subtitle, size).savefig(path, format="png", dpi=dpi)
+        plot_figure(series, title_id, "", size).savefig(path, format="png", dpi=dpi)
 
 
 def plot_figure(series: Series, title_id: str, subtitle: str = "", size: tuple[float, float] = (12, 4)) -> Figure:
