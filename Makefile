@@ -16,7 +16,7 @@ WORKERS ?= 4
 MATRIX_WORKERS ?= 3
 # Runs of each fault-injection test (marked faults) in make test and in each root of make
 # test-matrix, among the rest of the suite (FAULT_RUNS=20 for a longer series).
-FAULT_RUNS ?= 3
+FAULT_RUNS ?= 1
 # Where make test-matrix keeps its Debian roots, shared by every clone on the machine.
 ROOTS ?= /var/cache/wit-dispatcher/roots
 

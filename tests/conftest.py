@@ -73,7 +73,7 @@ def pytest_sessionstart(session):
 
 # Faults come at random moments, so one pass of a fault test proves little: each runs this many
 # times (`make test FAULT_RUNS=20` for a longer series), among the rest of the suite.
-FAULT_RUNS = max(1, int(os.environ.get("WIT_FAULT_RUNS") or 3))
+FAULT_RUNS = max(1, int(os.environ.get("WIT_FAULT_RUNS") or 1))
 
 
 def pytest_generate_tests(metafunc):

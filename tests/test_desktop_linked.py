@@ -13,7 +13,7 @@ def test_a_linked_checkout_loads_in_the_desktop_like_the_zip(profile_linked, pro
     assert linked["folder"] == str(ROOT.resolve())  # the checkout itself, not a copy
     assert linked["version"] == version()
     assert linked["provider"] == "WIT Dispatcher"
-    assert linked["algorithms"] == ["wit:dispatchwit", "wit:loadresults"]
+    assert linked["algorithms"] == ["wit:dispatchwit", "wit:loadresults", "wit:report"]
     packaged = run_driver("loaded_driver.py", profile_from_zip, tmp_path / "zip")
     assert packaged.pop("folder") != linked.pop("folder")
     assert linked == packaged

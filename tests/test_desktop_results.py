@@ -12,6 +12,7 @@ from pdf_pages import page_texts, pdf_pages
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # dispatch, load, the Temporal Controller and two 87-page reports in one desktop
 def test_results_open_styled_and_show_their_plot(profile_from_zip, s3_server, fresh_server, pyarrow_wheel,
                                                  canberra_zip, tmp_path):
     config = profile_from_zip["QGIS_CUSTOM_CONFIG_PATH"]

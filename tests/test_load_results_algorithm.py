@@ -272,6 +272,7 @@ def qgis_process(env, *arguments):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # dispatch, load, the 87-page report and nine sites, each a qgis_process of its own
 def test_dispatch_then_load_with_qgis_process(qgis_app, profile, s3_server, fresh_server, canberra_zip, pyarrow_wheel,
                                               sample, tmp_path):
     config, env = profile

