@@ -177,14 +177,15 @@ class ReportAlgorithm(WitAlgorithm):
         atlas.setCoverageLayer(copy)
         atlas.setFilterFeatures(False)
         atlas.setSortFeatures(False)
-        first, first_items = summary_layout(project, page_millimetres(layout))
+        page_size = page_millimetres(layout)
+        first, first_items = summary_layout(project, page_size)
         self._fill_summary(first_items, layer.name(), rows, order)
 
         partial = output + ".part"  # an earlier report stays as it is until this one is whole
-        pdf = PdfPages(partial, page_millimetres(layout))
+        pdf = PdfPages(partial, page_size)
         if not pdf.painter.isActive():
             pdf.close()
-            _remove(partial)
+            Path(partial).unlink(missing_ok=True)
             raise QgsProcessingException(self.tr("OUTPUT '{}' cannot be written.").format(output))
         written = False
         try:
@@ -214,7 +215,7 @@ class ReportAlgorithm(WitAlgorithm):
             if written:
                 os.replace(partial, output)
             else:
-                _remove(partial)  # a report cut short is no report; an earlier one at OUTPUT is left alone
+                Path(partial).unlink(missing_ok=True)  # a report cut short is no report; an earlier one stays
         if not written:
             raise QgsProcessingException(self.tr("Cancelled: no report written."))
         feedback.pushInfo(self.tr("{} pages written to {}").format(pdf.pages, output))
@@ -316,17 +317,18 @@ def _ident(value) -> str:
     return "" if value is None else str(value)
 
 
-def _remove(path: str) -> None:
-    if os.path.exists(path):
-        os.remove(path)
+def _records(layer: QgsVectorLayer):
+    """Each feature of ``layer`` (no geometry) and its attributes as a dict of plain values."""
+    names = layer.fields().names()
+    for feature in layer.getFeatures(QgsFeatureRequest().setFlags(NO_GEOMETRY)):
+        yield feature, dict(zip(names, (plain(value) for value in feature.attributes())))
 
 
 def _rows(layer: QgsVectorLayer) -> tuple[list[dict], list]:
     """Each feature's attributes as a dict of plain values, and the features, in the layer's order."""
-    names = layer.fields().names()
     rows, features = [], []
-    for feature in layer.getFeatures(QgsFeatureRequest().setFlags(NO_GEOMETRY)):
-        rows.append(dict(zip(names, (plain(value) for value in feature.attributes()))))
+    for feature, row in _records(layer):
+        rows.append(row)
         features.append(feature)
     return rows, features
 
@@ -334,11 +336,7 @@ def _rows(layer: QgsVectorLayer) -> tuple[list[dict], list]:
 def _grouped(layer: QgsVectorLayer | None) -> dict[str, list[dict]]:
     """A table's rows by their id, read once."""
     found: dict[str, list[dict]] = defaultdict(list)
-    if layer is None:
-        return found
-    names = layer.fields().names()
-    for feature in layer.getFeatures(QgsFeatureRequest().setFlags(NO_GEOMETRY)):
-        row = dict(zip(names, (plain(value) for value in feature.attributes())))
+    for _, row in _records(layer) if layer is not None else ():
         found[_ident(row["id"])].append(row)
     return found
 
