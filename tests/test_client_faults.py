@@ -294,15 +294,21 @@ def test_a_wps_0_4_0_status_document_is_no_transient_fault(stub):
 # A transient fault is never the end of a job while its deadline allows another try.
 
 
+def one_job_through(wit_server, script: list) -> tuple:
+    """One job through a proxy answering its first requests with ``script``'s faults ('' for none):
+    the pool, its outcomes and the proxy."""
+    proxy = FaultProxy(wit_server.base_url, rate=0.0, script=script)
+    try:
+        pool = dispatcher(WpsClient(proxy.url(wit_server.wps_url)))
+        return pool, list(pool.run(jobs(1))), proxy
+    finally:
+        proxy.stop()
+
+
 @pytest.mark.faults
 def test_a_reply_cut_off_by_a_reset_is_retried_on_the_execute_and_on_a_poll(wit_server):
     # What a proxy's reset does to a reply still on the wire: its head, part of its body, then RST.
-    proxy = FaultProxy(wit_server.base_url, rate=0.0, script=["cut", "", "cut", "cut"])
-    try:
-        pool = dispatcher(WpsClient(proxy.url(wit_server.wps_url)))
-        outcomes = list(pool.run(jobs(1)))
-    finally:
-        proxy.stop()
+    pool, outcomes, _ = one_job_through(wit_server, ["cut", "", "cut", "cut"])
     assert outcomes[0].status == SUCCEEDED, outcomes[0].error
     assert pool.tally.possible_duplicates == 1  # the cut Execute reached the server: it may have made a job
     assert pool.tally.retries >= 3  # and more if PyWPS was caught writing the status document
@@ -347,12 +353,7 @@ def test_an_undecodable_reply_is_transient(stub):
 
 @pytest.mark.faults
 def test_more_faults_in_a_row_than_any_fixed_number_of_tries_do_not_fail_the_job(wit_server):
-    proxy = FaultProxy(wit_server.base_url, rate=0.0, script=["503", "reset_before", "html", "garbage"] * 5)
-    try:
-        pool = dispatcher(WpsClient(proxy.url(wit_server.wps_url)))
-        outcomes = list(pool.run(jobs(1)))
-    finally:
-        proxy.stop()
+    _, outcomes, proxy = one_job_through(wit_server, ["503", "reset_before", "html", "garbage"] * 5)
     assert outcomes[0].status == SUCCEEDED, outcomes[0].error
     assert proxy.requests["POST"] == 21
 
@@ -414,12 +415,7 @@ def test_a_request_timeout_answer_is_retried_without_counting_a_duplicate(stub):
 
 @pytest.mark.faults
 def test_more_failed_polls_in_a_row_than_any_fixed_number_do_not_fail_the_job(wit_server):
-    proxy = FaultProxy(wit_server.base_url, rate=0.0, script=[""] + ["502"] * 14)
-    try:
-        pool = dispatcher(WpsClient(proxy.url(wit_server.wps_url)))
-        outcomes = list(pool.run(jobs(1)))
-    finally:
-        proxy.stop()
+    _, outcomes, _ = one_job_through(wit_server, [""] + ["502"] * 14)
     assert outcomes[0].status == SUCCEEDED, outcomes[0].error  # 14 failed polls in a row, then its result
 
 
