@@ -14,7 +14,7 @@ from datetime import date
 
 import numpy as np
 
-from .table import Series, is_wet, utc_date, wet_mask, wet_runs
+from .table import Series, utc_date, wet_runs
 
 # Each annual member and the fractions it adds up (wit_tooling's 'WATER+WET' and so on).
 MEMBERS = (("water", ("water",)), ("wet", ("wet",)), ("pv", ("pv",)), ("npv", ("npv",)), ("bs", ("bs",)),
@@ -36,7 +36,7 @@ _NEW_YEAR_LIST = _NEW_YEARS.tolist()  # for bisect: two look-ups cost less than 
 @dataclass
 class Years:
     """The UTC calendar years of a merged series: each year's first index in it (``starts``), its
-    observations, its wet observations (``wet_mask``) and its peak wet extent ``wetw_max``
+    observations, its wet observations (``Series.wet_mask``) and its peak wet extent ``wetw_max``
     (largest water + wet). What ANNUAL and the comparison with the past are both built on."""
 
     years: np.ndarray
@@ -70,9 +70,8 @@ def years_of(series: Series, threshold: float) -> Years:
         years = time.view("datetime64[ns]").astype("datetime64[Y]").astype(np.int64) + _EPOCH_YEAR
         starts = np.flatnonzero(np.concatenate(([True], years[1:] != years[:-1])))
         calendar, counts = years[starts], np.diff(np.append(starts, len(years)))
-    wetw = series.water + series.wet
-    return Years(calendar, starts, counts, np.add.reduceat(is_wet(wetw, threshold).astype(np.int64), starts),
-                 np.maximum.reduceat(wetw, starts))
+    return Years(calendar, starts, counts, np.add.reduceat(series.wet_mask(threshold), starts, dtype=np.int64),
+                 np.maximum.reduceat(series.wetw, starts))
 
 
 @dataclass
@@ -121,11 +120,11 @@ def inundation_events(series: Series, threshold: float, area_ha: float | None) -
     """One tuple per event (EVENT_NAMES): a maximal run of consecutive wet observations.
     ``duration_days`` counts the UTC dates from the first to the last observation;
     ``gap_days`` the dates between the previous event's last and this one's first."""
-    wet = wet_mask(series, threshold)
+    wet = series.wet_mask(threshold)
     first, last = wet_runs(wet)
     if not len(first):
         return []
-    wetw = series.water + series.wet
+    wetw = series.wetw
     days = series.dates()
     starts, ends = days[first], days[last]
     gaps = np.concatenate(([0], starts[1:] - ends[:-1] - 1))

@@ -12,6 +12,7 @@ import sys
 import uuid
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 
 import numpy as np
 
@@ -36,6 +37,18 @@ class Series:
 
     def __len__(self) -> int:
         return len(self.time)
+
+    @cached_property
+    def wetw(self) -> np.ndarray:
+        """water + wet of each observation: summed once for the statistics, the years and the events."""
+        return self.water + self.wet
+
+    def wet_mask(self, threshold: float) -> np.ndarray:
+        """An observation is wet when water + wet >= threshold (DEA's comparison); found once per threshold."""
+        cached = self.__dict__.get("_wet_mask")
+        if cached is None or cached[0] != threshold:
+            cached = self.__dict__["_wet_mask"] = (threshold, self.wetw >= threshold)
+        return cached[1]
 
     def dates(self) -> np.ndarray:
         """The UTC date of each observation, as days since 1970-01-01."""
@@ -181,16 +194,6 @@ STAT_FIELDS = ("wit_obs", "wit_first", "wit_last", "wit_wet_pct", "wit_water_pct
                "wit_longest_event_days", "wit_last_wet")
 
 
-def wet_mask(series: Series, threshold: float) -> np.ndarray:
-    """An observation is wet when water + wet >= threshold (DEA's comparison)."""
-    return is_wet(series.water + series.wet, threshold)
-
-
-def is_wet(wetw: np.ndarray, threshold: float) -> np.ndarray:
-    """``wet_mask`` from water + wet already summed."""
-    return wetw >= threshold
-
-
 def wet_runs(wet: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(first, last) index of each maximal run of True in ``wet``, in order: the inundation events."""
     edges = np.diff(np.concatenate(([0], wet.view(np.int8), [0])))
@@ -199,14 +202,13 @@ def wet_runs(wet: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def statistics(series: Series, threshold: float, area_ha: float | None) -> dict:
     """The summary statistics of a merged series; dates are ``datetime.date``, NULL is None.
-    Wet means ``wet_mask``; an event is one of ``wet_runs``, as in the EVENTS table."""
+    Wet means ``Series.wet_mask``; an event is one of ``wet_runs``, as in the EVENTS table."""
     n = len(series)
     stats = dict.fromkeys(STAT_FIELDS)
     stats.update(wit_obs=n, wit_events=0, wit_longest_event_days=0)
     if n == 0:
         return stats
-    wetw = series.water + series.wet
-    wet = is_wet(wetw, threshold)
+    wetw, wet = series.wetw, series.wet_mask(threshold)
     days = series.dates()
     stats.update(
         wit_first=utc_date(days[0]), wit_last=utc_date(days[-1]),
