@@ -21,7 +21,7 @@ from test_wit_metrics import merged
 from wit_server.s3 import sample_uids, wit_parquet
 
 from wit_provider.results.fetch import Fetcher
-from wit_provider.results.history import HISTORY_FIELDS, history, mann_kendall, summary
+from wit_provider.results.history import HISTORY_FIELDS, histories, history, mann_kendall, summary
 from wit_provider.results.loader import LOADED, LoadJob, ResultLoader
 from wit_provider.results.metrics import years_of
 from wit_provider.results.table import Series
@@ -261,11 +261,11 @@ def test_the_comparison_is_made_on_the_thread_that_takes_the_results(tmp_path, m
 
     threads = []
 
-    def recorded(years):
+    def recorded(records):
         threads.append(threading.current_thread())
-        return history(years)
+        return histories(records)
 
-    monkeypatch.setattr(module, "history", recorded)
+    monkeypatch.setattr(module, "histories", recorded)
     jobs = []
     for uid in sample_uids()[:6]:
         path = tmp_path / ("%s.parquet" % uid)
@@ -274,16 +274,60 @@ def test_the_comparison_is_made_on_the_thread_that_takes_the_results(tmp_path, m
     results = list(ResultLoader(Fetcher(), "pyarrow", THRESHOLD, 3).run(jobs, lambda: False))
     assert [uid for uid, _ in results] == sample_uids()[:6]
     assert all(loaded.stats["wit_regime"] is not None and loaded.years is None for _, loaded in results)
-    assert threads == [threading.current_thread()] * 6
+    assert threads and set(threads) == {threading.current_thread()}
+
+
+@pytest.mark.parametrize("encoding", ["int96", "int64"])
+def test_many_records_at_once_give_each_ones_own_comparison(tmp_path, encoding):
+    """The trends of records of one length are computed together: no row may take another's."""
+    loader = ResultLoader(Fetcher(), "pyarrow", THRESHOLD, 1)
+    records = []
+    for uid in sample_uids():
+        path = tmp_path / ("%s.parquet" % uid)
+        path.write_bytes(wit_parquet(uid, encoding))
+        records.append(loader._read(LoadJob(uid, str(path), 1.0)).years)
+    lengths = Counter(int(years.valid().sum()) for years in records)
+    assert max(lengths.values()) > 1 and len(lengths) > 1  # rows of one length together, and several lengths
+    together = [past.fields() for past in histories(records)]
+    assert together == [history(years).fields() for years in records]
+
+
+def test_a_failing_comparison_costs_only_its_polygon(tmp_path, monkeypatch):
+    """Where the comparison of the results ready at once fails, each is compared alone: only the
+    polygon it fails on loses its comparison, and says why."""
+    from wit_provider.results import loader as module
+
+    loader = ResultLoader(Fetcher(), "pyarrow", THRESHOLD, 1)
+    batch = []
+    for uid in sample_uids()[:8]:
+        path = tmp_path / ("%s.parquet" % uid)
+        path.write_bytes(wit_parquet(uid))
+        batch.append(loader._read(LoadJob(uid, str(path), 1.0)))
+    bad = batch[3].years
+
+    def broken(records):
+        if any(years is bad for years in records):
+            raise ValueError("boom")
+        return histories(records)
+
+    monkeypatch.setattr(module, "histories", broken)
+    assert loader._compare_all(batch) == batch
+    for number, loaded in enumerate(batch):
+        assert loaded.status == LOADED and loaded.stats["wit_obs"] > 0 and loaded.years is None
+        if number == 3:
+            assert "wit_regime" not in loaded.stats
+            assert loaded.error == "internal error in the comparison with the past: ValueError('boom')"
+        else:
+            assert loaded.stats["wit_regime"] is not None and not loaded.error, number
 
 
 def test_a_failing_comparison_keeps_the_statistics(tmp_path, monkeypatch):
     from wit_provider.results import loader as module
 
-    def broken(years):
+    def broken(records):
         raise ValueError("boom")
 
-    monkeypatch.setattr(module, "history", broken)
+    monkeypatch.setattr(module, "histories", broken)
     path = tmp_path / "16.parquet"
     path.write_bytes(wit_parquet("16"))
     loaded = ResultLoader(Fetcher(), "pyarrow", THRESHOLD, 1).load(LoadJob("16", str(path), 1.0))

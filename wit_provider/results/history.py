@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .metrics import Years
+from .metrics import VALID_YEAR_OBS, Years
 
 HISTORY_FIELDS = ("wit_regime", "wit_trend_slope", "wit_trend_p", "wit_trend", "wit_latest_year",
                   "wit_latest_wet_max", "wit_latest_rank_pct", "wit_latest_anomaly")
@@ -92,44 +92,52 @@ def _middle(ordered: list[float]) -> float:
     return (ordered[(n - 1) // 2] + ordered[n // 2]) / 2
 
 
-def _median_of(values: np.ndarray) -> float:
-    """The median of the hundreds of pairwise slopes: a sort costs a third of ``np.median`` here."""
-    return float(_middle(np.sort(values)))
-
-
 @lru_cache(maxsize=128)
-def _pairs(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every (i, j) with i < j, and j − i: a record of n years has the same pairs wherever it comes from."""
-    first, second = np.triu_indices(n, 1)
-    return first, second, (second - first).astype(np.float64)
+def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every (i, j) with i < j: a record of n years has the same pairs wherever it comes from."""
+    return np.triu_indices(n, 1)
 
 
 def mann_kendall(years: list[int], values: np.ndarray) -> Trend:
     """The trend of ``values`` over ``years`` (strictly increasing; gaps allowed); at least 2 of them."""
-    n = len(values)
-    first, second, steps = _pairs(n)
-    differences = values[second] - values[first]
-    s = int(np.sign(differences).sum())
-    ordered = sorted(values.tolist())
-    var_s = float(n * (n - 1) * (2 * n + 5) - _tie_term(ordered)) / 18
-    z = 0.0 if s == 0 or var_s == 0 else (s - math.copysign(1, s)) / math.sqrt(var_s)
-    if years[-1] - years[0] != n - 1:  # a gap: the years between a pair are not its index steps
-        spaced = np.asarray(years, dtype=np.float64)
-        steps = spaced[second] - spaced[first]
-    slope = _median_of(differences / steps)
-    return Trend(s, var_s, z, math.erfc(abs(z) / math.sqrt(2)), slope, _middle(ordered) - slope * _middle(years))
+    return trends(np.array([years], dtype=np.float64), np.asarray(values, dtype=np.float64)[None, :])[0]
 
 
-def _tie_term(ordered: list[float]) -> int:
-    """Σ t(t − 1)(2t + 5) over the groups of t equal values (ties) of the sorted values."""
-    term, run = 0, 1
-    for previous, value in zip(ordered, ordered[1:]):
-        if value == previous:
-            run += 1
-        elif run > 1:
-            term += run * (run - 1) * (2 * run + 5)
-            run = 1
-    return term + (run * (run - 1) * (2 * run + 5) if run > 1 else 0)
+def trends(years: np.ndarray, values: np.ndarray) -> list[Trend]:
+    """The trend of each row of ``values`` over the same row of ``years`` (each strictly increasing;
+    gaps allowed), records of one length at once: a few NumPy calls for many wetlands rather than
+    a dozen each, which is what the loading thread spends on the comparison (docs/benchmarks.md)."""
+    rows, n = values.shape
+    first, second = _pairs(n)
+    differences = values[:, second] - values[:, first]
+    s = np.sign(differences).sum(axis=1).astype(np.int64)
+    ordered = np.sort(values, axis=1)
+    var_s = (n * (n - 1) * (2 * n + 5) - _tie_terms(ordered)) / 18
+    slopes = np.sort(differences / (years[:, second] - years[:, first]), axis=1)
+    slope = _middle_columns(slopes)
+    intercept = _middle_columns(ordered) - slope * _middle_columns(years)
+    found = []
+    for s_row, var_row, slope_row, intercept_row in zip(s.tolist(), var_s.tolist(), slope.tolist(),
+                                                        intercept.tolist()):
+        z = 0.0 if s_row == 0 or var_row == 0 else (s_row - math.copysign(1, s_row)) / math.sqrt(var_row)
+        found.append(Trend(s_row, var_row, z, math.erfc(abs(z) / math.sqrt(2)), slope_row, intercept_row))
+    return found
+
+
+def _middle_columns(ordered: np.ndarray) -> np.ndarray:
+    """The median of each row of a row-sorted array."""
+    n = ordered.shape[1]
+    return (ordered[:, (n - 1) // 2] + ordered[:, n // 2]) / 2
+
+
+def _tie_terms(ordered: np.ndarray) -> np.ndarray:
+    """Σ t(t − 1)(2t + 5) over the groups of t equal values (ties) of each sorted row, in integers."""
+    rows, n = ordered.shape
+    new_group = np.ones((rows, n), dtype=np.int64)
+    new_group[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    group = np.cumsum(new_group, axis=1) - 1 + (n * np.arange(rows))[:, None]  # each row's groups apart
+    t = np.bincount(group.ravel(), minlength=rows * n).reshape(rows, n)
+    return (t * (t - 1) * (2 * t + 5)).sum(axis=1)
 
 
 @dataclass
@@ -161,15 +169,29 @@ class History:
 
 
 def history(years: Years) -> History:
-    """The wetland's valid years, regime and trend (on a few dozen years, lists cost less than arrays)."""
-    obs, wet_obs, record = years.obs.tolist(), years.wet_obs.tolist(), years.years.tolist()
-    peaks, valid = years.wetw_max, years.valid()
-    if not valid.all():  # leave out the years with too few observations
-        keep = np.flatnonzero(valid).tolist()
-        obs, wet_obs, record = [obs[i] for i in keep], [wet_obs[i] for i in keep], [record[i] for i in keep]
-        peaks = peaks[keep]
-    trend = mann_kendall(record, peaks) if len(record) >= TREND_YEARS else None
-    return History(record, peaks.tolist(), regime(wet_obs, obs), trend)
+    """The wetland's valid years, regime and trend."""
+    return histories([years])[0]
+
+
+def histories(records: list[Years]) -> list[History]:
+    """Each wetland's ``history``, the trends of records of one length computed together (``trends``);
+    on a few dozen years, lists cost less than arrays for the rest."""
+    found, by_length = [], {}
+    for years in records:
+        obs, wet_obs, record = years.obs.tolist(), years.wet_obs.tolist(), years.years.tolist()
+        peaks = years.wetw_max.tolist()
+        if not all(count >= VALID_YEAR_OBS for count in obs):  # leave out the years with too few observations
+            keep = [i for i, count in enumerate(obs) if count >= VALID_YEAR_OBS]
+            obs, wet_obs, record, peaks = ([column[i] for i in keep] for column in (obs, wet_obs, record, peaks))
+        found.append(History(record, peaks, regime(wet_obs, obs), None))
+        if len(record) >= TREND_YEARS:
+            by_length.setdefault(len(record), []).append(len(found) - 1)
+    for indices in by_length.values():
+        computed = trends(np.array([found[i].years for i in indices], dtype=np.float64),
+                          np.array([found[i].wetw_max for i in indices], dtype=np.float64))
+        for i, trend in zip(indices, computed):
+            found[i].trend = trend
+    return found
 
 
 def summary(values: dict, short: bool = False) -> str:

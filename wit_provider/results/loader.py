@@ -19,7 +19,7 @@ from typing import Any
 
 from ..common.job_states import FAILED, SUCCEEDED  # one vocabulary across both algorithms
 from .fetch import Fetcher, FetchError, parse_locations
-from .history import history, summary
+from .history import histories, summary
 from .metrics import Years, annual_metrics, inundation_events, years_of
 from .sites import SITE_COVER, combine
 from .table import Series, TableError, merge, read_series, statistics
@@ -164,13 +164,27 @@ class ResultLoader:
     @staticmethod
     def _compare(loaded: Loaded) -> Loaded:
         """``loaded`` with the comparison with the past in its statistics, once."""
-        if loaded.years is not None:
-            try:
-                loaded.stats.update(history(loaded.years).fields())
-            except Exception as error:  # a bug must not stop the other polygons; the statistics stand
-                loaded.error = "internal error in the comparison with the past: %r" % (error,)
+        return ResultLoader._compare_all([loaded])[0]
+
+    @staticmethod
+    def _compare_all(batch: list[Loaded]) -> list[Loaded]:
+        """Each of ``batch`` with the comparison with the past in its statistics, once: computed
+        together (``histories``), or one by one where that fails, so a bug costs only its polygon."""
+        waiting = [loaded for loaded in batch if loaded.years is not None]
+        try:
+            found = histories([loaded.years for loaded in waiting])
+        except Exception as error:  # a bug must not stop the other polygons; the statistics stand
+            if len(waiting) > 1:
+                for loaded in waiting:
+                    ResultLoader._compare(loaded)
+            else:
+                waiting[0].error = "internal error in the comparison with the past: %r" % (error,)
+                waiting[0].years = None
+            return batch
+        for loaded, past in zip(waiting, found):
+            loaded.stats.update(past.fields())
             loaded.years = None
-        return loaded
+        return batch
 
     def _plot(self, series: Series, ident: str, subtitle: str) -> tuple[str, str]:
         """(path, '') once written, else ('', why): a plot that fails keeps the statistics."""
@@ -206,10 +220,14 @@ class ResultLoader:
                     if cancelled():
                         return
                     wait([head], timeout=CANCEL_CHECK_SECONDS, return_when=FIRST_COMPLETED)
-                if cancelled():
-                    return
-                item, future = pending.popleft()
-                yield item, self._compare(future.result())
+                # Every result ready at the head is compared with its past at once (``_compare_all``).
+                ready = [pending.popleft()]
+                while pending and pending[0][1].done():
+                    ready.append(pending.popleft())
+                for (item, _), loaded in zip(ready, self._compare_all([future.result() for _, future in ready])):
+                    if cancelled():
+                        return
+                    yield item, loaded
         finally:
             self._stopped.set()
             pool.shutdown()
