@@ -220,10 +220,14 @@ class ResultLoader:
                     if cancelled():
                         return
                     wait([head], timeout=CANCEL_CHECK_SECONDS, return_when=FIRST_COMPLETED)
-                # Every result ready at the head is compared with its past at once (``_compare_all``).
+                # Every result read so far is compared with its past at once (``_compare_all``), those
+                # behind the head too: the fewer, larger batches, the less the loading thread waits
+                # for Python's lock.
+                self._compare_all([future.result() for _, future in pending if future.done()])
                 ready = [pending.popleft()]
                 while pending and pending[0][1].done():
                     ready.append(pending.popleft())
+                # (and those of them done since: compared once, so the rest is a no-op)
                 for (item, _), loaded in zip(ready, self._compare_all([future.result() for _, future in ready])):
                     if cancelled():
                         return
