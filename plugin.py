@@ -22,9 +22,14 @@ class WitDispatcherPlugin:
 
     def initGui(self) -> None:
         self.initProcessing()
+        from qgis.core import QgsProject
+
+        from .algorithms.styling import restore_stored_styles
         from .gui.launcher import ExplorerLauncher
 
         self.explorer = ExplorerLauncher(self.iface)
+        # A GeoPackage written by this plugin, added from its file, shows the styles stored in it.
+        QgsProject.instance().layersAdded.connect(restore_stored_styles)
 
     def show_explorer(self, layer_id: str | None = None, feature_id: int | None = None) -> object:
         """Open the WIT explorer, on one feature when given (the results layers' action)."""
@@ -37,6 +42,11 @@ class WitDispatcherPlugin:
     def unload(self) -> None:
         """Safe to call twice (QGIS's reload unloads a plugin that may be unloaded already)."""
         if self.explorer is not None:
+            from qgis.core import QgsProject
+
+            from .algorithms.styling import restore_stored_styles
+
+            QgsProject.instance().layersAdded.disconnect(restore_stored_styles)
             self.explorer.unload()
             self.explorer = None
         if self.provider is not None:

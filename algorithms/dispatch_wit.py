@@ -47,7 +47,7 @@ from .features import OutputRows, features, job_feature, job_fields, jobs, outpu
 from .interrupt import interrupts_as_cancel
 from .progress import Monitor, summary
 from .qgis_compat import DOUBLE, INTEGER, VECTOR_ANY, VECTOR_POLYGON, advanced
-from .styling import style_on_completion
+from .styling import store_styles, style_on_completion
 
 JOURNAL_SUFFIX = ".wit-journal.sqlite"
 JOURNALS_FOLDER = "wit_dispatcher/journals"  # under the QGIS profile, for runs with a temporary output
@@ -250,6 +250,9 @@ class DispatchWitAlgorithm(WitAlgorithm):
         if jobs_sink is not None:
             jobs_sink.flushBuffer()
         del jobs_sink
+        problem = store_styles(dest_id, "dispatch")  # a GeoPackage opens categorized by wit_status anywhere
+        if problem:
+            feedback.pushWarning(self.tr("{}: the style was not stored in the file: {}").format(dest_id, problem))
         elapsed = time.monotonic() - started
         try:
             job_times_file.save(model, job_times)

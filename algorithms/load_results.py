@@ -65,7 +65,7 @@ from .qgis_compat import (
     value_or_none,
 )
 from .sites import SITE_FIELDS, group_sites, overlap_warning, site_feature, site_items
-from .styling import relate_on_completion, style_on_completion
+from .styling import relate_on_completion, store_styles, style_on_completion
 
 _PROVIDER_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")  # not a drive letter (C:\\…)
 DISPATCH_STATUS = "wit_status"  # Dispatch WIT's status field: only a succeeded polygon has a whole series
@@ -291,6 +291,11 @@ class LoadResultsAlgorithm(WitAlgorithm):
                 if loaded.error:  # a failure, a site's unloaded subsites, a plot not written
                     feedback.pushInfo(self.tr("{}: {}").format(job.ident, loaded.error))
                 feedback.setProgress(min(100.0, 100.0 * sum(counts.values()) / total))
+        del sink, series_sink, annual_sink, events_sink  # the files closed, so their styles can be stored
+        for stored_id, kind in ((dest_id, "results"), (annual_id, "annual")):
+            problem = store_styles(stored_id, kind) if stored_id else ""
+            if problem:
+                feedback.pushWarning(self.tr("{}: the style was not stored in the file: {}").format(stored_id, problem))
         done = sum(counts.values())
         feedback.pushInfo(self.tr("Summary: {}; {:.1f} s.").format(
             ", ".join("{} {}".format(n, s) for s, n in counts.items()), time.monotonic() - started))

@@ -8,6 +8,12 @@ output is categorized by ``wit_status``; the results polygons relate to their an
 events, so a polygon's form lists them. Processing calls a post-processor on the main thread after
 the run, once the layer is in the project; it keeps only a pointer, so the instances live here
 until that has happened.
+
+The same styles are stored in each GeoPackage output (its ``layer_styles`` table, the current
+one as the layer's default), so a file from a headless run opens styled wherever it is added.
+QGIS gives a layer it opens its provider's temporal settings after reading the default style,
+which turns the Temporal Controller off again; in the desktop the plugin puts the stored styles
+into the layer's style manager as it is added (``restore_stored_styles``), which brings that back.
 """
 
 from __future__ import annotations
@@ -21,11 +27,13 @@ from qgis.core import (
     QgsGraduatedSymbolRenderer,
     QgsMapLayerStyle,
     QgsProcessingLayerPostProcessorInterface,
+    QgsProviderRegistry,
     QgsRelation,
     QgsRendererCategory,
     QgsRendererRange,
     QgsVectorLayer,
 )
+from qgis.PyQt.QtXml import QDomDocument
 
 from ..wit_provider.common.job_states import OUTCOMES
 from ..wit_provider.results.history import REGIME_COLOURS, TREND_COLOURS
@@ -47,6 +55,10 @@ EXPLORER_ACTION = "Open in WIT explorer"
 _EXPLORER_CODE = ("from qgis.utils import plugins\n"
                   "plugins['%s'].show_explorer('[%% @layer_id %%]', [%% $id %%])" % _PLUGIN_PACKAGE)
 WET_SHARE_STYLE, TREND_STYLE, REGIME_STYLE = "Wet share", "Trend", "Regime"  # the results layer's named styles
+# The named style of a single-style output, as stored in its file and listed in its style manager.
+STYLE_NAMES = {"annual": "Year by year", "dispatch": "WIT status"}
+STORED, STORED_DEFAULT = "WIT Dispatcher", "WIT Dispatcher: default style"  # layer_styles descriptions
+_RESTORED = "wit_dispatcher/stored_styles"  # a layer property: its stored styles are in its style manager
 UNCLASSED = "too few years or no result"  # the hollow class: NULL
 # The comparison with the past on one line (loaded polygons), then the plot: a file URL that works
 # for POSIX and Windows paths (C:\\… → file:///C:/…) and spaces.
@@ -225,3 +237,62 @@ def relate_on_completion(context, parent_id: str, parent_field: str, children: d
     parent.loaded.append(relations.parent_loaded)
     for dest_id in names:
         _styler(context, dest_id).loaded.append(relations.child_loaded(dest_id))
+
+
+def store_styles(dest_id: str, kind: str) -> str:
+    """``kind``'s styles stored in the GeoPackage ``dest_id`` (``layer_styles``), its current one as
+    the layer's default: what a toolbox run shows, for a file opened anywhere. '' once stored (or
+    not a GeoPackage: other formats keep no styles), else what went wrong."""
+    path = str(QgsProviderRegistry.instance().decodeUri("ogr", dest_id).get("path") or "")
+    if not path.lower().endswith(".gpkg"):
+        return ""
+    layer = QgsVectorLayer(dest_id, "wit", "ogr")
+    if not layer.isValid():
+        return "cannot open %s to store its style" % dest_id
+    _STYLES[kind](layer)
+    manager = layer.styleManager()
+    current = manager.currentStyle()
+    if kind in STYLE_NAMES:
+        manager.renameStyle(current, STYLE_NAMES[kind])
+        current = STYLE_NAMES[kind]
+    for name in [name for name in manager.styles() if name != current] + [current]:
+        manager.setCurrentStyle(name)
+        error = layer.saveStyleToDatabase(name, STORED_DEFAULT if name == current else STORED, name == current, "")
+        if error:
+            return error
+    return ""
+
+
+def restore_stored_styles(layers: list) -> None:
+    """Each added layer with styles stored by ``store_styles``: those styles in its style manager, the
+    default current, so it shows what the file was stored with, Temporal Controller settings too.
+    Once per layer: a project that saved the layer keeps what its user made of it."""
+    for layer in layers:
+        if not isinstance(layer, QgsVectorLayer) or layer.providerType() != "ogr" or layer.customProperty(_RESTORED):
+            continue
+        count, ids, names, descriptions, _ = layer.listStylesInDatabase()
+        stored = [(ident, name, description == STORED_DEFAULT) for ident, name, description in
+                  zip(ids[:count], names[:count], descriptions[:count]) if description in (STORED, STORED_DEFAULT)]
+        if not stored:
+            continue
+        manager = layer.styleManager()
+        opened_with = manager.currentStyle()  # 'default', or (QGIS 3.40 on) the stored default's name
+        default = None
+        for ident, name, is_default in stored:
+            qml = layer.getStyleFromDatabase(ident)
+            qml = qml[0] if isinstance(qml, tuple) else qml  # (qml, error) in PyQGIS
+            if not qml:
+                continue
+            if name == manager.currentStyle():  # the live style: read into the layer itself
+                document = QDomDocument()
+                document.setContent(qml)
+                layer.importNamedStyle(document)
+            else:
+                manager.removeStyle(name)
+                manager.addStyle(name, QgsMapLayerStyle(qml))
+            default = name if is_default else default
+        if default is not None and manager.setCurrentStyle(default) and \
+                opened_with not in {name for _, name, _ in stored}:
+            manager.removeStyle(opened_with)  # the default style as opened, less its temporal settings
+        layer.setCustomProperty(_RESTORED, True)
+        layer.triggerRepaint()

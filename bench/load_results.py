@@ -274,7 +274,7 @@ def table_size(kind: str, layer: str) -> tuple[int, float]:
 
     path = CACHE / ("%s_%s_%d.gpkg" % (kind, os.path.basename(layer), PARALLEL))
     with sqlite3.connect(path) as db:
-        table = db.execute("SELECT table_name FROM gpkg_contents").fetchone()[0]
+        table = db.execute("SELECT table_name FROM gpkg_contents WHERE table_name != 'layer_styles'").fetchone()[0]
         rows = db.execute('SELECT count(*) FROM "%s"' % table).fetchone()[0]
     return rows, path.stat().st_size / 1e6
 

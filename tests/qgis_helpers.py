@@ -51,3 +51,6 @@ def same_rings(a: list, b: list, tolerance: float = 1e-6) -> bool:
     flat_b = [p for polygon in b for ring in polygon for p in ring]
     return len(flat_a) == len(flat_b) and all(
         abs(x1 - x2) <= tolerance and abs(y1 - y2) <= tolerance for (x1, y1), (x2, y2) in zip(flat_a, flat_b))
+
+# A GeoPackage output's own table: gpkg_contents also lists layer_styles, the styles stored beside it.
+DATA_TABLE = "SELECT table_name FROM gpkg_contents WHERE table_name != 'layer_styles'"

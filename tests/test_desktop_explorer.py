@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from conftest import ARTIFACTS, EXPECTED_READER
 from desktop_session import run_driver
+from qgis_helpers import DATA_TABLE
 from test_history import valid_years
 from test_load_results_algorithm import canberra_layer, read_table
 from wit_server.s3 import sample_uids, wit_parquet
@@ -208,7 +209,7 @@ def _observations(path) -> list:
     import sqlite3
 
     with sqlite3.connect(path) as db:
-        table = db.execute("SELECT table_name FROM gpkg_contents").fetchone()[0]
+        table = db.execute(DATA_TABLE).fetchone()[0]
         return db.execute('SELECT id, count(*) FROM "%s" GROUP BY id' % table).fetchall()
 
 

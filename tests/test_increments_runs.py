@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 from qgis.core import QgsVectorLayer
-from qgis_helpers import lonlat_rings, received_rings, same_rings
+from qgis_helpers import DATA_TABLE, lonlat_rings, received_rings, same_rings
 from test_algorithm import dispatch, rows
 from test_network import lakes
 from test_qgis_process import read_gpkg
@@ -33,7 +33,7 @@ def run(env, *arguments):
 
 def read_jobs(path):
     with sqlite3.connect(path) as db:
-        table = db.execute("SELECT table_name FROM gpkg_contents").fetchone()[0]
+        table = db.execute(DATA_TABLE).fetchone()[0]
         return db.execute('SELECT feature, start, "end", status, url, reused FROM "%s" ORDER BY fid' % table).fetchall()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
@@ -14,9 +15,11 @@ from pathlib import Path
 import numpy
 import pandas as pd
 import pytest
-from conftest import EXPECTED_READER, WIT_SAMPLE
+from conftest import ARTIFACTS, EXPECTED_READER, WIT_SAMPLE
+from desktop_session import run_driver
 from osgeo import gdal, ogr
 from pdf_pages import page_texts, pdf_pages
+from qgis_helpers import DATA_TABLE
 from test_history import assert_same as assert_same_history
 from test_history import expected_history
 from test_load_results import THRESHOLD, assert_same_statistics, pandas_statistics
@@ -54,7 +57,7 @@ def canberra_layer(canberra_zip, urls: list):
 
 def read_table(path, columns: str, table: str | None = None) -> list:
     with sqlite3.connect(path) as db:
-        table = table or db.execute("SELECT table_name FROM gpkg_contents").fetchone()[0]
+        table = table or db.execute(DATA_TABLE).fetchone()[0]
         return db.execute('SELECT %s FROM "%s" ORDER BY fid' % (columns, table)).fetchall()
 
 
@@ -331,6 +334,22 @@ def test_dispatch_then_load_with_qgis_process(qgis_app, profile, s3_server, fres
     assert_metrics_written(tmp_path / "annual.gpkg", tmp_path / "events.gpkg", loaded)  # every value, every polygon
     assert "Summary: %d loaded, 0 failed, %d no result" % (
         statuses.count("succeeded"), 86 - statuses.count("succeeded")) in run.stdout
+    assert_opens_styled(tmp_path / "loaded.gpkg", tmp_path / "annual.gpkg")  # headless, styled all the same
+    opened = run_driver("opened_driver.py", env, tmp_path / "desktop", WIT_FILES=os.pathsep.join(
+        str(tmp_path / name) for name in ("dispatched.gpkg", "loaded.gpkg", "annual.gpkg")))
+    layers = opened["layers"]  # added from their files in the real desktop, as a user adds them
+    assert (layers["dispatched.gpkg"]["attribute"], layers["dispatched.gpkg"]["styles"]) == ("wit_status",
+                                                                                              ["WIT status"])
+    assert (layers["loaded.gpkg"]["attribute"], layers["loaded.gpkg"]["current"]) == ("wit_wet_pct", "Wet share")
+    assert layers["loaded.gpkg"]["styles"] == ["Regime", "Trend", "Wet share"] and layers["loaded.gpkg"]["map_tip"]
+    assert (layers["annual.gpkg"]["attribute"], layers["annual.gpkg"]["temporal"]) == ("wetw_max", True)
+    assert opened["frame_years"] == [2011]  # the Temporal Controller steps it a year at a time
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(tmp_path / "desktop" / "opened_from_files.png", ARTIFACTS / "opened_from_files.png")
+    assert stored_styles(dispatched) == [("WIT status", 1)]
+    from qgis.core import QgsVectorLayer
+
+    assert QgsVectorLayer(str(dispatched), "dispatched", "ogr").renderer().classAttribute() == "wit_status"
 
     # The report of the run, headless: a summary page, then each polygon's page with its own numbers.
     pdf = tmp_path / "wit_report.pdf"
@@ -485,3 +504,54 @@ def test_annual_and_events_written_as_csv_are_plain_tables(qgis_app, canberra_zi
     with open(tmp_path / "events.csv", newline="") as file:
         events = list(csv.DictReader(file))
     assert len(events) == read_table(tmp_path / "out.gpkg", "wit_events")[0][0] > 0
+
+
+def test_geopackage_outputs_open_styled_from_their_files(qgis_app, canberra_zip, tmp_path):
+    import processing
+
+    result_file = tmp_path / "16.parquet"
+    result_file.write_bytes(wit_parquet("16"))
+    output, annual = tmp_path / "out.gpkg", tmp_path / "annual.gpkg"
+    processing.run("wit:loadresults", {"INPUT": canberra_layer(canberra_zip, [str(result_file)]), "ID_FIELD": "UID",
+                                       "OUTPUT": str(output), "ANNUAL": str(annual)})
+    assert_opens_styled(output, annual)
+
+
+def stored_styles(path) -> list:
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT styleName, useAsDefault FROM layer_styles ORDER BY id").fetchall()
+
+
+def assert_opens_styled(output, annual) -> None:
+    """Load WIT results' GeoPackages carry their styles: opened from the file they are graduated, and
+    once the plugin has added them to a project ANNUAL steps with the Temporal Controller and the
+    results offer Trend and Regime, as after a toolbox run."""
+    from qgis.core import Qgis, QgsProject, QgsVectorLayer
+    from wit_dispatcher.algorithms.styling import MAP_TIP, restore_stored_styles
+
+    assert sorted(stored_styles(output)) == [("Regime", 0), ("Trend", 0), ("Wet share", 1)]
+    assert stored_styles(annual) == [("Year by year", 1)]
+    results, years = (QgsVectorLayer(str(path), path.stem, "ogr") for path in (output, annual))
+    assert results.renderer().classAttribute() == "wit_wet_pct" and results.mapTipTemplate() == MAP_TIP
+    assert years.renderer().classAttribute() == "wetw_max"
+    assert not years.temporalProperties().isActive()  # QGIS's provider defaults, until the plugin restores them
+    project = QgsProject.instance()
+    project.layersAdded.connect(restore_stored_styles)  # as the plugin does in the desktop
+    try:
+        project.addMapLayers([results, years])
+        temporal = years.temporalProperties()
+        assert temporal.isActive()
+        assert temporal.mode() == Qgis.VectorTemporalMode.FeatureDateTimeStartAndEndFromExpressions
+        assert (temporal.startExpression(), temporal.endExpression()) == ('to_datetime("start")', 'to_datetime("end")')
+        assert years.styleManager().styles() == ["Year by year"]
+        manager = results.styleManager()
+        assert sorted(manager.styles()) == ["Regime", "Trend", "Wet share"] and manager.currentStyle() == "Wet share"
+        assert manager.setCurrentStyle("Trend") and results.renderer().classAttribute() == "wit_trend"
+        assert {action.name() for action in results.actions().actions()} == {"Show WIT plot", "Open in WIT explorer"}
+        again = QgsVectorLayer(str(annual), "again", "ogr")
+        again.setCustomProperty("wit_dispatcher/stored_styles", True)  # as a saved project restores it
+        project.addMapLayer(again)
+        assert not again.temporalProperties().isActive()  # what the project's user chose stays
+    finally:
+        project.layersAdded.disconnect(restore_stored_styles)
+        project.removeAllMapLayers()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from qgis.core import QgsVectorLayer
-from qgis_helpers import lonlat_rings, received_rings, same_rings
+from qgis_helpers import DATA_TABLE, lonlat_rings, received_rings, same_rings
 from wit_server.fast import FastWit
 
 from tools.qgis import prepare_profile, qgis_process_command
@@ -29,7 +29,7 @@ def qgis_process(env, *arguments):
 
 def read_gpkg(path):
     with sqlite3.connect(path) as db:
-        table = db.execute("SELECT table_name FROM gpkg_contents").fetchone()[0]
+        table = db.execute(DATA_TABLE).fetchone()[0]
         return db.execute('SELECT UID, wit_url, wit_status, wit_error FROM "%s" ORDER BY fid' % table).fetchall()
 
 

@@ -149,13 +149,13 @@ def pdf_pages(pdf: Path) -> int:
 def show_metrics(uid: str, annual: Path, events: Path) -> None:
     """The wettest polygon's wettest year (highest mean water + wet) and longest inundation event."""
     with sqlite3.connect(annual) as db:
-        table = db.execute("SELECT table_name FROM gpkg_contents").fetchone()[0]
+        table = db.execute("SELECT table_name FROM gpkg_contents WHERE table_name != 'layer_styles'").fetchone()[0]
         years = db.execute('SELECT count(*) FROM "%s"' % table).fetchone()[0]
         year, obs, mean, peak, n75 = db.execute(
             'SELECT year, obs, wetw_mean, wetw_max, wetw_n75 FROM "%s" WHERE id = ? ORDER BY wetw_mean DESC, year '
             'LIMIT 1' % table, (uid,)).fetchone()
     with sqlite3.connect(events) as db:
-        table = db.execute("SELECT table_name FROM gpkg_contents").fetchone()[0]
+        table = db.execute("SELECT table_name FROM gpkg_contents WHERE table_name != 'layer_styles'").fetchone()[0]
         count = db.execute('SELECT count(*) FROM "%s"' % table).fetchone()[0]
         longest = db.execute('SELECT start, "end", duration_days, max_wet_ha FROM "%s" WHERE id = ? '
                              'ORDER BY duration_days DESC, start LIMIT 1' % table, (uid,)).fetchone()
