@@ -5,8 +5,10 @@ run beside the memory and preparation measurements; the 1 s case and the client-
 run, which are sensitive to CPU contention, run after them on a quiet machine.
 `python -m bench.run dispatch` runs the dispatch cases alone, `python -m bench.run yearly` the
 yearly update through the algorithm alone, `python -m bench.run history` the comparison with the
-past (through the algorithm and in the engine), `python -m bench.run sites` the load as sites and
-`python -m bench.run report` the WIT report's cost per page.
+past (through the algorithm and in the engine), `python -m bench.run sites` the load as sites,
+`python -m bench.run report` the WIT report's cost per page and `python -m bench.run readers` GDAL's
+Parquet reader against pyarrow (where this machine's GDAL has the driver: the sid root of
+`make test-matrix` has it and pyarrow).
 """
 
 from __future__ import annotations
@@ -232,6 +234,7 @@ def main() -> None:
     sites = [float(v) for v in last_line(python("bench.load_results", "sites"))]
     print("Report: 86 and 500 polygons' pages...", flush=True)
     report = [float(v) for v in last_line(python("bench.report"))]
+    readers = last_line(python("bench.parquet_readers"))
 
     print("\nWIT Dispatcher benchmarks, %s, %s, %d cores, Python %s, %.0f s in all\n" % (
         date.today(), platform.platform(), os.cpu_count(), platform.python_version(), time.monotonic() - began))
@@ -268,6 +271,7 @@ def main() -> None:
                                    (engine[0] + engine[2]) / (engine[1] + engine[3])))
     print("\n".join(sites_rows(sites)))
     print(report_row(report))
+    print(readers_row(readers))
     print("| ANNUAL and EVENTS GeoPackages of 2,000 files | WIT Dispatcher | ANNUAL %d rows, %.1f MB (%.0f bytes/row); "
           "EVENTS %d rows, %.1f MB | - |" % (annual_rows, annual_mb, 1e6 * annual_mb / annual_rows, event_rows,
                                              events_mb))
@@ -296,6 +300,23 @@ def sites_only() -> None:
     print("Results: 2,000 WIT files over HTTP, as 400 sites and ungrouped...", flush=True)
     print_table("sites benchmark", began, sites_rows([float(v) for v in last_line(python("bench.load_results",
                                                                                          "sites"))]))
+
+
+def readers_row(figures: list[str]) -> str:
+    """GDAL's Parquet reader against pyarrow (bench.parquet_readers), where this machine has both."""
+    if figures[0] == "-":
+        return ("| the sample's 101 series read and merged, GDAL's Parquet reader vs pyarrow | WIT Dispatcher | not "
+                "measured: this GDAL has no Parquet driver (`python -m bench.run readers` in make test-matrix's sid "
+                "root) | <= 1.2 x |")
+    arrow, features, pyarrow, arrow_ratio, features_ratio = map(float, figures)
+    return ("| the sample's 101 series read and merged, best of 7, GDAL's Parquet reader vs pyarrow | WIT Dispatcher "
+            "| through GDAL's Arrow stream %.1f ms vs %.1f ms = %.2f x; feature by feature (GDAL before 3.6) %.0f ms "
+            "= %.1f x | <= 1.2 x |" % (1e3 * arrow, 1e3 * pyarrow, arrow_ratio, 1e3 * features, features_ratio))
+
+
+def readers_only() -> None:
+    began = time.monotonic()
+    print_table("parquet-reader benchmark", began, [readers_row(last_line(python("bench.parquet_readers")))])
 
 
 def comparison_row(figures: list[float]) -> str:
@@ -340,10 +361,10 @@ def history_only() -> None:
 
 
 MODES = {"": main, "dispatch": dispatch_only, "yearly": yearly_only, "history": history_only, "sites": sites_only,
-         "report": report_only}
+         "report": report_only, "readers": readers_only}
 
 if __name__ == "__main__":
     mode = sys.argv[1] if sys.argv[1:] else ""
     if mode not in MODES:
-        sys.exit("usage: python -m bench.run [dispatch | yearly | history | sites | report]")
+        sys.exit("usage: python -m bench.run [dispatch | yearly | history | sites | report | readers]")
     MODES[mode]()

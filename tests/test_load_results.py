@@ -6,6 +6,7 @@ import io
 import json
 import threading
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -149,6 +150,36 @@ def test_a_file_that_is_not_parquet_is_refused_with_the_reason(reader, exception
             read_series(data, reader)
     finally:
         gdal.UseExceptions() if before else gdal.DontUseExceptions()
+
+
+def _table_bytes(columns: dict) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(pa.table(columns), sink)
+    return sink.getvalue()
+
+
+WIT_TIMES = pa.array([10**18, 10**18 + 86_400 * 10**9, 10**18 + 2 * 86_400 * 10**9], pa.timestamp("ns", tz="UTC"))
+
+
+@pytest.mark.parametrize("reader", _readers())
+def test_a_null_fraction_is_nan_and_its_observation_dropped(reader):
+    fractions = {name: [0.1, 0.2, 0.3] for name in ("water", "wet", "pv", "npv", "bs")}
+    fractions["pv"] = [0.1, None, 0.3]
+    series = read_series(_table_bytes({"time": WIT_TIMES, **fractions}), reader)
+    assert series.time.tolist() == WIT_TIMES.cast(pa.int64()).to_pylist()
+    assert np.isnan(series.pv[1]) and series.pv[[0, 2]].tolist() == [0.1, 0.3]
+    assert merge([series]).time.tolist() == series.time[[0, 2]].tolist()  # statistics count the complete ones
+
+
+@pytest.mark.parametrize("reader", _readers())
+@pytest.mark.parametrize("time, reason", [
+    (pa.array([1.0, 2.0, 3.0]), "^column time is .*, not a timestamp$"),
+    (pa.array([10**18, None, 10**18 + 1], pa.timestamp("ns", tz="UTC")), "^column time has 1 empty values$"),
+], ids=["not-a-timestamp", "empty-time"])
+def test_a_time_column_that_is_no_series_fails_saying_so(reader, time, reason):
+    fractions = {name: [0.1, 0.2, 0.3] for name in ("water", "wet", "pv", "npv", "bs")}
+    with pytest.raises(TableError, match=reason):
+        read_series(_table_bytes({"time": time, **fractions}), reader)
 
 
 def test_corrupt_file_fails_with_the_reason(s3_server):

@@ -121,6 +121,8 @@ def _read_pyarrow(data: bytes) -> dict:
         if name == "time":
             if not pa.types.is_timestamp(column.type):
                 raise TableError("column time is %s, not a timestamp" % column.type)
+            if column.null_count:
+                raise TableError("column time has %d empty values" % column.null_count)
             column = column.cast(pa.timestamp("ns", tz=column.type.tz))
             columns[name] = column.cast(pa.int64()).to_numpy(zero_copy_only=False)
         else:
@@ -150,15 +152,49 @@ def _gdal_columns(dataset) -> dict:
     layer = dataset.GetLayer(0)
     definition = layer.GetLayerDefn()
     names = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
-    rows = {name: [] for name in ("time",) + FRACTIONS if name in names}
+    wanted = [name for name in ("time",) + FRACTIONS if name in names]
+    layer.SetIgnoredFields([name for name in names if name not in wanted] + ["OGR_GEOMETRY"])  # WIT's WKT too
+    if hasattr(layer, "GetArrowStreamAsNumPy"):  # GDAL 3.6 and later: whole columns, not feature by feature
+        columns = _arrow_columns(layer, wanted)
+    else:
+        columns = _feature_columns(layer, wanted)
+    if gdal.GetLastErrorType() >= gdal.CE_Failure:  # a read that stopped early: not a series to trust
+        raise TableError("not a readable parquet file: %s" % gdal.GetLastErrorMsg()[:200])
+    return columns
+
+
+def _arrow_columns(layer, wanted: list[str]) -> dict:
+    """The wanted columns through GDAL's Arrow stream, as whole arrays; NULL fractions as NaN, as
+    the pyarrow reader gives them."""
+    batches = {name: [] for name in wanted}
+    for batch in layer.GetArrowStreamAsNumPy(options=["INCLUDE_FID=NO"]):
+        for name in wanted:
+            batches[name].append(batch[name])
+    columns = {}
+    for name, parts in batches.items():  # one batch, plain arrays, for a WIT file: NumPy's masked arrays cost
+        values = parts[0] if len(parts) == 1 else np.ma.concatenate(parts) if parts else np.empty(0)
+        missing = np.ma.count_masked(values) if np.ma.isMaskedArray(values) else 0
+        if name == "time":
+            if parts and not np.issubdtype(values.dtype, np.datetime64):
+                raise TableError("column time is %s, not a timestamp" % values.dtype)
+            if missing:
+                raise TableError("column time has %d empty values" % missing)
+            columns[name] = np.asarray(values).astype("datetime64[ns]", copy=False).view(np.int64)
+        else:
+            columns[name] = (np.ma.filled(values.astype(np.float64), np.nan) if missing else
+                             np.asarray(values, dtype=np.float64))
+    return columns
+
+
+def _feature_columns(layer, wanted: list[str]) -> dict:
+    """The wanted columns feature by feature, for a GDAL without the Arrow stream."""
+    rows = {name: [] for name in wanted}
     for feature in layer:
         for name, values in rows.items():
             if name == "time":
                 values.append(_ogr_time_ns(feature, name))
             else:
                 values.append(feature.GetFieldAsDouble(name) if feature.IsFieldSetAndNotNull(name) else np.nan)
-    if gdal.GetLastErrorType() >= gdal.CE_Failure:  # a read that stopped early: not a series to trust
-        raise TableError("not a readable parquet file: %s" % gdal.GetLastErrorMsg()[:200])
     return {name: np.asarray(values, dtype=np.int64 if name == "time" else np.float64)
             for name, values in rows.items()}
 
