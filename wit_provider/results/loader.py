@@ -204,15 +204,21 @@ class ResultLoader:
         pending: deque[tuple[Any, Future]] = deque()
         source = iter(items)
         pool = _DaemonPool(self.max_concurrent, self._read)
+        exhausted = False
+
+        def fill(held: int = 0) -> None:
+            """Submit until ``window`` polygons are in the pool or ready (``held`` of them) to be handed out."""
+            nonlocal exhausted
+            while not exhausted and len(pending) + held < window:
+                item = next(source, None)
+                if item is None:
+                    exhausted = True
+                    return
+                pending.append((item[0], pool.submit(item[1])))
+
         try:
-            exhausted = False
             while True:
-                while not exhausted and len(pending) < window:
-                    item = next(source, None)
-                    if item is None:
-                        exhausted = True
-                        break
-                    pending.append((item[0], pool.submit(item[1])))
+                fill()
                 if not pending:
                     return
                 head = pending[0][1]
@@ -228,7 +234,9 @@ class ResultLoader:
                 while pending and pending[0][1].done():
                     ready.append(pending.popleft())
                 # (and those of them done since: compared once, so the rest is a no-op)
-                for (item, _), loaded in zip(ready, self._compare_all([future.result() for _, future in ready])):
+                for handed, ((item, _), loaded) in enumerate(zip(ready, self._compare_all(
+                        [future.result() for _, future in ready]))):
+                    fill(len(ready) - handed)  # the workers read on while these are handed out
                     if cancelled():
                         return
                     yield item, loaded
