@@ -18,6 +18,10 @@ into the layer's style manager as it is added (``restore_stored_styles``), which
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+from pathlib import Path
+
 from qgis.core import (
     Qgis,
     QgsAction,
@@ -26,7 +30,9 @@ from qgis.core import (
     QgsFillSymbol,
     QgsGraduatedSymbolRenderer,
     QgsMapLayerStyle,
+    QgsMessageLog,
     QgsProcessingLayerPostProcessorInterface,
+    QgsProject,
     QgsProviderRegistry,
     QgsRelation,
     QgsRendererCategory,
@@ -57,8 +63,9 @@ _EXPLORER_CODE = ("from qgis.utils import plugins\n"
 WET_SHARE_STYLE, TREND_STYLE, REGIME_STYLE = "Wet share", "Trend", "Regime"  # the results layer's named styles
 # The named style of a single-style output, as stored in its file and listed in its style manager.
 STYLE_NAMES = {"annual": "Year by year", "dispatch": "WIT status"}
-STORED, STORED_DEFAULT = "WIT Dispatcher", "WIT Dispatcher: default style"  # layer_styles descriptions
-_RESTORED = "wit_dispatcher/stored_styles"  # a layer property: its stored styles are in its style manager
+STORED = "WIT Dispatcher"  # the description of the styles it stores in layer_styles
+# The project's list of layers whose stored styles are in their style manager already.
+_PROJECT_SCOPE, _RESTORED = "wit_dispatcher", "stored_styles_restored"
 UNCLASSED = "too few years or no result"  # the hollow class: NULL
 # The comparison with the past on one line (loaded polygons), then the plot: a file URL that works
 # for POSIX and Windows paths (C:\\… → file:///C:/…) and spaces.
@@ -257,42 +264,66 @@ def store_styles(dest_id: str, kind: str) -> str:
         current = STYLE_NAMES[kind]
     for name in [name for name in manager.styles() if name != current] + [current]:
         manager.setCurrentStyle(name)
-        error = layer.saveStyleToDatabase(name, STORED_DEFAULT if name == current else STORED, name == current, "")
+        error = layer.saveStyleToDatabase(name, STORED, name == current, "")
         if error:
             return error
     return ""
 
 
 def restore_stored_styles(layers: list) -> None:
-    """Each added layer with styles stored by ``store_styles``: those styles in its style manager, the
-    default current, so it shows what the file was stored with, Temporal Controller settings too.
-    Once per layer: a project that saved the layer keeps what its user made of it."""
+    """Each added layer whose GeoPackage's default style is one ``store_styles`` wrote: the file's
+    WIT styles in its style manager, the default current, so it shows what the file was stored
+    with, Temporal Controller settings too. Once per layer and project (the project records it), so
+    a saved project keeps what its user made of the layer; a failure leaves the layer as QGIS opened it."""
     for layer in layers:
-        if not isinstance(layer, QgsVectorLayer) or layer.providerType() != "ogr" or layer.customProperty(_RESTORED):
-            continue
-        count, ids, names, descriptions, _ = layer.listStylesInDatabase()
-        stored = [(ident, name, description == STORED_DEFAULT) for ident, name, description in
-                  zip(ids[:count], names[:count], descriptions[:count]) if description in (STORED, STORED_DEFAULT)]
-        if not stored:
-            continue
-        manager = layer.styleManager()
-        opened_with = manager.currentStyle()  # 'default', or (QGIS 3.40 on) the stored default's name
-        default = None
-        for ident, name, is_default in stored:
-            qml = layer.getStyleFromDatabase(ident)
-            qml = qml[0] if isinstance(qml, tuple) else qml  # (qml, error) in PyQGIS
-            if not qml:
-                continue
-            if name == manager.currentStyle():  # the live style: read into the layer itself
-                document = QDomDocument()
-                document.setContent(qml)
-                layer.importNamedStyle(document)
-            else:
-                manager.removeStyle(name)
-                manager.addStyle(name, QgsMapLayerStyle(qml))
-            default = name if is_default else default
-        if default is not None and manager.setCurrentStyle(default) and \
-                opened_with not in {name for _, name, _ in stored}:
-            manager.removeStyle(opened_with)  # the default style as opened, less its temporal settings
-        layer.setCustomProperty(_RESTORED, True)
-        layer.triggerRepaint()
+        try:
+            _restore(layer)
+        except Exception as error:  # a slot: never an error dialog for a layer the user adds
+            QgsMessageLog.logMessage("Stored styles not restored for %s: %r" % (layer.name(), error), "WIT Dispatcher",
+                                     Qgis.MessageLevel.Warning)
+
+
+def _restore(layer) -> None:
+    if not isinstance(layer, QgsVectorLayer) or not layer.isValid() or layer.providerType() != "ogr":
+        return
+    source = QgsProviderRegistry.instance().decodeUri("ogr", layer.source())
+    path = str(source.get("path") or "")
+    project = layer.project() or QgsProject.instance()
+    done, _ = project.readListEntry(_PROJECT_SCOPE, _RESTORED)
+    if not path.lower().endswith(".gpkg") or layer.id() in done:
+        return
+    table = source.get("layerName")
+    stored = _stored_styles(path, table if isinstance(table, str) and table else None)  # NULL QVariant: none named
+    if not stored or not any(is_default for _, _, is_default in stored):  # the file's own default is not ours
+        return
+    manager = layer.styleManager()
+    opened_with = manager.currentStyle()  # 'default', or (QGIS 3.40 on) the stored default's name
+    for name, qml, _ in stored:
+        if name == manager.currentStyle():  # the live style: read into the layer itself
+            document = QDomDocument()
+            document.setContent(qml)
+            layer.importNamedStyle(document)
+        else:
+            manager.removeStyle(name)
+            manager.addStyle(name, QgsMapLayerStyle(qml))
+    default = next(name for name, _, is_default in stored if is_default)
+    if manager.setCurrentStyle(default) and opened_with not in {name for name, _, _ in stored}:
+        manager.removeStyle(opened_with)  # the default style as opened, less its temporal settings
+    project.writeEntry(_PROJECT_SCOPE, _RESTORED, done + [layer.id()])
+    layer.triggerRepaint()
+
+
+def _stored_styles(path: str, table: str | None) -> list[tuple[str, str, bool]]:
+    """(name, QML, is the layer's default) of each style ``store_styles`` wrote for ``table`` (the
+    file's only table when None), read from the file, where QGIS keeps which style is the default."""
+    with contextlib.closing(sqlite3.connect(Path(path).absolute().as_uri() + "?mode=ro", uri=True)) as db:
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'layer_styles'").fetchone():
+            return []
+        if table is None:
+            tables = db.execute("SELECT table_name FROM gpkg_contents WHERE table_name != 'layer_styles'").fetchall()
+            if len(tables) != 1:
+                return []
+            table = tables[0][0]
+        rows = db.execute("SELECT styleName, styleQML, useAsDefault FROM layer_styles WHERE f_table_name = ? AND "
+                          "description = ? ORDER BY id", (table, STORED)).fetchall()
+    return [(name, qml, bool(is_default)) for name, qml, is_default in rows]

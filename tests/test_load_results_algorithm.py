@@ -548,10 +548,15 @@ def assert_opens_styled(output, annual) -> None:
         assert sorted(manager.styles()) == ["Regime", "Trend", "Wet share"] and manager.currentStyle() == "Wet share"
         assert manager.setCurrentStyle("Trend") and results.renderer().classAttribute() == "wit_trend"
         assert {action.name() for action in results.actions().actions()} == {"Show WIT plot", "Open in WIT explorer"}
-        again = QgsVectorLayer(str(annual), "again", "ogr")
-        again.setCustomProperty("wit_dispatcher/stored_styles", True)  # as a saved project restores it
-        project.addMapLayer(again)
-        assert not again.temporalProperties().isActive()  # what the project's user chose stays
+        # The user's choices, saved in a project: reopened, they stand (nothing restored twice).
+        years.temporalProperties().setIsActive(False)
+        project_file = Path(str(output)).with_name("wit.qgz")
+        assert project.write(str(project_file))
+        project.clear()
+        assert project.read(str(project_file))
+        reopened = {layer.source().split("|")[0]: layer for layer in project.mapLayers().values()}
+        assert reopened[str(output)].styleManager().currentStyle() == "Trend"
+        assert not reopened[str(annual)].temporalProperties().isActive()
     finally:
         project.layersAdded.disconnect(restore_stored_styles)
         project.removeAllMapLayers()
