@@ -57,15 +57,27 @@ def assert_same_statistics(ours: dict, expected: dict) -> None:
 
 def _readers() -> list[str]:
     """pyarrow always; GDAL's Parquet driver where this GDAL has it (the test matrix's sid root,
-    where tests/test_qgis_compat.py asserts it is there)."""
+    where tests/test_qgis_compat.py asserts it is there), through its Arrow stream and, as a GDAL
+    older than 3.6 reads, feature by feature."""
     from osgeo import gdal
 
-    return ["pyarrow"] + (["gdal"] if gdal.GetDriverByName("Parquet") is not None else [])
+    return ["pyarrow"] + (["gdal", "gdal-features"] if gdal.GetDriverByName("Parquet") is not None else [])
+
+
+def reader_name(reader: str, monkeypatch) -> str:
+    """The reader's name for read_series; for 'gdal-features', GDAL without its Arrow stream."""
+    if reader == "gdal-features":
+        from osgeo import ogr
+
+        monkeypatch.delattr(ogr.Layer, "GetArrowStreamAsNumPy")
+        return "gdal"
+    return reader
 
 
 @pytest.mark.parametrize("reader", _readers())
 @pytest.mark.parametrize("encoding", ["int96", "int64"])
-def test_statistics_of_every_sample_polygon_match_pandas(sample, encoding, reader):
+def test_statistics_of_every_sample_polygon_match_pandas(sample, encoding, reader, monkeypatch):
+    reader = reader_name(reader, monkeypatch)
     for uid in sample_uids():
         data = wit_parquet(uid, encoding)
         assert (pq.ParquetFile(io.BytesIO(data)).metadata.schema.column(0).physical_type
@@ -137,10 +149,11 @@ def test_empty_location_is_no_result():
 @pytest.mark.parametrize("reader", _readers())
 @pytest.mark.parametrize("exceptions", [False, True], ids=["gdal-errors", "gdal-exceptions"])
 @pytest.mark.parametrize("damage", ["not-parquet", "truncated"])
-def test_a_file_that_is_not_parquet_is_refused_with_the_reason(reader, exceptions, damage):
+def test_a_file_that_is_not_parquet_is_refused_with_the_reason(reader, exceptions, damage, monkeypatch):
     """QGIS 3.44 turns on GDAL's Python exceptions, 3.22 leaves them off: both read the same."""
     from osgeo import gdal
 
+    reader = reader_name(reader, monkeypatch)
     whole = wit_parquet("149")
     data = b"PAR1 this is not parquet" if damage == "not-parquet" else whole[: len(whole) // 2]
     before = gdal.GetUseExceptions()
@@ -162,7 +175,8 @@ WIT_TIMES = pa.array([10**18, 10**18 + 86_400 * 10**9, 10**18 + 2 * 86_400 * 10*
 
 
 @pytest.mark.parametrize("reader", _readers())
-def test_a_null_fraction_is_nan_and_its_observation_dropped(reader):
+def test_a_null_fraction_is_nan_and_its_observation_dropped(reader, monkeypatch):
+    reader = reader_name(reader, monkeypatch)
     fractions = {name: [0.1, 0.2, 0.3] for name in ("water", "wet", "pv", "npv", "bs")}
     fractions["pv"] = [0.1, None, 0.3]
     series = read_series(_table_bytes({"time": WIT_TIMES, **fractions}), reader)
@@ -172,14 +186,15 @@ def test_a_null_fraction_is_nan_and_its_observation_dropped(reader):
 
 
 @pytest.mark.parametrize("reader", _readers())
-@pytest.mark.parametrize("time, reason", [
+@pytest.mark.parametrize("times, reason", [
     (pa.array([1.0, 2.0, 3.0]), "^column time is .*, not a timestamp$"),
     (pa.array([10**18, None, 10**18 + 1], pa.timestamp("ns", tz="UTC")), "^column time has 1 empty values$"),
 ], ids=["not-a-timestamp", "empty-time"])
-def test_a_time_column_that_is_no_series_fails_saying_so(reader, time, reason):
+def test_a_time_column_that_is_no_series_fails_saying_so(reader, times, reason, monkeypatch):
+    reader = reader_name(reader, monkeypatch)
     fractions = {name: [0.1, 0.2, 0.3] for name in ("water", "wet", "pv", "npv", "bs")}
     with pytest.raises(TableError, match=reason):
-        read_series(_table_bytes({"time": time, **fractions}), reader)
+        read_series(_table_bytes({"time": times, **fractions}), reader)
 
 
 def test_corrupt_file_fails_with_the_reason(s3_server):

@@ -154,10 +154,14 @@ def _gdal_columns(dataset) -> dict:
     names = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
     wanted = [name for name in ("time",) + FRACTIONS if name in names]
     layer.SetIgnoredFields([name for name in names if name not in wanted] + ["OGR_GEOMETRY"])  # WIT's WKT too
+    columns = None
     if hasattr(layer, "GetArrowStreamAsNumPy"):  # GDAL 3.6 and later: whole columns, not feature by feature
-        columns = _arrow_columns(layer, wanted)
-    else:
-        columns = _feature_columns(layer, wanted)
+        try:
+            columns = _arrow_columns(layer, wanted)
+        except ImportError:  # its osgeo.gdal_array does not import (a NumPy it was not built for)
+            layer.ResetReading()
+    if columns is None:
+        columns = _feature_columns(layer, definition, wanted)
     if gdal.GetLastErrorType() >= gdal.CE_Failure:  # a read that stopped early: not a series to trust
         raise TableError("not a readable parquet file: %s" % gdal.GetLastErrorMsg()[:200])
     return columns
@@ -172,10 +176,11 @@ def _arrow_columns(layer, wanted: list[str]) -> dict:
             batches[name].append(batch[name])
     columns = {}
     for name, parts in batches.items():  # one batch, plain arrays, for a WIT file: NumPy's masked arrays cost
-        values = parts[0] if len(parts) == 1 else np.ma.concatenate(parts) if parts else np.empty(0)
+        values = parts[0] if len(parts) == 1 else np.ma.concatenate(parts) if parts else np.empty(
+            0, dtype="datetime64[ns]" if name == "time" else np.float64)
         missing = np.ma.count_masked(values) if np.ma.isMaskedArray(values) else 0
         if name == "time":
-            if parts and not np.issubdtype(values.dtype, np.datetime64):
+            if not np.issubdtype(values.dtype, np.datetime64):
                 raise TableError("column time is %s, not a timestamp" % values.dtype)
             if missing:
                 raise TableError("column time has %d empty values" % missing)
@@ -186,15 +191,27 @@ def _arrow_columns(layer, wanted: list[str]) -> dict:
     return columns
 
 
-def _feature_columns(layer, wanted: list[str]) -> dict:
+def _feature_columns(layer, definition, wanted: list[str]) -> dict:
     """The wanted columns feature by feature, for a GDAL without the Arrow stream."""
+    from osgeo import ogr
+
+    if "time" in wanted:
+        kind = definition.GetFieldDefn(definition.GetFieldIndex("time")).GetType()
+        if kind != ogr.OFTDateTime:
+            raise TableError("column time is %s, not a timestamp" % ogr.GetFieldTypeName(kind))
     rows = {name: [] for name in wanted}
+    empty_times = 0
     for feature in layer:
         for name, values in rows.items():
             if name == "time":
-                values.append(_ogr_time_ns(feature, name))
+                if feature.IsFieldSetAndNotNull(name):
+                    values.append(_ogr_time_ns(feature, name))
+                else:
+                    empty_times += 1
             else:
                 values.append(feature.GetFieldAsDouble(name) if feature.IsFieldSetAndNotNull(name) else np.nan)
+    if empty_times:
+        raise TableError("column time has %d empty values" % empty_times)
     return {name: np.asarray(values, dtype=np.int64 if name == "time" else np.float64)
             for name, values in rows.items()}
 
