@@ -107,7 +107,7 @@ def trends(years: np.ndarray, values: np.ndarray) -> list[Trend]:
     """The trend of each row of ``values`` over the same row of ``years`` (each strictly increasing;
     gaps allowed), records of one length at once: a few NumPy calls for many wetlands rather than
     a dozen each, which is what the loading thread spends on the comparison (docs/benchmarks.md)."""
-    rows, n = values.shape
+    n = values.shape[1]
     first, second = _pairs(n)
     differences = values[:, second] - values[:, first]
     s = np.sign(differences).sum(axis=1).astype(np.int64)
