@@ -3,7 +3,7 @@
 `python -m bench.parquet_readers` writes the sample's series (INT96 and int64 time in turn) in
 memory once, then reads all 101 with ``read_series`` and ``merge`` ROUNDS times through each
 reader, in turn: GDAL through its Arrow stream (GDAL 3.6 and later), GDAL feature by feature (what
-older GDALs get, and what the plugin did before), and pyarrow. Prints "arrow_s features_s
+older GDALs get), and pyarrow. Prints "arrow_s features_s
 pyarrow_s arrow_ratio features_ratio" (the best round of each, CPU seconds; ratios to pyarrow), or
 "- - - - -" where this GDAL has no Parquet driver or pyarrow is missing (the host's
 Debian 12; the sid root of `make test-matrix` has both).

@@ -8,7 +8,9 @@ yearly update through the algorithm alone, `python -m bench.run history` the com
 past (through the algorithm and in the engine), `python -m bench.run sites` the load as sites,
 `python -m bench.run report` the WIT report's cost per page and `python -m bench.run readers` GDAL's
 Parquet reader against pyarrow (where this machine's GDAL has the driver: the sid root of
-`make test-matrix` has it and pyarrow).
+`make test-matrix` has it and pyarrow) and `python -m bench.run national` Load WIT results on
+20,000 and 100,000 wetlands, the sample's outlines repeated (`python -m bench.national 300000`
+by hand).
 """
 
 from __future__ import annotations
@@ -235,6 +237,8 @@ def main() -> None:
     print("Report: 86 and 500 polygons' pages...", flush=True)
     report = [float(v) for v in last_line(python("bench.report"))]
     readers = last_line(python("bench.parquet_readers"))
+    print("Results at national scale: 20,000 and 100,000 wetlands from local files...", flush=True)
+    national = national_case()
 
     print("\nWIT Dispatcher benchmarks, %s, %s, %d cores, Python %s, %.0f s in all\n" % (
         date.today(), platform.platform(), os.cpu_count(), platform.python_version(), time.monotonic() - began))
@@ -272,6 +276,7 @@ def main() -> None:
     print("\n".join(sites_rows(sites)))
     print(report_row(report))
     print(readers_row(readers))
+    print("\n".join(national_rows(national)))
     print("| ANNUAL and EVENTS GeoPackages of 2,000 files | WIT Dispatcher | ANNUAL %d rows, %.1f MB (%.0f bytes/row); "
           "EVENTS %d rows, %.1f MB | - |" % (annual_rows, annual_mb, 1e6 * annual_mb / annual_rows, event_rows,
                                              events_mb))
@@ -312,6 +317,29 @@ def readers_row(figures: list[str]) -> str:
     return ("| the sample's 101 series read and merged, best of 7, GDAL's Parquet reader vs pyarrow | WIT Dispatcher "
             "| through GDAL's Arrow stream %.1f ms vs %.1f ms = %.2f x; feature by feature (GDAL before 3.6) %.0f ms "
             "= %.1f x | <= 1.2 x |" % (1e3 * arrow, 1e3 * pyarrow, arrow_ratio, 1e3 * features, features_ratio))
+
+
+def national_case() -> list[list[float]]:
+    """bench.national's lines: count, seconds, CPU seconds, peak RSS and the three outputs' sizes."""
+    process = python("bench.national")
+    lines = process.communicate()[0].strip().splitlines()
+    if process.returncode != 0 or len(lines) < 2:
+        raise RuntimeError("benchmark step failed: %s" % process.args)
+    return [[float(v) for v in line.split()] for line in lines[-2:]]
+
+
+def national_rows(cases: list[list[float]]) -> list[str]:
+    return ["| load results with statistics, ANNUAL and EVENTS, %d wetlands (the sample's DEA outlines) from local "
+            "files, 8 at once | WIT Dispatcher | %.2f ms/polygon (%.0f s, CPU %.0f s); peak RSS %.0f MB; "
+            "statistics %.0f MB, ANNUAL %.0f MB (%.1f KB/polygon), EVENTS %.0f MB | <= 2 ms/polygon, flat |" % (
+                count, 1e3 * seconds / count, seconds, cpu, rss, stats_mb, annual_mb, 1e3 * annual_mb / count,
+                events_mb)
+            for count, seconds, cpu, rss, stats_mb, annual_mb, events_mb in cases]
+
+
+def national_only() -> None:
+    began = time.monotonic()
+    print_table("national-scale benchmark", began, national_rows(national_case()))
 
 
 def readers_only() -> None:
@@ -361,10 +389,10 @@ def history_only() -> None:
 
 
 MODES = {"": main, "dispatch": dispatch_only, "yearly": yearly_only, "history": history_only, "sites": sites_only,
-         "report": report_only, "readers": readers_only}
+         "report": report_only, "readers": readers_only, "national": national_only}
 
 if __name__ == "__main__":
     mode = sys.argv[1] if sys.argv[1:] else ""
     if mode not in MODES:
-        sys.exit("usage: python -m bench.run [dispatch | yearly | history | sites | report | readers]")
+        sys.exit("usage: python -m bench.run [dispatch | yearly | history | sites | report | readers | national]")
     MODES[mode]()

@@ -1,0 +1,119 @@
+"""Load WIT results at national scale: tens of thousands of wetlands, real WIT series in local files.
+
+`python -m bench.national [COUNT ...]` (default 20,000 and 100,000) makes, once, a GeoPackage of
+COUNT real wetland outlines (the Canberra sample's 86 DEA waterbodies, EPSG:3577, repeated across
+a grid of 10 km steps) whose ``wit_url`` names one of the sample's 101 series written as local
+parquet files (INT96 and int64 time in turn), then
+runs Load WIT results on it with statistics, ANNUAL and EVENTS in a process of its own, as
+qgis_process would. Prints one line per COUNT: "count seconds cpu_seconds peak_rss_mb
+statistics_mb annual_mb events_mb" (the outputs' file sizes; the outputs are removed then).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.common import CACHE, ROOT
+
+COUNTS = (20_000, 100_000)
+
+
+def series_files() -> list[str]:
+    from wit_server.s3 import sample_uids, wit_parquet
+
+    folder = CACHE / "national_series"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index, uid in enumerate(sample_uids()):
+        path = folder / ("%s_%d.parquet" % (uid, index % 2))
+        if not path.exists():
+            path.write_bytes(wit_parquet(uid, "int96" if index % 2 else "int64"))
+        paths.append(str(path))
+    return paths
+
+
+def national_layer(count: int) -> Path:
+    """The Canberra sample's wetlands repeated to ``count``, each copy shifted, with a wit_url each
+    (made once)."""
+    from osgeo import ogr
+
+    path = CACHE / ("national_%d.gpkg" % count)
+    if path.exists():
+        return path
+    files = series_files()
+    source = ogr.Open("/vsizip/%s" % (ROOT / "tests" / "data" / "waterbodies_canberra.zip"))
+    layer_in = source.GetLayer(0)
+    outlines = [feature.GetGeometryRef().Clone() for feature in layer_in]
+    partial = path.with_suffix(".partial.gpkg")
+    partial.unlink(missing_ok=True)
+    target = ogr.GetDriverByName("GPKG").CreateDataSource(str(partial))
+    layer = target.CreateLayer("wetlands", layer_in.GetSpatialRef(), ogr.wkbMultiPolygon)
+    for name in ("UID", "wit_url"):
+        layer.CreateField(ogr.FieldDefn(name, ogr.OFTString))
+    layer.StartTransaction()
+    for index in range(count):
+        copy, which = divmod(index, len(outlines))
+        geometry = ogr.ForceToMultiPolygon(outlines[which].Clone())
+        shift_x, shift_y = 10_000.0 * (copy % 200), -10_000.0 * (copy // 200)
+        for part in range(geometry.GetGeometryCount()):
+            polygon = geometry.GetGeometryRef(part)
+            for ring_index in range(polygon.GetGeometryCount()):
+                ring = polygon.GetGeometryRef(ring_index)
+                for point in range(ring.GetPointCount()):
+                    ring.SetPoint_2D(point, ring.GetX(point) + shift_x, ring.GetY(point) + shift_y)
+        out = ogr.Feature(layer.GetLayerDefn())
+        out.SetField("UID", "w%07d" % index)
+        out.SetField("wit_url", files[index % len(files)])
+        out.SetGeometry(geometry)
+        layer.CreateFeature(out)
+    layer.CommitTransaction()
+    target = source = None
+    partial.rename(path)
+    return path
+
+
+def run_case(layer: str, count: str) -> None:
+    """In its own process: the algorithm on ``layer``, then the line ``main`` prints."""
+    from tools.qgis import processing_session
+
+    app, plugin = processing_session()
+    import processing
+
+    outputs = {name: CACHE / ("national_%s_%s.gpkg" % (name.lower(), count)) for name in ("OUTPUT", "ANNUAL", "EVENTS")}
+    for path in outputs.values():
+        path.unlink(missing_ok=True)
+    began, cpu = time.monotonic(), time.process_time()
+    result = processing.run("wit:loadresults", {"INPUT": layer, "ID_FIELD": "UID",
+                                                **{name: str(path) for name, path in outputs.items()}})
+    elapsed, cpu = time.monotonic() - began, time.process_time() - cpu
+    if result["LOADED"] != int(count):
+        raise SystemExit("%d of %s loaded" % (result["LOADED"], count))
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    sizes = [outputs[name].stat().st_size / 1e6 for name in ("OUTPUT", "ANNUAL", "EVENTS")]
+    for path in outputs.values():  # gigabytes at national scale
+        path.unlink()
+    print("%s %.1f %.1f %.0f %.1f %.1f %.1f" % (count, elapsed, cpu, peak_mb, *sizes))
+
+
+def main(counts: list[int]) -> None:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT))
+    for count in counts:
+        layer = national_layer(count)
+        run = subprocess.run([sys.executable, "-m", "bench.national", "run", str(layer), str(count)], cwd=ROOT,
+                             env=env, capture_output=True, text=True)
+        lines = run.stdout.strip().splitlines()
+        if run.returncode != 0 or not lines:
+            raise RuntimeError("national case failed: %s" % run.stderr[-2000:])
+        print(lines[-1], flush=True)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["run"]:
+        run_case(*sys.argv[2:4])
+    else:
+        main([int(v) for v in sys.argv[1:]] or list(COUNTS))
