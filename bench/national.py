@@ -19,22 +19,9 @@ import time
 from pathlib import Path
 
 from bench.common import CACHE, ROOT
+from bench.history import sample_files
 
 COUNTS = (20_000, 100_000)
-
-
-def series_files() -> list[str]:
-    from wit_server.s3 import sample_uids, wit_parquet
-
-    folder = CACHE / "national_series"
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for index, uid in enumerate(sample_uids()):
-        path = folder / ("%s_%d.parquet" % (uid, index % 2))
-        if not path.exists():
-            path.write_bytes(wit_parquet(uid, "int96" if index % 2 else "int64"))
-        paths.append(str(path))
-    return paths
 
 
 def national_layer(count: int) -> Path:
@@ -45,7 +32,7 @@ def national_layer(count: int) -> Path:
     path = CACHE / ("national_%d.gpkg" % count)
     if path.exists():
         return path
-    files = series_files()
+    files = sample_files()  # the sample's series as local files, bench.history's
     source = ogr.Open("/vsizip/%s" % (ROOT / "tests" / "data" / "waterbodies_canberra.zip"))
     layer_in = source.GetLayer(0)
     outlines = [feature.GetGeometryRef().Clone() for feature in layer_in]

@@ -35,3 +35,31 @@ def guarded(step):
 def later(milliseconds: int, step) -> None:
     """Run ``step`` (guarded) once the event loop has turned for ``milliseconds``."""
     QTimer.singleShot(milliseconds, guarded(step))
+
+
+def year_frame(layer, year: int):
+    """The Temporal Controller as a user sets it (the record's years, one-year frames) on ``year``:
+    that frame and the request for what ``layer``'s temporal settings show in it."""
+    from qgis.core import (
+        QgsDateTimeRange,
+        QgsFeatureRequest,
+        QgsInterval,
+        QgsTemporalNavigationObject,
+        QgsUnitTypes,
+        QgsVectorLayerTemporalContext,
+    )
+    from qgis.PyQt.QtCore import QDate, QDateTime, Qt, QTime
+    from qgis.utils import iface
+
+    def utc(first_of):
+        return QDateTime(QDate(first_of, 1, 1), QTime(0, 0), Qt.TimeSpec.UTC)
+
+    navigation = iface.mapCanvas().temporalController()
+    navigation.setNavigationMode(QgsTemporalNavigationObject.NavigationMode.Animated)
+    navigation.setTemporalExtents(QgsDateTimeRange(utc(1987), utc(2021)))
+    navigation.setFrameDuration(QgsInterval(1, QgsUnitTypes.TemporalUnit.TemporalYears))
+    navigation.setCurrentFrameNumber(year - 1987)
+    frame = navigation.dateTimeRangeForFrameNumber(navigation.currentFrameNumber())
+    context = QgsVectorLayerTemporalContext()
+    context.setLayer(layer)
+    return frame, QgsFeatureRequest().setFilterExpression(layer.temporalProperties().createFilterString(context, frame))

@@ -10,18 +10,11 @@ Environment: WIT_DESKTOP_OUT (folder), WIT_FILES (paths joined by os.pathsep).
 import os
 import sqlite3
 
-from harness import OUT, finish, later, report
+from harness import OUT, finish, later, report, year_frame
 from qgis.core import (
-    QgsDateTimeRange,
-    QgsFeatureRequest,
-    QgsInterval,
     QgsProject,
     QgsSettings,
-    QgsTemporalNavigationObject,
-    QgsUnitTypes,
-    QgsVectorLayerTemporalContext,
 )
-from qgis.PyQt.QtCore import QDate, QDateTime, Qt, QTime
 from qgis.utils import iface
 
 SHOWN_YEAR = 2011
@@ -47,15 +40,7 @@ def add_files():
 def step_annual():
     """The Temporal Controller on one year: what ANNUAL's temporal settings let the frame show."""
     annual = QgsProject.instance().mapLayer(report["layers"]["annual.gpkg"]["layer"])
-    navigation = iface.mapCanvas().temporalController()
-    navigation.setNavigationMode(QgsTemporalNavigationObject.NavigationMode.Animated)
-    navigation.setTemporalExtents(QgsDateTimeRange(utc(1987), utc(2021)))
-    navigation.setFrameDuration(QgsInterval(1, QgsUnitTypes.TemporalUnit.TemporalYears))
-    navigation.setCurrentFrameNumber(SHOWN_YEAR - 1987)
-    frame = navigation.dateTimeRangeForFrameNumber(navigation.currentFrameNumber())
-    context = QgsVectorLayerTemporalContext()
-    context.setLayer(annual)
-    shown = QgsFeatureRequest().setFilterExpression(annual.temporalProperties().createFilterString(context, frame))
+    _, shown = year_frame(annual, SHOWN_YEAR)
     report["frame_years"] = sorted({f["year"] for f in annual.getFeatures(shown)})
     iface.mapCanvas().setExtent(annual.extent())
     iface.mapCanvas().refresh()
@@ -65,10 +50,6 @@ def step_annual():
 def shoot():
     iface.mainWindow().grab().save(str(OUT / "opened_from_files.png"))
     finish()
-
-
-def utc(year):
-    return QDateTime(QDate(year, 1, 1), QTime(0, 0), Qt.TimeSpec.UTC)
 
 
 later(2000, add_files)

@@ -8,19 +8,13 @@ Environment: WIT_DESKTOP_OUT (folder), WIT_WPS_URL, WIT_S3_ENDPOINT, WIT_LAYER (
 
 import os
 
-from harness import OUT, finish, later, report
+from harness import OUT, finish, later, report, year_frame
 from qgis.core import (
-    QgsDateTimeRange,
     QgsExpressionContext,
     QgsExpressionContextUtils,
-    QgsFeatureRequest,
-    QgsInterval,
     QgsProject,
-    QgsTemporalNavigationObject,
-    QgsUnitTypes,
-    QgsVectorLayerTemporalContext,
 )
-from qgis.PyQt.QtCore import QDate, QDateTime, Qt, QTime
+from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QDockWidget, QTextEdit
 from qgis.utils import iface
 
@@ -147,15 +141,7 @@ def animate_annual():
         project.layerTreeRoot().findLayer(other.id()).setItemVisibilityChecked(other is annual)
     dock = next(d for d in iface.mainWindow().findChildren(QDockWidget) if "Temporal" in d.windowTitle())
     dock.show()
-    navigation = iface.mapCanvas().temporalController()
-    navigation.setNavigationMode(QgsTemporalNavigationObject.NavigationMode.Animated)
-    navigation.setTemporalExtents(QgsDateTimeRange(utc(1987), utc(2021)))
-    navigation.setFrameDuration(QgsInterval(1, QgsUnitTypes.TemporalUnit.TemporalYears))
-    navigation.setCurrentFrameNumber(SHOWN_YEAR - 1987)
-    frame = navigation.dateTimeRangeForFrameNumber(navigation.currentFrameNumber())
-    context = QgsVectorLayerTemporalContext()
-    context.setLayer(annual)
-    shown = QgsFeatureRequest().setFilterExpression(annual.temporalProperties().createFilterString(context, frame))
+    frame, shown = year_frame(annual, SHOWN_YEAR)
     report["frame"] = [frame.begin().toString(Qt.DateFormat.ISODate), frame.end().toString(Qt.DateFormat.ISODate)]
     report["frame_years"] = sorted({f["year"] for f in annual.getFeatures(shown)})
     report["frame_features"] = sum(1 for _ in annual.getFeatures(shown))
@@ -194,10 +180,6 @@ def report_from_the_toolbox():
         report["report_messages"][name] = log.toPlainText() if log is not None else ""
         dialog.close()
     finish()
-
-
-def utc(year):
-    return QDateTime(QDate(year, 1, 1), QTime(0, 0), Qt.TimeSpec.UTC)
 
 
 later(2000, run_both)
