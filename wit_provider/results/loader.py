@@ -226,16 +226,15 @@ class ResultLoader:
                     if cancelled():
                         return
                     wait([head], timeout=CANCEL_CHECK_SECONDS, return_when=FIRST_COMPLETED)
-                # Every result read so far is compared with its past at once (``_compare_all``), those
-                # behind the head too: the fewer, larger batches, the less the loading thread waits
-                # for Python's lock.
-                self._compare_all([future.result() for _, future in pending if future.done()])
                 ready = [pending.popleft()]
                 while pending and pending[0][1].done():
                     ready.append(pending.popleft())
-                # (and those of them done since: compared once, so the rest is a no-op)
-                for handed, ((item, _), loaded) in enumerate(zip(ready, self._compare_all(
-                        [future.result() for _, future in ready]))):
+                # Every result read so far is compared with its past at once (``_compare_all``), those
+                # behind the head too: the fewer, larger batches, the less the loading thread waits
+                # for Python's lock. A result is compared once, so later batches skip those.
+                ready_loaded = [future.result() for _, future in ready]
+                self._compare_all(ready_loaded + [future.result() for _, future in pending if future.done()])
+                for handed, ((item, _), loaded) in enumerate(zip(ready, ready_loaded)):
                     fill(len(ready) - handed)  # the workers read on while these are handed out
                     if cancelled():
                         return
