@@ -250,8 +250,7 @@ def store_styles(dest_id: str, kind: str) -> str:
     """``kind``'s styles stored in the GeoPackage ``dest_id`` (``layer_styles``), its current one as
     the layer's default: what a toolbox run shows, for a file opened anywhere. '' once stored (or
     not a GeoPackage: other formats keep no styles), else what went wrong."""
-    path = str(QgsProviderRegistry.instance().decodeUri("ogr", dest_id).get("path") or "")
-    if not path.lower().endswith(".gpkg"):
+    if _geopackage(dest_id) is None:
         return ""
     layer = QgsVectorLayer(dest_id, "wit", "ogr")
     if not layer.isValid():
@@ -286,14 +285,14 @@ def restore_stored_styles(layers: list) -> None:
 def _restore(layer) -> None:
     if not isinstance(layer, QgsVectorLayer) or not layer.isValid() or layer.providerType() != "ogr":
         return
-    source = QgsProviderRegistry.instance().decodeUri("ogr", layer.source())
-    path = str(source.get("path") or "")
+    found = _geopackage(layer.source())
+    if found is None:
+        return
     project = layer.project() or QgsProject.instance()
     done, _ = project.readListEntry(_PROJECT_SCOPE, _RESTORED)
-    if not path.lower().endswith(".gpkg") or layer.id() in done:
+    if layer.id() in done:
         return
-    table = source.get("layerName")
-    stored = _stored_styles(path, table if isinstance(table, str) and table else None)  # NULL QVariant: none named
+    stored = _stored_styles(*found)
     if not stored or not any(is_default for _, _, is_default in stored):  # the file's own default is not ours
         return
     manager = layer.styleManager()
@@ -311,6 +310,15 @@ def _restore(layer) -> None:
         manager.removeStyle(opened_with)  # the default style as opened, less its temporal settings
     project.writeEntry(_PROJECT_SCOPE, _RESTORED, done + [layer.id()])
     layer.triggerRepaint()
+
+
+def _geopackage(uri: str) -> tuple[str, str | None] | None:
+    """(path, table or None) of an OGR source in a GeoPackage file, else None."""
+    source = QgsProviderRegistry.instance().decodeUri("ogr", uri)
+    path, table = str(source.get("path") or ""), source.get("layerName")
+    if not path.lower().endswith(".gpkg"):
+        return None
+    return path, table if isinstance(table, str) and table else None  # NULL QVariant: none named
 
 
 def _stored_styles(path: str, table: str | None) -> list[tuple[str, str, bool]]:
