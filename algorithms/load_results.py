@@ -48,7 +48,7 @@ from ..wit_provider.results.loader import (
     ResultLoader,
     SiteJob,
 )
-from ..wit_provider.results.metrics import ANNUAL_NAMES, EVENT_NAMES, year_bounds
+from ..wit_provider.results.metrics import ANNUAL_NAMES, EVENT_NAMES, YEARLY_PEAKS, year_bounds
 from ..wit_provider.results.sites import SITE_COVER
 from ..wit_provider.results.table import FRACTIONS, STAT_FIELDS, install_hint, reader_name
 from .base import ExtendedFeatures, WitAlgorithm, extended_fields, table_fields
@@ -72,6 +72,7 @@ DISPATCH_STATUS = "wit_status"  # Dispatch WIT's status field: only a succeeded 
 _INTEGER_STATS = ("wit_obs", "wit_events", "wit_longest_event_days", "wit_latest_year")
 _TEXT_STATS = ("wit_regime", "wit_trend")
 _DATE_STATS = ("wit_first", "wit_last", "wit_last_wet")
+_STATS = STAT_FIELDS + HISTORY_FIELDS + (YEARLY_PEAKS,)  # each polygon's, from the loader
 # wit_id: the polygon's name in TIMESERIES, ANNUAL, EVENTS and the plot files (ID_FIELD, else the feature id).
 LOAD_FIELDS = [("wit_id", "string", 0), ("wit_load_status", "string", 16), ("wit_load_error", "string", 0),
                ("wit_plot", "string", 0)]
@@ -95,6 +96,7 @@ class LoadResultsAlgorithm(WitAlgorithm):
     OUTPUT = "OUTPUT"
     TIMESERIES = "TIMESERIES"
     ANNUAL = "ANNUAL"
+    ANNUAL_OUTLINES = "ANNUAL_OUTLINES"
     EVENTS = "EVENTS"
     PLOTS = "PLOTS"
     DOCS_PAGE = "results.md"
@@ -120,8 +122,9 @@ class LoadResultsAlgorithm(WitAlgorithm):
             "<b>Downloads at once</b>: the size of the download pool.\n\n"
             "Fields added: wit_obs, wit_first, wit_last, wit_wet_pct, wit_water_pct, wit_max_wet, "
             "wit_max_wet_ha, wit_mean_water, wit_mean_wet, wit_mean_pv, wit_mean_npv, wit_mean_bs, wit_events, "
-            "wit_longest_event_days, wit_last_wet, wit_id (the name in the tables and plots), wit_load_status "
-            "(loaded, failed or no result), "
+            "wit_longest_event_days, wit_last_wet, wit_wet_max_by_year (each year's peak wet extent, %, as JSON "
+            "keyed by year: what the Year by year style colours), wit_id (the name in the tables and plots), "
+            "wit_load_status (loaded, failed or no result), "
             "wit_load_error and wit_plot. A polygon that cannot be loaded is failed with the reason; the run "
             "goes on.\n\n"
             "<b>Now against the past</b>, over the valid years (UTC calendar years with at least 4 "
@@ -139,12 +142,15 @@ class LoadResultsAlgorithm(WitAlgorithm):
             "feature with the first subsite's fields, wit_id the site's value, wit_subsites, "
             "wit_subsites_loaded and wit_dropped_dates, hectares of the loaded subsites' area. Subsites not "
             "loaded, and subsites that overlap, are named in wit_load_error.\n\n"
-            "<b>Annual metrics</b> (optional): one polygon per wetland and calendar year (UTC) with start and "
-            "end dates for the Temporal Controller, the observations, the wet ones (wet_obs), valid (1 with at "
+            "<b>Year by year</b>: the statistics layer's style (Styles in its context menu) that colours each "
+            "wetland by the peak wet extent of the year the Temporal Controller's frame starts in.\n"
+            "<b>Annual metrics</b> (optional table): one row per wetland and calendar year (UTC) with start and "
+            "end dates, the observations, the wet ones (wet_obs), valid (1 with at "
             "least 4 observations), and the max, min, mean, median and the "
             "counts at or over 0.25 and 0.75 of water, wet, pv, npv, bs, wetw (water + wet), pv_wet and veg_wet "
-            "(DEA's annual metrics). For a table without geometry, write it to a .csv or choose a table "
-            "format.\n"
+            "(DEA's annual metrics). <b>Annual metrics with each wetland's outline</b> (advanced): each row a "
+            "polygon, a layer of its own in the Temporal Controller; about 34 copies of each outline, so for "
+            "layers of thousands of wetlands, not a national one.\n"
             "<b>Inundation events</b> (optional table): one row per run of consecutive wet observations: "
             "start, end, duration_days, gap_days, max_wet, mean_wet and those in hectares.\n\n"
             "Needs a parquet reader: GDAL's Parquet driver (QGIS 3.30+ installers) or pyarrow in QGIS's Python.")
@@ -181,7 +187,10 @@ class LoadResultsAlgorithm(WitAlgorithm):
             self.TIMESERIES, self.tr("WIT time series"), VECTOR_ANY, optional=True,
             createByDefault=False))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.ANNUAL, self.tr("WIT annual metrics"), VECTOR_POLYGON, optional=True, createByDefault=False))
+            self.ANNUAL, self.tr("WIT annual metrics"), VECTOR_ANY, optional=True, createByDefault=False))
+        self.addParameter(advanced(QgsProcessingParameterBoolean(
+            self.ANNUAL_OUTLINES, self.tr("Annual metrics with each wetland's outline (thousands of wetlands, "
+                                          "not a national layer)"), False)))
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.EVENTS, self.tr("WIT inundation events"), VECTOR_ANY, optional=True, createByDefault=False))
         self.addParameter(QgsProcessingParameterFolderDestination(
@@ -232,8 +241,9 @@ class LoadResultsAlgorithm(WitAlgorithm):
         series_sink, series_id = self._sink(parameters, self.TIMESERIES, context, timeseries_fields(),
                                             QgsWkbTypes.Type.NoGeometry)
         annual_fields = table_fields(ANNUAL_FIELDS)
-        annual_sink, annual_id = self._sink(parameters, self.ANNUAL, context, annual_fields, wkb_type,
-                                            source.sourceCrs())
+        outlines = self.parameterAsBool(parameters, self.ANNUAL_OUTLINES, context)
+        annual_sink, annual_id = self._sink(parameters, self.ANNUAL, context, annual_fields,
+                                            wkb_type if outlines else QgsWkbTypes.Type.NoGeometry, source.sourceCrs())
         event_fields = table_fields(EVENT_FIELDS)
         events_sink, events_id = self._sink(parameters, self.EVENTS, context, event_fields,
                                             QgsWkbTypes.Type.NoGeometry)
@@ -283,7 +293,8 @@ class LoadResultsAlgorithm(WitAlgorithm):
                 if series_sink is not None and loaded.series is not None:
                     series_sink.addFeatures(timeseries_rows(job.ident, loaded), QgsFeatureSink.Flag.FastInsert)
                 if loaded.annual:
-                    annual_sink.addFeatures(annual_rows.features(job.ident, feature.geometry(), loaded.annual),
+                    annual_sink.addFeatures(annual_rows.features(job.ident, feature.geometry() if outlines else None,
+                                                                 loaded.annual),
                                             QgsFeatureSink.Flag.FastInsert)
                 if loaded.events:
                     events_sink.addFeatures(event_rows(event_fields, job.ident, loaded.events),
@@ -292,7 +303,7 @@ class LoadResultsAlgorithm(WitAlgorithm):
                     feedback.pushInfo(self.tr("{}: {}").format(job.ident, loaded.error))
                 feedback.setProgress(min(100.0, 100.0 * sum(counts.values()) / total))
         del sink, series_sink, annual_sink, events_sink  # the files closed, so their styles can be stored
-        for stored_id, kind in ((dest_id, "results"), (annual_id, "annual")):
+        for stored_id, kind in ((dest_id, "results"), (annual_id if outlines else "", "annual")):
             problem = store_styles(stored_id, kind) if stored_id else ""
             if problem:
                 feedback.pushWarning(self.tr("{}: the style was not stored in the file: {}").format(stored_id, problem))
@@ -310,7 +321,7 @@ class LoadResultsAlgorithm(WitAlgorithm):
         if plots_dir:
             results[self.PLOTS] = plots_dir
         style_on_completion(context, dest_id, "results")
-        if annual_id:
+        if annual_id and outlines:
             style_on_completion(context, annual_id, "annual")
         # A results polygon's form lists its years and events.
         relate_on_completion(context, dest_id, "wit_id", {"WIT annual metrics": annual_id,
@@ -351,8 +362,8 @@ def output_fields(input_fields: QgsFields, sites: bool = False) -> QgsFields:
     """The input fields plus the statistics and the load status (reused if the input has them), and
     with ``sites`` (GROUP_FIELD) each site's subsites and dropped dates."""
     stats = [(name, "int" if name in _INTEGER_STATS else "date" if name in _DATE_STATS else
-              "string" if name in _TEXT_STATS else "double", 16 if name in _TEXT_STATS else 0)
-             for name in STAT_FIELDS + HISTORY_FIELDS]
+              "string" if name in _TEXT_STATS or name == YEARLY_PEAKS else "double", 16 if name in _TEXT_STATS else 0)
+             for name in _STATS]
     return extended_fields(input_fields, stats + (SITE_FIELDS if sites else []) + LOAD_FIELDS)
 
 
@@ -361,7 +372,7 @@ class StatisticsRows:
     past and how its load went."""
 
     def __init__(self, fields: QgsFields, sites: bool = False):
-        self._names = STAT_FIELDS + HISTORY_FIELDS + (tuple(name for name, _, _ in SITE_FIELDS) if sites else ())
+        self._names = _STATS + (tuple(name for name, _, _ in SITE_FIELDS) if sites else ())
         self._dates = [name in _DATE_STATS for name in self._names]
         self._features = ExtendedFeatures(fields, self._names + tuple(name for name, _, _ in LOAD_FIELDS))
 
@@ -401,21 +412,22 @@ def timeseries_rows(ident: str, loaded: Loaded) -> list[QgsFeature]:
 
 
 class AnnualRows:
-    """ANNUAL features: the polygon's geometry and one year's metrics. The QDates of each year are
-    made once per run, since a national layer has tens of thousands of polygon-years."""
+    """ANNUAL features: one year's metrics, with the polygon's geometry where outlines are asked for.
+    The QDates of each year are made once per run, since a national layer has millions of polygon-years."""
 
     def __init__(self, fields: QgsFields):
         self.fields = fields
         self._bounds: dict = {}
 
-    def features(self, ident: str, geometry, rows: list[list]) -> list[QgsFeature]:
+    def features(self, ident: str, geometry: QgsGeometry | None, rows: list[list]) -> list[QgsFeature]:
         features = []
         for year, *values in rows:
             bounds = self._bounds.get(year)
             if bounds is None:
                 bounds = self._bounds[year] = tuple(_date(day) for day in year_bounds(year))
             feature = QgsFeature(self.fields)
-            feature.setGeometry(geometry)
+            if geometry is not None:
+                feature.setGeometry(geometry)
             feature.setAttributes([ident, year, *bounds, *values])
             features.append(feature)
         return features

@@ -1,9 +1,11 @@
 """Styles applied when Processing loads an output into the desktop: the map says something at a glance.
 
-Results are graduated by ``wit_wet_pct``, with two more named styles a user switches to from the
-layer's context menu (*Styles*): *Trend* and *Regime*; a map tip shows the comparison with the past
-and the polygon's WIT plot, and layer actions open the plot and the explorer; annual metrics are
-graduated by ``wetw_max`` and animate year by year in the Temporal Controller; Dispatch WIT's
+Results are graduated by ``wit_wet_pct``, with three more named styles a user switches to from the
+layer's context menu (*Styles*): *Trend*, *Regime* and *Year by year* (each wetland coloured by the
+peak wet extent of the year the Temporal Controller shows, from its ``wit_wet_max_by_year``: one
+outline per wetland, redrawn each frame, however many years); a map tip shows the comparison with the past
+and the polygon's WIT plot, and layer actions open the plot and the explorer; annual metrics with outlines
+are graduated by ``wetw_max`` and animate year by year in the Temporal Controller; Dispatch WIT's
 output is categorized by ``wit_status``; the results polygons relate to their annual metrics and
 events, so a polygon's form lists them. Processing calls a post-processor on the main thread after
 the run, once the layer is in the project; it keeps only a pointer, so the instances live here
@@ -27,6 +29,7 @@ from qgis.core import (
     QgsAction,
     QgsCategorizedSymbolRenderer,
     QgsClassificationRange,
+    QgsDateTimeRange,
     QgsFillSymbol,
     QgsGraduatedSymbolRenderer,
     QgsMapLayerStyle,
@@ -39,10 +42,12 @@ from qgis.core import (
     QgsRendererRange,
     QgsVectorLayer,
 )
+from qgis.PyQt.QtCore import QDate, QDateTime, Qt, QTime
 from qgis.PyQt.QtXml import QDomDocument
 
 from ..wit_provider.common.job_states import OUTCOMES
 from ..wit_provider.results.history import REGIME_COLOURS, TREND_COLOURS
+from ..wit_provider.results.metrics import YEARLY_PEAKS
 
 # Dry polygons in the plot's dry-vegetation beige, wetter ones in deepening blues. Most wetlands
 # are wet in a few percent of observations (the sample's median is 2.7 %), so the low classes are narrow.
@@ -60,9 +65,15 @@ _ACTION_CODE = ("from %s.algorithms.plot_viewer import show_plot\n"
 EXPLORER_ACTION = "Open in WIT explorer"
 _EXPLORER_CODE = ("from qgis.utils import plugins\n"
                   "plugins['%s'].show_explorer('[%% @layer_id %%]', [%% $id %%])" % _PLUGIN_PACKAGE)
-WET_SHARE_STYLE, TREND_STYLE, REGIME_STYLE = "Wet share", "Trend", "Regime"  # the results layer's named styles
+# The results layer's named styles.
+WET_SHARE_STYLE, TREND_STYLE, REGIME_STYLE, YEAR_STYLE = "Wet share", "Trend", "Regime", "Year by year"
 # The named style of a single-style output, as stored in its file and listed in its style manager.
-STYLE_NAMES = {"annual": "Year by year", "dispatch": "WIT status"}
+STYLE_NAMES = {"annual": YEAR_STYLE, "dispatch": "WIT status"}
+# Year by year: the frame's year's peak (percent); with the Temporal Controller off, the record's; -1: no
+# observations that year (or no result).
+YEAR_VALUE = ('coalesce(map_get(from_json("%s"), to_string(year(@map_start_time))), '
+              'CASE WHEN @map_start_time IS NULL THEN 100 * "wit_max_wet" END, -1)' % YEARLY_PEAKS)
+NOT_OBSERVED = "no observations that year"
 STORED = "WIT Dispatcher"  # the description of the styles it stores in layer_styles
 # The project's list of layers whose stored styles are in their style manager already.
 _PROJECT_SCOPE, _RESTORED = "wit_dispatcher", "stored_styles_restored"
@@ -90,18 +101,50 @@ def style_results(layer: QgsVectorLayer) -> None:
     _add_action(layer, EXPLORER_ACTION, _EXPLORER_CODE, "WIT explorer")
     manager = layer.styleManager()
     for name, renderer in ((TREND_STYLE, _categorized("wit_trend", TREND_COLOURS)),
-                           (REGIME_STYLE, _categorized("wit_regime", REGIME_COLOURS))):
+                           (REGIME_STYLE, _categorized("wit_regime", REGIME_COLOURS)),
+                           (YEAR_STYLE, _yearly())):
         if name not in manager.styles():
             layer.setRenderer(renderer)
+            temporal = layer.temporalProperties()
+            if name == YEAR_STYLE:
+                _over_the_years(layer)
             style = QgsMapLayerStyle()
             style.readFromLayer(layer)
             manager.addStyle(name, style)
+            temporal.setIsActive(False)
     ranges = [QgsRendererRange(QgsClassificationRange("%g–%g %% wet" % (low, high), low, high),
                                _fill(colour)) for low, high, colour in WET_CLASSES]
     layer.setRenderer(QgsGraduatedSymbolRenderer("wit_wet_pct", ranges))
     if WET_SHARE_STYLE not in manager.styles():
         manager.renameStyle(manager.currentStyle(), WET_SHARE_STYLE)
     layer.triggerRepaint()
+
+
+def _yearly() -> QgsGraduatedSymbolRenderer:
+    """ANNUAL's classes of wetw_max, in percent, on the frame's year; hollow where it was not observed."""
+    hollow = QgsFillSymbol.createSimple({"style": "no", "outline_color": "#808080", "outline_width": "0.3"})
+    ranges = [QgsRendererRange(QgsClassificationRange(NOT_OBSERVED, -1.5, -0.5), hollow)]
+    ranges += [QgsRendererRange(QgsClassificationRange(_percent(low, high), 100 * low, 100 * high), _fill(colour))
+               for low, high, colour in WETW_CLASSES]
+    return QgsGraduatedSymbolRenderer(YEAR_VALUE, ranges)
+
+
+def _over_the_years(layer: QgsVectorLayer) -> None:
+    """On the map from the first year any wetland was observed to the end of the last, redrawn on
+    each frame (the renderer reads the frame's year): the Temporal Controller's full range is
+    the record's, as with ANNUAL's own years."""
+    first, last = (layer.minimumValue(layer.fields().lookupField("wit_first")),
+                   layer.maximumValue(layer.fields().lookupField("wit_last")))
+    if not (isinstance(first, QDate) and isinstance(last, QDate) and first.isValid() and last.isValid()):
+        return  # nothing loaded: no years to show
+    temporal = layer.temporalProperties()
+    temporal.setMode(Qgis.VectorTemporalMode.FixedTemporalRange)
+    temporal.setFixedTemporalRange(QgsDateTimeRange(_new_year(first.year()), _new_year(last.year() + 1), True, False))
+    temporal.setIsActive(True)
+
+
+def _new_year(year: int) -> QDateTime:
+    return QDateTime(QDate(year, 1, 1), QTime(0, 0), Qt.TimeSpec.UTC)
 
 
 def _categorized(field_name: str, colours: tuple) -> QgsCategorizedSymbolRenderer:

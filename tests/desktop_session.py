@@ -49,7 +49,8 @@ def run_driver(driver: str, env: dict, out: Path, screen: str = "1280x1024x24", 
     ``out`` receives the report and any screenshots; ``variables`` go to the driver's environment.
     """
     out.mkdir(parents=True, exist_ok=True)
-    env = dict(env, WIT_DESKTOP_OUT=str(out), PYTHONPATH=str(DRIVERS), **variables)
+    env = dict(env, WIT_DESKTOP_OUT=str(out), PYTHONPATH=os.pathsep.join((str(DRIVERS), str(DRIVERS.parent))),
+               **variables)  # the drivers import harness and qgis_helpers
     env.pop("QT_QPA_PLATFORM", None)  # a real X display
     with virtual_screen(screen) as display:
         run = subprocess.run(["qgis.bin", "--noversioncheck", "--nologo", "--code", str(DRIVERS / driver)],

@@ -5,8 +5,10 @@ from __future__ import annotations
 from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
+    QgsExpressionContextUtils,
     QgsProcessingFeedback,
     QgsProject,
+    QgsRenderContext,
     QgsVectorLayer,
 )
 
@@ -54,3 +56,24 @@ def same_rings(a: list, b: list, tolerance: float = 1e-6) -> bool:
 
 # A GeoPackage output's own table: gpkg_contents also lists layer_styles, the styles stored beside it.
 DATA_TABLE = "SELECT table_name FROM gpkg_contents WHERE table_name != 'layer_styles'"
+
+
+def frame_classes(layer: QgsVectorLayer, settings, key: str = "wit_id") -> dict:
+    """Each feature's class (its legend label) as ``layer``'s renderer draws it on a map with
+    ``settings`` (the canvas's, or one given a temporal range as the Temporal Controller gives it)."""
+    context = QgsRenderContext.fromMapSettings(settings)
+    expressions = context.expressionContext()
+    expressions.appendScope(QgsExpressionContextUtils.mapSettingsScope(settings))  # @map_start_time…
+    expressions.appendScope(QgsExpressionContextUtils.layerScope(layer))
+    renderer = layer.renderer().clone()
+    labels = {item.ruleKey(): item.label() for item in renderer.legendSymbolItems()}
+    renderer.startRender(context, layer.fields())
+    try:
+        classes = {}
+        for feature in layer.getFeatures():
+            expressions.setFeature(feature)
+            keys = renderer.legendKeysForFeature(feature, context)
+            classes[feature[key]] = labels[next(iter(keys))] if keys else None
+        return classes
+    finally:
+        renderer.stopRender(context)

@@ -32,7 +32,8 @@ def test_results_open_styled_and_show_their_plot(profile_from_zip, s3_server, fr
     assert report["dispatch_renderer"] == {"type": "categorizedSymbol", "attribute": "wit_status"}
     assert report["results_renderer"] == {"type": "graduatedSymbol", "attribute": "wit_wet_pct"}
     assert "wit_plot" in report["map_tip"] and "wit_trend" in report["map_tip"]
-    assert report["styles"] == ["Regime", "Trend", "Wet share"] and report["current_style"] == "Wet share"
+    assert report["styles"] == ["Regime", "Trend", "Wet share", "Year by year"]
+    assert report["current_style"] == "Wet share"
     assert report["trend_renderer"] == {"type": "categorizedSymbol", "attribute": "wit_trend"}
     assert "no trend" in report["trends"] and set(report["trends"]) <= {"wetter", "drier", "no trend", "NULL"}
     assert report["regime_renderer"] == {"type": "categorizedSymbol", "attribute": "wit_regime"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shlex
@@ -113,7 +114,7 @@ def test_every_case_in_one_run(qgis_app, s3_server, canberra_zip, sample, tmp_pa
     result = processing.run("wit:loadresults", {
         "INPUT": layer, "ID_FIELD": "UID", "S3_ENDPOINT": s3_server.endpoint, "MAX_CONCURRENT": 3,
         "OUTPUT": str(output), "TIMESERIES": str(series), "PLOTS": str(tmp_path / "plots"),
-        "ANNUAL": str(annual), "EVENTS": str(events)})
+        "ANNUAL": str(annual), "ANNUAL_OUTLINES": True, "EVENTS": str(events)})
     assert (result["LOADED"], result["FAILED"], result["NO_RESULT"]) == (4, 3, 2)
 
     assert [uid for uid, wit_id in read_table(output, "UID, wit_id") if uid != wit_id] == []  # the tables' name
@@ -311,19 +312,20 @@ def test_dispatch_then_load_with_qgis_process(qgis_app, profile, s3_server, fres
     run = qgis_process(env, *arguments)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Reading parquet with %s;" % EXPECTED_READER in run.stdout
-    rows = read_table(tmp_path / "loaded.gpkg", "UID, wit_url, wit_status, wit_load_status, " + ", ".join(
-        STAT_NAMES + list(HISTORY_FIELDS)))
+    rows = read_table(tmp_path / "loaded.gpkg", "UID, wit_url, wit_status, wit_load_status, wit_wet_max_by_year, "
+                      + ", ".join(STAT_NAMES + list(HISTORY_FIELDS)))
     assert len(rows) == 86
     results = server.results()
     areas = ellipsoidal_hectares(canberra_zip)
     loaded = {}
-    for uid, url, status, load_status, *values in rows:
+    for uid, url, status, load_status, peaks, *values in rows:
         ours = dict(zip(STAT_NAMES, values))
         history = dict(zip(HISTORY_FIELDS, values[len(STAT_NAMES):]))
         if status != "succeeded":
-            assert load_status == "no result" and set(ours.values()) == set(history.values()) == {None}
+            assert load_status == "no result" and set(ours.values()) == set(history.values()) == {peaks} == {None}
             continue
         assert_same_history(history, expected_history(sample[sample.XXX_UID == results[url]["sample_uid"]]))
+        assert json.loads(peaks) == expected_yearly_peaks(sample[sample.XXX_UID == results[url]["sample_uid"]])
         loaded[uid] = (sample[sample.XXX_UID == results[url]["sample_uid"]], areas[uid])
         assert load_status == "loaded" and (tmp_path / "plots" / ("%s.png" % uid)).is_file()
         frame = sample[sample.XXX_UID == results[url]["sample_uid"]]
@@ -334,16 +336,22 @@ def test_dispatch_then_load_with_qgis_process(qgis_app, profile, s3_server, fres
     assert_metrics_written(tmp_path / "annual.gpkg", tmp_path / "events.gpkg", loaded)  # every value, every polygon
     assert "Summary: %d loaded, 0 failed, %d no result" % (
         statuses.count("succeeded"), 86 - statuses.count("succeeded")) in run.stdout
-    assert_opens_styled(tmp_path / "loaded.gpkg", tmp_path / "annual.gpkg")  # headless, styled all the same
+    assert_opens_styled(tmp_path / "loaded.gpkg", tmp_path / "annual.gpkg", outlines=False)  # headless, styled alike
     opened = run_driver("opened_driver.py", env, tmp_path / "desktop", WIT_FILES=os.pathsep.join(
         str(tmp_path / name) for name in ("dispatched.gpkg", "loaded.gpkg", "annual.gpkg")))
     layers = opened["layers"]  # added from their files in the real desktop, as a user adds them
     assert (layers["dispatched.gpkg"]["attribute"], layers["dispatched.gpkg"]["styles"]) == ("wit_status",
                                                                                               ["WIT status"])
     assert (layers["loaded.gpkg"]["attribute"], layers["loaded.gpkg"]["current"]) == ("wit_wet_pct", "Wet share")
-    assert layers["loaded.gpkg"]["styles"] == ["Regime", "Trend", "Wet share"] and layers["loaded.gpkg"]["map_tip"]
-    assert (layers["annual.gpkg"]["attribute"], layers["annual.gpkg"]["temporal"]) == ("wetw_max", True)
-    assert opened["frame_years"] == [2011]  # the Temporal Controller steps it a year at a time
+    assert layers["loaded.gpkg"]["styles"] == ["Regime", "Trend", "Wet share", "Year by year"]
+    assert layers["loaded.gpkg"]["map_tip"] and layers["annual.gpkg"]["renderer"] is None  # ANNUAL: a table
+    # Year by year in the Temporal Controller at 2011: every wetland in the class of its ANNUAL row of 2011.
+    assert opened["year_style"] and opened["year_temporal"] and opened["canvas_frame"][0].startswith("2011-01-01")
+    peaks_2011 = {ident: peak for ident, year, peak in read_table(tmp_path / "annual.gpkg", "id, year, wetw_max")
+                  if year == 2011}
+    assert opened["classes"] == {uid: year_class(peaks_2011.get(uid), opened["labels"])
+                                 for uid, in read_table(tmp_path / "loaded.gpkg", "wit_id")}
+    assert len(set(opened["classes"].values())) >= 3 and "frame_years" not in opened
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shutil.copy(tmp_path / "desktop" / "opened_from_files.png", ARTIFACTS / "opened_from_files.png")
     assert stored_styles(dispatched) == [("WIT status", 1)]
@@ -453,7 +461,7 @@ def test_the_map_tip_shows_regime_trend_and_rank(qgis_app):
     assert "Regime" not in tips[3] and "boom" in tips[3]
 
 
-def test_the_results_layer_has_trend_and_regime_styles(qgis_app):
+def test_the_results_layer_has_trend_regime_and_year_by_year_styles(qgis_app):
     from qgis.core import QgsRenderContext
     from wit_dispatcher.algorithms.styling import MAP_TIP, style_results
 
@@ -464,7 +472,7 @@ def test_the_results_layer_has_trend_and_regime_styles(qgis_app):
     style_results(layer)
     style_results(layer)  # again (a second load of the same layer): nothing doubled
     manager = layer.styleManager()
-    assert sorted(manager.styles()) == ["Regime", "Trend", "Wet share"]
+    assert sorted(manager.styles()) == ["Regime", "Trend", "Wet share", "Year by year"]
     assert manager.currentStyle() == "Wet share" and layer.renderer().classAttribute() == "wit_wet_pct"
 
     def fills(style: str) -> list:
@@ -486,8 +494,79 @@ def test_the_results_layer_has_trend_and_regime_styles(qgis_app):
     assert fills("Wet share") == ["#2171b5", "#c6dbef", "#c6dbef", None]  # as before: NULL not drawn
 
 
+def expected_yearly_peaks(frame: pd.DataFrame) -> dict:
+    """Each UTC year's wetw_max (pandas_annual) in percent, rounded down to 0.01 percentage point."""
+    return {str(row["year"]): math.floor(round(row["wetw_max"] * 10_000, 6)) / 100 for row in pandas_annual(frame)}
+
+
+def year_class(wetw: float | None, labels: list) -> str:
+    """The Year by year class of a year's ANNUAL wetw_max (None: not observed, the first label): ANNUAL's
+    own classes, the first whose upper bound it does not pass."""
+    from wit_dispatcher.algorithms.styling import WETW_CLASSES
+
+    return labels[0] if wetw is None else labels[1 + next(i for i, (_, high, _) in enumerate(WETW_CLASSES)
+                                                         if wetw <= high)]
+
+
+def test_year_by_year_colours_each_wetland_by_the_frames_year(qgis_app, canberra_zip, sample, tmp_path):
+    """ANNUAL is a table (no outline copied per year); the results layer's Year by year style colours
+    each wetland by its peak wet extent in the Temporal Controller's year, hollow in a year it was not
+    observed, and with the Temporal Controller off by its record's peak."""
+    import processing
+    from qgis.core import Qgis, QgsDateTimeRange, QgsMapSettings, QgsVectorLayer
+    from qgis.PyQt.QtCore import QDate, QDateTime, Qt, QTime
+    from qgis_helpers import frame_classes
+    from wit_dispatcher.algorithms.styling import restore_stored_styles
+
+    frames = {uid: sample[sample.XXX_UID == uid].drop(columns="XXX_UID") for uid in ("149", "16", "2")}
+    frames["150"] = sample[sample.XXX_UID == "150"].drop(columns="XXX_UID").sort_values("time").iloc[:250]  # to 2004
+    urls = []
+    for uid, frame in frames.items():
+        (tmp_path / ("%s.parquet" % uid)).write_bytes(frame.to_parquet(index=False))
+        urls.append(str(tmp_path / ("%s.parquet" % uid)))
+    layer = canberra_layer(canberra_zip, urls + [str(tmp_path / "missing.parquet")])
+    names = [f["UID"] for f in layer.getFeatures()]
+    by_name = dict(zip(names, frames.values()))
+    output, annual = tmp_path / "out.gpkg", tmp_path / "annual.gpkg"
+    processing.run("wit:loadresults", {"INPUT": layer, "ID_FIELD": "UID", "OUTPUT": str(output),
+                                       "ANNUAL": str(annual)})
+    table = QgsVectorLayer(str(annual), "annual", "ogr")
+    assert table.featureCount() == sum(len(pandas_annual(f)) for f in frames.values()) and not table.isSpatial()
+    peaks = dict(read_table(output, "wit_id, wit_wet_max_by_year"))
+    assert peaks.pop(names[-1]) is None  # not loaded: NULL
+    assert {name: json.loads(text) for name, text in peaks.items()} == {
+        name: expected_yearly_peaks(frame) for name, frame in by_name.items()}
+
+    results = QgsVectorLayer(str(output), "results", "ogr")
+    restore_stored_styles([results])  # as the desktop does when the file is added
+    assert results.styleManager().setCurrentStyle("Year by year")
+    temporal = results.temporalProperties()
+    assert temporal.isActive() and temporal.mode() == Qgis.VectorTemporalMode.FixedTemporalRange
+    assert [moment.toString(Qt.DateFormat.ISODate)[:10] for moment in (
+        temporal.fixedTemporalRange().begin(), temporal.fixedTemporalRange().end())] == ["1987-01-01", "2021-01-01"]
+    labels = [item.label() for item in sorted(results.renderer().ranges(), key=lambda r: r.lowerValue())]
+
+    def label_of(wetw: float | None) -> str:
+        return year_class(wetw, labels)
+
+    def utc(year: int) -> QDateTime:
+        return QDateTime(QDate(year, 1, 1), QTime(0, 0), Qt.TimeSpec.UTC)
+
+    for year in (1990, 2011):
+        settings = QgsMapSettings()
+        settings.setIsTemporal(True)
+        settings.setTemporalRange(QgsDateTimeRange(utc(year), utc(year + 1), True, False))
+        expected = {name: label_of(next((row["wetw_max"] for row in pandas_annual(frame) if row["year"] == year),
+                                        None)) for name, frame in by_name.items()}
+        assert frame_classes(results, settings) == {**expected, names[-1]: labels[0]}, year
+    assert frame_classes(results, QgsMapSettings()) == {  # no frame: the record's peak
+        **{name: label_of(float((frame.water + frame.wet).max())) for name, frame in by_name.items()},
+        names[-1]: labels[0]}
+    assert labels[0] == "no observations that year" and len(set(frame_classes(results, settings).values())) > 2
+
+
 def test_annual_and_events_written_as_csv_are_plain_tables(qgis_app, canberra_zip, tmp_path):
-    """The documented way to keep a national ANNUAL small: a table format, no geometry."""
+    """ANNUAL and EVENTS in a table format: plain tables, no geometry column."""
     import csv
 
     import processing
@@ -513,40 +592,52 @@ def test_geopackage_outputs_open_styled_from_their_files(qgis_app, canberra_zip,
     result_file.write_bytes(wit_parquet("16"))
     output, annual = tmp_path / "out.gpkg", tmp_path / "annual.gpkg"
     processing.run("wit:loadresults", {"INPUT": canberra_layer(canberra_zip, [str(result_file)]), "ID_FIELD": "UID",
-                                       "OUTPUT": str(output), "ANNUAL": str(annual)})
+                                       "OUTPUT": str(output), "ANNUAL": str(annual), "ANNUAL_OUTLINES": True})
     assert_opens_styled(output, annual)
 
 
 def stored_styles(path) -> list:
     with sqlite3.connect(path) as db:
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'layer_styles'").fetchone():
+            return []
         return db.execute("SELECT styleName, useAsDefault FROM layer_styles ORDER BY id").fetchall()
 
 
-def assert_opens_styled(output, annual) -> None:
+def assert_opens_styled(output, annual, outlines: bool = True) -> None:
     """Load WIT results' GeoPackages carry their styles: opened from the file they are graduated, and
-    once the plugin has added them to a project ANNUAL steps with the Temporal Controller and the
-    results offer Trend and Regime, as after a toolbox run."""
+    once the plugin has added them to a project the results offer Trend, Regime and Year by year, and
+    ANNUAL with outlines steps with the Temporal Controller, as after a toolbox run. ANNUAL as a table
+    stores no style."""
     from qgis.core import Qgis, QgsProject, QgsVectorLayer
     from wit_dispatcher.algorithms.styling import MAP_TIP, restore_stored_styles
 
-    assert sorted(stored_styles(output)) == [("Regime", 0), ("Trend", 0), ("Wet share", 1)]
-    assert stored_styles(annual) == [("Year by year", 1)]
+    assert sorted(stored_styles(output)) == [("Regime", 0), ("Trend", 0), ("Wet share", 1), ("Year by year", 0)]
+    assert stored_styles(annual) == ([("Year by year", 1)] if outlines else [])
     results, years = (QgsVectorLayer(str(path), path.stem, "ogr") for path in (output, annual))
     assert results.renderer().classAttribute() == "wit_wet_pct" and results.mapTipTemplate() == MAP_TIP
-    assert years.renderer().classAttribute() == "wetw_max"
-    assert not years.temporalProperties().isActive()  # QGIS's provider defaults, until the plugin restores them
+    assert not results.temporalProperties().isActive()
+    if outlines:
+        assert years.renderer().classAttribute() == "wetw_max"
+        assert not years.temporalProperties().isActive()  # QGIS's provider defaults, until the plugin restores them
+    else:
+        assert not years.isSpatial()
     project = QgsProject.instance()
     project.layersAdded.connect(restore_stored_styles)  # as the plugin does in the desktop
     try:
         project.addMapLayers([results, years])
         temporal = years.temporalProperties()
-        assert temporal.isActive()
-        assert temporal.mode() == Qgis.VectorTemporalMode.FeatureDateTimeStartAndEndFromExpressions
-        assert (temporal.startExpression(), temporal.endExpression()) == ('to_datetime("start")', 'to_datetime("end")')
-        assert years.styleManager().styles() == ["Year by year"]
+        if outlines:
+            assert temporal.isActive()
+            assert temporal.mode() == Qgis.VectorTemporalMode.FeatureDateTimeStartAndEndFromExpressions
+            assert (temporal.startExpression(), temporal.endExpression()) == ('to_datetime("start")',
+                                                                              'to_datetime("end")')
+            assert years.styleManager().styles() == ["Year by year"]
         manager = results.styleManager()
-        assert sorted(manager.styles()) == ["Regime", "Trend", "Wet share"] and manager.currentStyle() == "Wet share"
+        assert sorted(manager.styles()) == ["Regime", "Trend", "Wet share", "Year by year"]
+        assert manager.currentStyle() == "Wet share" and not results.temporalProperties().isActive()
+        assert manager.setCurrentStyle("Year by year") and results.temporalProperties().isActive()
         assert manager.setCurrentStyle("Trend") and results.renderer().classAttribute() == "wit_trend"
+        assert not results.temporalProperties().isActive()
         assert {action.name() for action in results.actions().actions()} == {"Show WIT plot", "Open in WIT explorer"}
         # The user's choices, saved in a project: reopened, they stand (nothing restored twice).
         years.temporalProperties().setIsActive(False)
@@ -557,6 +648,8 @@ def assert_opens_styled(output, annual) -> None:
         reopened = {layer.source().split("|")[0]: layer for layer in project.mapLayers().values()}
         assert reopened[str(output)].styleManager().currentStyle() == "Trend"
         assert not reopened[str(annual)].temporalProperties().isActive()
+        assert sorted(reopened[str(output)].styleManager().styles()) == ["Regime", "Trend", "Wet share",
+                                                                           "Year by year"]
     finally:
         project.layersAdded.disconnect(restore_stored_styles)
         project.removeAllMapLayers()

@@ -11,7 +11,7 @@ ADVANCED = {
     "wit:dispatchwit": {"WPS_URL", "PROCESS", "AUTHCFG", "TIMEOUT", "MAX_PERIMETER", "RETRY_FAILED", "JOURNAL",
                         "JOBS"},
     "wit:loadresults": {"S3_ENDPOINT", "AWS_PROFILE", "S3_UNSIGNED", "WET_THRESHOLD", "MAX_CONCURRENT",
-                        "GROUP_FIELD", "SITE_COVER"},
+                        "GROUP_FIELD", "SITE_COVER", "ANNUAL_OUTLINES"},
 }
 # QGIS 3.36 moved the flag into Qgis; the test spells both itself rather than asking the plugin.
 ADVANCED_FLAG = (Qgis.ProcessingParameterFlag.Advanced if hasattr(Qgis, "ProcessingParameterFlag")

@@ -82,7 +82,8 @@ def test_each_site_is_one_feature_whose_outputs_are_its_combined_series(qgis_app
                                                                    "events.gpkg"))
     result = processing.run("wit:loadresults", {
         "INPUT": layer, "ID_FIELD": "UID", "GROUP_FIELD": "SITE", "MAX_CONCURRENT": 3, "OUTPUT": str(output),
-        "TIMESERIES": str(series), "ANNUAL": str(annual), "EVENTS": str(events), "PLOTS": str(tmp_path / "plots")})
+        "TIMESERIES": str(series), "ANNUAL": str(annual), "ANNUAL_OUTLINES": True,
+        "EVENTS": str(events), "PLOTS": str(tmp_path / "plots")})
     assert (result["LOADED"], result["FAILED"], result["NO_RESULT"]) == (6, 0, 0)
 
     columns = ["UID", "SITE", "wit_url", "wit_id", "wit_subsites", "wit_subsites_loaded", "wit_dropped_dates",

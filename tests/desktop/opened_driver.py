@@ -1,8 +1,9 @@
 """Runs inside the real QGIS desktop (qgis.bin --code): adds GeoPackages written by a headless run
 (qgis_process) from their files, as a user adds them from the Browser (the file's table), and reports
-how each opens: renderer, named styles, map tip, temporal settings, and which years the Temporal
-Controller's frame shows. (Given the file alone, QGIS 3.22 first asks which of its tables to add:
-its stored styles are a table too.)
+how each opens: renderer, named styles, map tip, temporal settings; then the results layer's Year
+by year style with the Temporal Controller on one year, and each wetland's class as the canvas draws it
+(ANNUAL with outlines, when given: which years the frame shows). (Given the file alone, QGIS 3.22
+first asks which of its tables to add: its stored styles are a table too.)
 
 Environment: WIT_DESKTOP_OUT (folder), WIT_FILES (paths joined by os.pathsep).
 """
@@ -15,7 +16,10 @@ from qgis.core import (
     QgsProject,
     QgsSettings,
 )
+from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtWidgets import QDockWidget
 from qgis.utils import iface
+from qgis_helpers import frame_classes
 
 SHOWN_YEAR = 2011
 
@@ -28,23 +32,46 @@ def add_files():
         with sqlite3.connect(path) as db:
             table = db.execute("SELECT table_name FROM gpkg_contents WHERE table_name != 'layer_styles'").fetchone()[0]
         layer = iface.addVectorLayer("%s|layername=%s" % (path, table), os.path.basename(path), "ogr")
-        renderer, temporal = layer.renderer(), layer.temporalProperties()
+        renderer, temporal = layer.renderer(), layer.temporalProperties()  # (a table has no renderer)
         report["layers"][os.path.basename(path)] = {
-            "renderer": renderer.type(), "attribute": getattr(renderer, "classAttribute", lambda: "")(),
+            "renderer": renderer and renderer.type(), "attribute": getattr(renderer, "classAttribute", lambda: "")(),
             "styles": sorted(layer.styleManager().styles()), "current": layer.styleManager().currentStyle(),
             "map_tip": bool(layer.mapTipTemplate()), "temporal": temporal.isActive(),
             "layer": layer.id()}
-    later(500, step_annual)
+    later(500, year_by_year)
 
 
-def step_annual():
-    """The Temporal Controller on one year: what ANNUAL's temporal settings let the frame show."""
-    annual = QgsProject.instance().mapLayer(report["layers"]["annual.gpkg"]["layer"])
-    _, shown = year_frame(annual, SHOWN_YEAR)
-    report["frame_years"] = sorted({f["year"] for f in annual.getFeatures(shown)})
-    iface.mapCanvas().setExtent(annual.extent())
+def year_by_year():
+    """The results layer alone, in its Year by year style, the Temporal Controller on SHOWN_YEAR (and
+    what ANNUAL's own temporal settings let the frame show, where it is a map layer)."""
+    project = QgsProject.instance()
+    results = project.mapLayer(report["layers"]["loaded.gpkg"]["layer"])
+    for other in project.mapLayers().values():
+        if other.isSpatial():
+            project.layerTreeRoot().findLayer(other.id()).setItemVisibilityChecked(other is results)
+    report["year_style"] = results.styleManager().setCurrentStyle("Year by year")
+    report["year_temporal"] = results.temporalProperties().isActive()
+    next(d for d in iface.mainWindow().findChildren(QDockWidget) if "Temporal" in d.windowTitle()).show()
+    year_frame(results, SHOWN_YEAR)
+    annual = project.mapLayer(report["layers"]["annual.gpkg"]["layer"])
+    if annual.isSpatial():
+        _, shown = year_frame(annual, SHOWN_YEAR)
+        report["frame_years"] = sorted({f["year"] for f in annual.getFeatures(shown)})
+    iface.setActiveLayer(results)
+    iface.mapCanvas().setExtent(results.extent())
     iface.mapCanvas().refresh()
-    later(2500, shoot)
+    later(2500, classes_drawn)
+
+
+def classes_drawn():
+    """Each wetland's class in the canvas's own map settings (its frame), and the legend's classes."""
+    canvas = iface.mapCanvas()
+    results = QgsProject.instance().mapLayer(report["layers"]["loaded.gpkg"]["layer"])
+    frame = canvas.mapSettings().temporalRange()
+    report["canvas_frame"] = [moment.toString(Qt.DateFormat.ISODate) for moment in (frame.begin(), frame.end())]
+    report["classes"] = frame_classes(results, canvas.mapSettings())
+    report["labels"] = [r.label() for r in sorted(results.renderer().ranges(), key=lambda r: r.lowerValue())]
+    shoot()
 
 
 def shoot():

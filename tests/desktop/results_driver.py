@@ -1,7 +1,7 @@
 """Runs inside the real QGIS desktop (qgis.bin --code): Dispatch WIT then Load WIT results (with
-ANNUAL and EVENTS) as a user would from the toolbox (outputs loaded into the project), then the
-"Show WIT plot" action of one polygon, then the Temporal Controller stepping ANNUAL to one year;
-saves screenshots and writes what it saw to report.json.
+EVENTS, and ANNUAL with each wetland's outline) as a user would from the toolbox (outputs loaded
+into the project), then the "Show WIT plot" action of one polygon, then the Temporal Controller
+stepping ANNUAL to one year; saves screenshots and writes what it saw to report.json.
 
 Environment: WIT_DESKTOP_OUT (folder), WIT_WPS_URL, WIT_S3_ENDPOINT, WIT_LAYER (a polygon layer path).
 """
@@ -47,7 +47,7 @@ def run_both():
     loaded = processing.runAndLoadResults("wit:loadresults", {
         "INPUT": str(OUT / "dispatched.gpkg"), "ID_FIELD": "UID", "S3_ENDPOINT": os.environ["WIT_S3_ENDPOINT"],
         "OUTPUT": str(OUT / "loaded.gpkg"), "PLOTS": str(OUT / "plots"), "ANNUAL": str(OUT / "annual.gpkg"),
-        "EVENTS": str(OUT / "events.gpkg")})
+        "ANNUAL_OUTLINES": True, "EVENTS": str(OUT / "events.gpkg")})
     layer, report["results_renderer"] = renderer_of(loaded["OUTPUT"])
     annual, report["annual_renderer"] = renderer_of(loaded["ANNUAL"])
     events = layer_of(loaded["EVENTS"])

@@ -20,7 +20,7 @@ from typing import Any
 from ..common.job_states import FAILED, SUCCEEDED  # one vocabulary across both algorithms
 from .fetch import Fetcher, FetchError, parse_locations
 from .history import histories, summary
-from .metrics import Years, annual_metrics, inundation_events, years_of
+from .metrics import YEARLY_PEAKS, Years, annual_metrics, inundation_events, yearly_peaks, years_of
 from .sites import SITE_COVER, combine
 from .table import Series, TableError, merge, read_series, statistics
 
@@ -55,7 +55,7 @@ class SiteJob:
 class Loaded:
     status: str
     error: str = ""
-    stats: dict = field(default_factory=dict)  # statistics and the comparison with the past
+    stats: dict = field(default_factory=dict)  # statistics, each year's peak, the comparison with the past
     series: Series | None = None
     plot: str = ""
     annual: list = field(default_factory=list)  # AnnualMetrics.rows(), when asked for
@@ -152,6 +152,7 @@ class ResultLoader:
         years = years_of(series, self.threshold)
         loaded = Loaded(LOADED, stats=statistics(series, self.threshold, area_ha),
                         series=series if self.keep_series else None, years=years)
+        loaded.stats[YEARLY_PEAKS] = yearly_peaks(years)
         if self.annual:
             loaded.annual = annual_metrics(series, years).rows()
         if self.events:

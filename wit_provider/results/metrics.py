@@ -8,6 +8,7 @@ NumPy over the whole series: no per-observation Python loop. No QGIS here.
 
 from __future__ import annotations
 
+import json
 from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date
@@ -26,6 +27,7 @@ ANNUAL_NAMES = tuple("%s_%s" % (member, what) for member, _ in MEMBERS
 EVENT_NAMES = ("event", "start", "end", "duration_days", "gap_days", "max_wet", "mean_wet", "max_wet_ha",
                "mean_wet_ha")
 VALID_YEAR_OBS = 4  # a year with fewer observations is not enough to judge (wit_tooling's rule)
+YEARLY_PEAKS = "wit_wet_max_by_year"  # the results layer's field of each year's wetw_max: its Year by year style
 _EPOCH_YEAR = 1970
 # 1 January of 1900 to 2200 in nanoseconds since the epoch (UTC), and those years: where years_of looks.
 _CALENDAR = np.arange(1900, 2201, dtype=np.int64)
@@ -72,6 +74,17 @@ def years_of(series: Series, threshold: float) -> Years:
         calendar, counts = years[starts], np.diff(np.append(starts, len(years)))
     return Years(calendar, starts, counts, np.add.reduceat(series.wet_mask(threshold), starts, dtype=np.int64),
                  np.maximum.reduceat(series.wetw, starts))
+
+
+def yearly_peaks(years: Years) -> str | None:
+    """Each year's ``wetw_max`` in percent, as JSON keyed by year ('{"1987":0.0,"1988":12.25}'); None
+    without observations. Rounded down to 0.01 percentage point, so a year falls in the class its
+    ANNUAL row falls in (a class starts at a whole percent), at a fifth of the text of full floats."""
+    if not len(years.years):
+        return None
+    hundredths = np.floor(years.wetw_max * 10_000 + 1e-6).astype(np.int64)  # (1e-6: 0.29 × 10⁴ is 2899.99…)
+    return json.dumps({str(year): peak / 100 for year, peak in zip(years.years.tolist(), hundredths.tolist())},
+                      separators=(",", ":"))
 
 
 @dataclass
