@@ -4,9 +4,11 @@
 COUNT real wetland outlines (the Canberra sample's 86 DEA waterbodies, EPSG:3577, repeated across
 a grid of 10 km steps) whose ``wit_url`` names one of the sample's 101 series written as local
 parquet files (INT96 and int64 time in turn), then
-runs Load WIT results on it with statistics, ANNUAL and EVENTS in a process of its own, as
-qgis_process would. Prints one line per COUNT: "count seconds cpu_seconds peak_rss_mb
+runs Load WIT results on it with statistics, ANNUAL (a table) and EVENTS in a process of its own,
+as qgis_process would. Prints one line per COUNT: "count seconds cpu_seconds peak_rss_mb
 statistics_mb annual_mb events_mb" (the outputs' file sizes; the outputs are removed then).
+With ``--outlines`` each COUNT runs twice, side by side: ANNUAL as a table, then with
+ANNUAL_OUTLINES (each row its polygon's outline), a last column saying which (0 or 1).
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ def national_layer(count: int) -> Path:
     return path
 
 
-def run_case(layer: str, count: str) -> None:
+def run_case(layer: str, count: str, outlines: str = "0") -> None:
     """In its own process: the algorithm on ``layer``, then the line ``main`` prints."""
     from tools.qgis import processing_session
 
@@ -75,7 +77,7 @@ def run_case(layer: str, count: str) -> None:
     for path in outputs.values():
         path.unlink(missing_ok=True)
     began, cpu = time.monotonic(), time.process_time()
-    result = processing.run("wit:loadresults", {"INPUT": layer, "ID_FIELD": "UID",
+    result = processing.run("wit:loadresults", {"INPUT": layer, "ID_FIELD": "UID", "ANNUAL_OUTLINES": outlines == "1",
                                                 **{name: str(path) for name, path in outputs.items()}})
     elapsed, cpu = time.monotonic() - began, time.process_time() - cpu
     if result["LOADED"] != int(count):
@@ -84,23 +86,26 @@ def run_case(layer: str, count: str) -> None:
     sizes = [outputs[name].stat().st_size / 1e6 for name in ("OUTPUT", "ANNUAL", "EVENTS")]
     for path in outputs.values():  # gigabytes at national scale
         path.unlink()
-    print("%s %.1f %.1f %.0f %.1f %.1f %.1f" % (count, elapsed, cpu, peak_mb, *sizes))
+    print("%s %.1f %.1f %.0f %.1f %.1f %.1f%s" % (count, elapsed, cpu, peak_mb, *sizes,
+                                                 " " + outlines if outlines == "1" else ""))
 
 
-def main(counts: list[int]) -> None:
+def main(counts: list[int], outlines: bool = False) -> None:
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT))
     for count in counts:
         layer = national_layer(count)
-        run = subprocess.run([sys.executable, "-m", "bench.national", "run", str(layer), str(count)], cwd=ROOT,
-                             env=env, capture_output=True, text=True)
-        lines = run.stdout.strip().splitlines()
-        if run.returncode != 0 or not lines:
-            raise RuntimeError("national case failed: %s" % run.stderr[-2000:])
-        print(lines[-1], flush=True)
+        for variant in ("0", "1") if outlines else ("0",):
+            run = subprocess.run([sys.executable, "-m", "bench.national", "run", str(layer), str(count), variant],
+                                 cwd=ROOT, env=env, capture_output=True, text=True)
+            lines = run.stdout.strip().splitlines()
+            if run.returncode != 0 or not lines:
+                raise RuntimeError("national case failed: %s" % run.stderr[-2000:])
+            print(lines[-1] + (" 0" if outlines and variant == "0" else ""), flush=True)
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["run"]:
-        run_case(*sys.argv[2:4])
+        run_case(*sys.argv[2:5])
     else:
-        main([int(v) for v in sys.argv[1:]] or list(COUNTS))
+        arguments = sys.argv[1:]
+        main([int(v) for v in arguments if v != "--outlines"] or list(COUNTS), "--outlines" in arguments)

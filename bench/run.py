@@ -329,8 +329,8 @@ def national_case() -> list[list[float]]:
 
 
 def national_rows(cases: list[list[float]]) -> list[str]:
-    return ["| load results with statistics, ANNUAL and EVENTS, %d wetlands (the sample's DEA outlines) from local "
-            "files, 8 at once | WIT Dispatcher | %.2f ms/polygon (%.0f s, CPU %.0f s); peak RSS %.0f MB; "
+    return ["| load results with statistics, ANNUAL (a table) and EVENTS, %d wetlands (the sample's DEA outlines) "
+            "from local files, 8 at once | WIT Dispatcher | %.2f ms/polygon (%.0f s, CPU %.0f s); peak RSS %.0f MB; "
             "statistics %.0f MB, ANNUAL %.0f MB (%.1f KB/polygon), EVENTS %.0f MB | <= 2 ms/polygon, flat |" % (
                 count, 1e3 * seconds / count, seconds, cpu, rss, stats_mb, annual_mb, 1e3 * annual_mb / count,
                 events_mb)
