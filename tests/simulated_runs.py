@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
+from itertools import islice
 
 from wit_dispatcher.wit_provider.dispatch.job_times import JobTimes, Workload
 from wit_dispatcher.wit_provider.dispatch.polling import Polling, Watch
@@ -51,7 +52,7 @@ def simulate(durations: list[float], concurrency: int, job_times: JobTimes, poll
         watches[job] = Watch(polling, job_times, workloads[job], now)
         schedule(job, now)
 
-    for job, _ in zip(todo, range(concurrency)):
+    for job in islice(todo, concurrency):  # (not zip(todo, range(...)): it would take a job from todo and drop it)
         start(job, 0.0)
     while events:
         now, job = heapq.heappop(events)
