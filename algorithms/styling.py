@@ -3,7 +3,7 @@
 Results are graduated by ``wit_wet_pct``, with three more named styles a user switches to from the
 layer's context menu (*Styles*): *Trend*, *Regime* and *Year by year* (each wetland coloured by the
 peak wet extent of the year the Temporal Controller shows, from its ``wit_wet_max_by_year``: one
-outline per wetland, redrawn each frame, however many years); a map tip shows the comparison with the past
+outline per wetland, redrawn on each frame, however many years); a map tip shows the comparison with the past
 and the polygon's WIT plot, and layer actions open the plot and the explorer; annual metrics with outlines
 are graduated by ``wetw_max`` and animate year by year in the Temporal Controller; Dispatch WIT's
 output is categorized by ``wit_status``; the results polygons relate to their annual metrics and
@@ -29,7 +29,6 @@ from qgis.core import (
     QgsAction,
     QgsCategorizedSymbolRenderer,
     QgsClassificationRange,
-    QgsDateTimeRange,
     QgsFillSymbol,
     QgsGraduatedSymbolRenderer,
     QgsMapLayerStyle,
@@ -42,7 +41,7 @@ from qgis.core import (
     QgsRendererRange,
     QgsVectorLayer,
 )
-from qgis.PyQt.QtCore import QDate, QDateTime, Qt, QTime
+from qgis.PyQt.QtCore import QDate
 from qgis.PyQt.QtXml import QDomDocument
 
 from ..wit_provider.common.job_states import OUTCOMES
@@ -54,9 +53,13 @@ from ..wit_provider.results.metrics import YEARLY_PEAKS
 WET_CLASSES = ((0, 2, "#e6daa6"), (2, 5, "#c6dbef"), (5, 10, "#9ecae1"), (10, 25, "#4292c6"), (25, 50, "#2171b5"),
                (50, 100, "#08306b"))
 # wetw_max of a year: the plot's dry-vegetation beige, then from its wet cyan to its open-water blue.
-_BELOW_WET = 0.01 - 1e-9  # QGIS's first class includes its upper bound: 0.01 itself is wet, so not in it
-WETW_CLASSES = ((0, _BELOW_WET, "#e6daa6"), (_BELOW_WET, 0.1, "#9becff"), (0.1, 0.25, "#04d9ff"),
-                (0.25, 0.5, "#0390d6"), (0.5, 0.75, "#034dbe"), (0.75, 10, "#030aa7"))
+# Each class from its lower bound up to, not including, its upper one (QGIS takes the first range
+# that includes a value at either end, so each bound sits just under the next class): 0.01 itself is
+# wet, and a value rounded down to 0.01 percentage point (wit_wet_max_by_year) stays in its class.
+_BELOW = 1e-9
+WETW_CLASSES = tuple((low, high - _BELOW, colour) for low, high, colour in (
+    (0, 0.01, "#e6daa6"), (0.01, 0.1, "#9becff"), (0.1, 0.25, "#04d9ff"), (0.25, 0.5, "#0390d6"),
+    (0.5, 0.75, "#034dbe"), (0.75, 10, "#030aa7")))
 STATUS_COLOURS = tuple(zip(OUTCOMES, ("#1a9850", "#d73027", "#bdbdbd", "#fdae61", "#7b3294")))
 PLOT_ACTION = "Show WIT plot"
 _PLUGIN_PACKAGE = __name__.rsplit(".", 2)[0]  # the folder the plugin is installed under
@@ -73,7 +76,7 @@ STYLE_NAMES = {"annual": YEAR_STYLE, "dispatch": "WIT status"}
 # observations that year (or no result).
 YEAR_VALUE = ('coalesce(map_get(from_json("%s"), to_string(year(@map_start_time))), '
               'CASE WHEN @map_start_time IS NULL THEN 100 * "wit_max_wet" END, -1)' % YEARLY_PEAKS)
-NOT_OBSERVED = "no observations that year"
+NOT_OBSERVED = "not observed that year, or no result"
 STORED = "WIT Dispatcher"  # the description of the styles it stores in layer_styles
 # The project's list of layers whose stored styles are in their style manager already.
 _PROJECT_SCOPE, _RESTORED = "wit_dispatcher", "stored_styles_restored"
@@ -94,8 +97,8 @@ MAP_TIP = ('<b>[% "wit_load_status" %]</b> [% "wit_load_error" %]<br>'
 
 
 def style_results(layer: QgsVectorLayer) -> None:
-    """Graduated by wit_wet_pct (the current style, *Wet share*); *Trend* and *Regime* as named styles
-    in the layer's style manager; the map tip and the layer actions in each of them."""
+    """Graduated by wit_wet_pct (the current style, *Wet share*); *Trend*, *Regime* and *Year by year*
+    as named styles in the layer's style manager; the map tip and the layer actions in each of them."""
     layer.setMapTipTemplate(MAP_TIP)
     _add_action(layer, PLOT_ACTION, _ACTION_CODE, "WIT plot")
     _add_action(layer, EXPLORER_ACTION, _EXPLORER_CODE, "WIT explorer")
@@ -130,21 +133,20 @@ def _yearly() -> QgsGraduatedSymbolRenderer:
 
 
 def _over_the_years(layer: QgsVectorLayer) -> None:
-    """On the map from the first year any wetland was observed to the end of the last, redrawn on
-    each frame (the renderer reads the frame's year): the Temporal Controller's full range is
-    the record's, as with ANNUAL's own years."""
+    """Every wetland on the map from the first year any was observed to the end of the last: the
+    Temporal Controller's full range is the record's, as with ANNUAL's own years. Start and end
+    are constant expressions, not a fixed range: QGIS keeps a fixed-range layer's drawing from one
+    frame to the next, and this one's colours change with the frame's year."""
     first, last = (layer.minimumValue(layer.fields().lookupField("wit_first")),
                    layer.maximumValue(layer.fields().lookupField("wit_last")))
     if not (isinstance(first, QDate) and isinstance(last, QDate) and first.isValid() and last.isValid()):
         return  # nothing loaded: no years to show
     temporal = layer.temporalProperties()
-    temporal.setMode(Qgis.VectorTemporalMode.FixedTemporalRange)
-    temporal.setFixedTemporalRange(QgsDateTimeRange(_new_year(first.year()), _new_year(last.year() + 1), True, False))
+    temporal.setMode(Qgis.VectorTemporalMode.FeatureDateTimeStartAndEndFromExpressions)
+    temporal.setStartExpression("make_datetime(%d, 1, 1, 0, 0, 0)" % first.year())
+    temporal.setEndExpression("make_datetime(%d, 1, 1, 0, 0, 0)" % (last.year() + 1))
+    temporal.setLimitMode(Qgis.VectorTemporalLimitMode.IncludeBeginExcludeEnd)
     temporal.setIsActive(True)
-
-
-def _new_year(year: int) -> QDateTime:
-    return QDateTime(QDate(year, 1, 1), QTime(0, 0), Qt.TimeSpec.UTC)
 
 
 def _categorized(field_name: str, colours: tuple) -> QgsCategorizedSymbolRenderer:

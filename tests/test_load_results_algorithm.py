@@ -351,7 +351,10 @@ def test_dispatch_then_load_with_qgis_process(qgis_app, profile, s3_server, fres
                   if year == 2011}
     assert opened["classes"] == {uid: year_class(peaks_2011.get(uid), opened["labels"])
                                  for uid, in read_table(tmp_path / "loaded.gpkg", "wit_id")}
-    assert len(set(opened["classes"].values())) >= 3 and "frame_years" not in opened
+    assert len(set(opened["classes"].values())) >= 3
+    # One step on, nothing else changed: the canvas redraws the layer in the next year's colours.
+    step = opened["step"]
+    assert step["2011"]["drawn"] == step["2011"]["fill"] != step["2012"]["fill"] == step["2012"]["drawn"], step
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shutil.copy(tmp_path / "desktop" / "opened_from_files.png", ARTIFACTS / "opened_from_files.png")
     assert stored_styles(dispatched) == [("WIT status", 1)]
@@ -494,6 +497,30 @@ def test_the_results_layer_has_trend_regime_and_year_by_year_styles(qgis_app):
     assert fills("Wet share") == ["#2171b5", "#c6dbef", "#c6dbef", None]  # as before: NULL not drawn
 
 
+def test_a_year_rounded_down_stays_in_its_annual_class(qgis_app):
+    """Year by year reads each year's peak rounded down to 0.01 percentage point: at and around every
+    class bound it falls in the class ANNUAL's unrounded wetw_max falls in."""
+    import json as json_module
+
+    from qgis.core import QgsVectorLayer
+    from wit_dispatcher.algorithms.styling import WETW_CLASSES, style_annual, style_results
+    from wit_dispatcher.wit_provider.results.metrics import Years, yearly_peaks
+
+    annual = QgsVectorLayer("Polygon?field=wetw_max:double&field=start:date&field=end:date", "annual", "memory")
+    style_annual(annual)
+    results = results_layer([])
+    style_results(results)
+    assert results.styleManager().setCurrentStyle("Year by year")
+    bounds = [low for low, _, _ in WETW_CLASSES[1:]]
+    values = numpy.array(sorted({max(0.0, b + d) for b in bounds for d in (-1e-4, -5e-5, 0.0, 5e-5, 1e-4)}))
+    years = Years(numpy.arange(len(values)) + 1900, numpy.arange(len(values)), numpy.ones(len(values), dtype=int),
+                  numpy.zeros(len(values), dtype=int), values)
+    rounded = json_module.loads(yearly_peaks(years))
+    for value, percent in zip(values, rounded.values()):
+        assert results.renderer().rangeForValue(percent).label() == annual.renderer().rangeForValue(value).label(), (
+            value, percent)
+
+
 def expected_yearly_peaks(frame: pd.DataFrame) -> dict:
     """Each UTC year's wetw_max (pandas_annual) in percent, rounded down to 0.01 percentage point."""
     return {str(row["year"]): math.floor(round(row["wetw_max"] * 10_000, 6)) / 100 for row in pandas_annual(frame)}
@@ -501,7 +528,7 @@ def expected_yearly_peaks(frame: pd.DataFrame) -> dict:
 
 def year_class(wetw: float | None, labels: list) -> str:
     """The Year by year class of a year's ANNUAL wetw_max (None: not observed, the first label): ANNUAL's
-    own classes, the first whose upper bound it does not pass."""
+    own classes, the first whose upper bound (just under the next class's lower one) it does not pass."""
     from wit_dispatcher.algorithms.styling import WETW_CLASSES
 
     return labels[0] if wetw is None else labels[1 + next(i for i, (_, high, _) in enumerate(WETW_CLASSES)
@@ -513,7 +540,15 @@ def test_year_by_year_colours_each_wetland_by_the_frames_year(qgis_app, canberra
     each wetland by its peak wet extent in the Temporal Controller's year, hollow in a year it was not
     observed, and with the Temporal Controller off by its record's peak."""
     import processing
-    from qgis.core import Qgis, QgsDateTimeRange, QgsMapSettings, QgsVectorLayer
+    from qgis.core import (
+        Qgis,
+        QgsDateTimeRange,
+        QgsMapSettings,
+        QgsProject,
+        QgsTemporalProperty,
+        QgsTemporalUtils,
+        QgsVectorLayer,
+    )
     from qgis.PyQt.QtCore import QDate, QDateTime, Qt, QTime
     from qgis_helpers import frame_classes
     from wit_dispatcher.algorithms.styling import restore_stored_styles
@@ -541,9 +576,14 @@ def test_year_by_year_colours_each_wetland_by_the_frames_year(qgis_app, canberra
     restore_stored_styles([results])  # as the desktop does when the file is added
     assert results.styleManager().setCurrentStyle("Year by year")
     temporal = results.temporalProperties()
-    assert temporal.isActive() and temporal.mode() == Qgis.VectorTemporalMode.FixedTemporalRange
-    assert [moment.toString(Qt.DateFormat.ISODate)[:10] for moment in (
-        temporal.fixedTemporalRange().begin(), temporal.fixedTemporalRange().end())] == ["1987-01-01", "2021-01-01"]
+    assert temporal.isActive() and temporal.mode() == Qgis.VectorTemporalMode.FeatureDateTimeStartAndEndFromExpressions
+    # Redrawn when the frame changes (a layer flagged otherwise keeps its drawing from frame to frame)...
+    assert not temporal.flags() & QgsTemporalProperty.Flag.FlagDontInvalidateCachedRendersWhenRangeChanges
+    project = QgsProject()  # ...and the record's years the Temporal Controller's full range
+    project.addMapLayer(results, False)
+    extent = QgsTemporalUtils.calculateTemporalRangeForProject(project)
+    assert [moment.toString(Qt.DateFormat.ISODate)[:10] for moment in (extent.begin(), extent.end())] == [
+        "1987-01-01", "2021-01-01"]
     labels = [item.label() for item in sorted(results.renderer().ranges(), key=lambda r: r.lowerValue())]
 
     def label_of(wetw: float | None) -> str:
@@ -552,17 +592,21 @@ def test_year_by_year_colours_each_wetland_by_the_frames_year(qgis_app, canberra
     def utc(year: int) -> QDateTime:
         return QDateTime(QDate(year, 1, 1), QTime(0, 0), Qt.TimeSpec.UTC)
 
+    drawn = []
     for year in (1990, 2011):
         settings = QgsMapSettings()
         settings.setIsTemporal(True)
         settings.setTemporalRange(QgsDateTimeRange(utc(year), utc(year + 1), True, False))
         expected = {name: label_of(next((row["wetw_max"] for row in pandas_annual(frame) if row["year"] == year),
                                         None)) for name, frame in by_name.items()}
-        assert frame_classes(results, settings) == {**expected, names[-1]: labels[0]}, year
+        drawn.append(frame_classes(results, settings))
+        assert drawn[-1] == {**expected, names[-1]: labels[0]}, year
+        assert len(set(drawn[-1].values())) > 2, year  # the classes tell the wetlands apart
+    assert drawn[0] != drawn[1]  # and the years
     assert frame_classes(results, QgsMapSettings()) == {  # no frame: the record's peak
         **{name: label_of(float((frame.water + frame.wet).max())) for name, frame in by_name.items()},
         names[-1]: labels[0]}
-    assert labels[0] == "no observations that year" and len(set(frame_classes(results, settings).values())) > 2
+    assert labels[0] == "not observed that year, or no result"
 
 
 def test_annual_and_events_written_as_csv_are_plain_tables(qgis_app, canberra_zip, tmp_path):

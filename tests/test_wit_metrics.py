@@ -233,3 +233,13 @@ def test_without_an_area_the_hectares_are_null():
     series = hand_series([("2000-01-01T00:00", 0.5, 0.0)])
     (event,) = event_dicts(series, area_ha=None)
     assert event["max_wet_ha"] is None and event["mean_wet_ha"] is None and event["max_wet"] == 0.5
+
+
+def test_yearly_peaks_are_percent_rounded_down_to_a_hundredth():
+    from wit_provider.results.metrics import Years, yearly_peaks
+
+    peaks = np.array([0.0, 0.0099999, 0.01, 0.10005, 0.29, 1.0])
+    years = Years(np.arange(2000, 2006), np.arange(6), np.ones(6, dtype=np.int64), np.zeros(6, dtype=np.int64), peaks)
+    assert yearly_peaks(years) == '{"2000":0.0,"2001":0.99,"2002":1.0,"2003":10.0,"2004":29.0,"2005":100.0}'
+    empty = np.empty(0, dtype=np.int64)
+    assert yearly_peaks(Years(empty, empty, empty, empty, np.empty(0))) is None

@@ -13,15 +13,17 @@ import sqlite3
 
 from harness import OUT, finish, later, report, year_frame
 from qgis.core import (
+    QgsCoordinateTransform,
     QgsProject,
     QgsSettings,
 )
 from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import QDockWidget
 from qgis.utils import iface
 from qgis_helpers import frame_classes
 
-SHOWN_YEAR = 2011
+SHOWN_YEAR, NEXT_YEAR = 2011, 2012
 
 
 def add_files():
@@ -71,12 +73,35 @@ def classes_drawn():
     report["canvas_frame"] = [moment.toString(Qt.DateFormat.ISODate) for moment in (frame.begin(), frame.end())]
     report["classes"] = frame_classes(results, canvas.mapSettings())
     report["labels"] = [r.label() for r in sorted(results.renderer().ranges(), key=lambda r: r.lowerValue())]
-    shoot()
-
-
-def shoot():
     iface.mainWindow().grab().save(str(OUT / "opened_from_files.png"))
+    drawn[SHOWN_YEAR] = canvas.grab().toImage()
+    canvas.temporalController().setCurrentFrameNumber(NEXT_YEAR - 1987)  # the next frame, the same extent
+    later(2500, next_frame_drawn)
+
+
+def next_frame_drawn():
+    """The canvas after one step of the Temporal Controller, nothing else changed: the largest
+    wetland whose class differs between the two years, the colour its class fills with and the
+    colour drawn at a point inside it, in each year."""
+    canvas = iface.mapCanvas()
+    results = QgsProject.instance().mapLayer(report["layers"]["loaded.gpkg"]["layer"])
+    drawn[NEXT_YEAR] = canvas.grab().toImage()
+    classes = {SHOWN_YEAR: report["classes"], NEXT_YEAR: frame_classes(results, canvas.mapSettings())}
+    fills = {r.label(): r.symbol().color().name() for r in results.renderer().ranges()
+             if r.symbol().symbolLayer(0).brushStyle() != Qt.BrushStyle.NoBrush}
+    changed = [f for f in results.getFeatures() if classes[SHOWN_YEAR][f["wit_id"]] != classes[NEXT_YEAR][f["wit_id"]]
+               and all(years[f["wit_id"]] in fills for years in classes.values())]
+    wetland = max(changed, key=lambda f: f.geometry().area())
+    inside = QgsCoordinateTransform(results.crs(), canvas.mapSettings().destinationCrs(), QgsProject.instance()
+                                    ).transform(wetland.geometry().pointOnSurface().asPoint())
+    pixel = canvas.getCoordinateTransform().transform(inside)
+    report["step"] = {str(year): {"fill": fills[classes[year][wetland["wit_id"]]],
+                                  "drawn": QColor(drawn[year].pixel(round(pixel.x()), round(pixel.y()))).name()}
+                      for year in (SHOWN_YEAR, NEXT_YEAR)}
     finish()
+
+
+drawn = {}  # year → the canvas as drawn
 
 
 later(2000, add_files)
