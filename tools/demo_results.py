@@ -159,7 +159,7 @@ def show_metrics(uid: str, annual: Path, events: Path) -> None:
         count = db.execute('SELECT count(*) FROM "%s"' % table).fetchone()[0]
         longest = db.execute('SELECT start, "end", duration_days, max_wet_ha FROM "%s" WHERE id = ? '
                              'ORDER BY duration_days DESC, start LIMIT 1' % table, (uid,)).fetchone()
-    print("\nAnnual metrics: %s (%d polygon-years); inundation events: %s (%d events)" % (annual, years, events,
+    print("\nAnnual metrics: %s (%d wetland-years); inundation events: %s (%d events)" % (annual, years, events,
                                                                                          count))
     print("  %s's wettest year: %d, water + wet %.1f %% on average over %d observations, at most %.1f %%, "
           "%d observations at 75 %% or more" % (uid, year, 100 * mean, obs, 100 * peak, n75))
