@@ -88,6 +88,8 @@ class Follower:
         except Cancelled:
             return Outcome(job.index, CANCELLED, error=self.control.stopped_because or
                            "cancelled while the job was %s" % status.state)
+        finally:
+            self.polling.leave(watch)  # failed, timed out or cancelled too: off the shared grid
         if status.state == SUCCEEDED:
             return Outcome(job.index, SUCCEEDED, url=status.url)
         return Outcome(job.index, FAILED, error=status.error or "the server reported failure without a reason")

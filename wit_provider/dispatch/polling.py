@@ -19,18 +19,21 @@ look, in sleeps of at most max(``cap``, half the time of that look or of ``likel
 unusually quick job is not missed by much; polls densely (a third of the ``early``-``late``
 window) until ``late``; and, overrunning, backs off with its age past ``late``. The first
 look is at ``early``, except for a job past its first ``young`` seconds by then once jobs
-like it (seen finished within its window, or a little quicker) have ended in this run:
-they ran at least as long as the latest of their last polls that found them unfinished
-and at most as long as the quickest of them was seen finished at, so it looks halfway
-between (at ``early`` if the two cross: they differ too much), and, dense, does not step
-past that quickest time, then asks each second. Jobs sent together poll together there,
+like it (seen finished by its ``late`` time, and no quicker than a window before its
+``early`` one) have ended lately (within ``late`` of the latest finish): they ran at least
+as long as the latest of their last polls that found them unfinished and at most as long
+as the quickest of them was seen finished at, so it looks halfway between, and, dense,
+does not step past that quickest time, then asks each second for ``SETTLE`` seconds.
+Where the two cross (their times vary: no one time fits them all), the model's window
+alone decides. Jobs sent together poll together there,
 at most once a second each, so this evidence from the wave before, rather than more
 polls, is what brings a wave's end in; the model's window, learned from polls seconds
 apart, is wider.
 
 Whatever the schedule, a job seen finished tells the others (``Watch``): one that has
-been running at least as long as that job took (and that by its prediction could take
-that long) asks at once, as soon as the once-a-second rule allows.
+been running at least as long as that job took (and, with a prediction, that job took no
+longer than its ``early`` time and is like it) asks at once, as soon as the once-a-second
+rule allows.
 """
 
 from __future__ import annotations
@@ -39,10 +42,11 @@ import math
 import random
 import statistics
 import threading
-import weakref
 from collections import deque
 
 from .job_times import JobTimes, Prediction, Workload
+
+SETTLE = 2.0  # seconds past the quickest time its like was seen done that a job asks each second
 
 
 def _alike(expected: Prediction, seconds: float) -> bool:
@@ -70,7 +74,7 @@ class Polling:
         self._phase = self._rng.uniform(1 - jitter, 1 + jitter)  # the shared grid's first point, in first gaps
         self._durations: deque = deque(maxlen=window)
         self._finishes: deque = deque(maxlen=window)  # (when, last seen unfinished at, seen finished at)
-        self._together: weakref.WeakKeyDictionary[Watch, None] = weakref.WeakKeyDictionary()  # cold, as they came
+        self._together: dict[Watch, None] = {}  # cold jobs in flight, as they came (a dict: ordered)
         self._lock = threading.Lock()
 
     def typical_duration(self) -> float | None:
@@ -108,7 +112,8 @@ class Polling:
         return self._politely(age, due - watch.unfinished_at)
 
     def leave(self, watch: Watch) -> None:
-        """The job no longer takes its turn on the shared grid (finished, or held Accepted)."""
+        """The job no longer takes its turn on the shared grid (finished, held Accepted, or its
+        following ended any other way: the Follower leaves for it)."""
         with self._lock:
             self._together.pop(watch, None)
 
@@ -148,7 +153,8 @@ class Polling:
         look, done_by = self._first_look(expected)
         if age < look - self.dense_finest:  # (nearer than that: in the window already)
             return min(look - age, max(self.cap, 0.5 * max(look, expected.likely)))
-        if done_by is not None and age < expected.late:  # not past when one like it was seen done; then each second
+        if done_by is not None and age < min(expected.late, done_by + SETTLE):
+            # not past when the jobs like it were seen done; then each second, a few times
             return min(dense, done_by - age) if age < done_by - self.dense_finest else min(dense, 1.0)
         if age < expected.late:
             return dense
@@ -156,15 +162,20 @@ class Polling:
 
     def _first_look(self, expected: Prediction) -> tuple[float, float | None]:
         """Where the window's polls begin, and the quickest time a job like it was seen done
-        in (None: no such job, or the job is young enough to poll as densely as it likes)."""
+        in (None: no such job, the job is young enough to poll as densely as it likes, or the jobs
+        seen lately took times no one time fits: then the model's window alone)."""
         if expected.early < self.young:
             return expected.early, None
         with self._lock:
-            seen = [(low, high) for _, low, high in self._finishes if _alike(expected, high) and high <= expected.late]
+            latest = max((when for when, _, _ in self._finishes), default=0.0)
+            seen = [(low, high) for when, low, high in self._finishes  # the wave before: seen done lately
+                    if when >= latest - expected.late and _alike(expected, high) and high <= expected.late]
         if not seen:
             return expected.early, None
         running, done = max(low for low, _ in seen), min(high for _, high in seen)
-        return (max(expected.early, (running + done) / 2) if running < done else expected.early), done
+        if running >= done:  # no one time between every one's last poll running and first done
+            return expected.early, None
+        return max(expected.early, (running + done) / 2), done
 
     def _learning_delay(self, age: float) -> float:
         typical = self.typical_duration()
@@ -205,9 +216,12 @@ class Watch:
         return self.polling.cold_delay(self, self.unfinished_at - self.accepted)
 
     def _one_like_it_finished(self, expected: Prediction | None) -> bool:
-        """A job seen finished since this one's last poll had run no longer than this one had
-        by then (nor, by this one's prediction, much less than it takes): this one may be done too."""
-        return any(seconds <= when - self.started and (expected is None or _alike(expected, seconds))
+        """A job seen finished since this one's last poll had run no longer than this one had by
+        then (and, by this one's prediction, no longer than its early time, nor much less): this one
+        may be done too. (Later than early the window's polls look anyway: waking each job at every
+        finish would multiply the requests where times vary.)"""
+        return any(seconds <= when - self.started and (expected is None or _alike(expected, seconds)
+                                                       and seconds <= expected.early)
                    for when, seconds in self.polling.finished_since(self.unfinished_at))
 
     def still_accepted(self, now: float) -> None:
