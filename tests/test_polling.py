@@ -190,13 +190,16 @@ def test_an_overrunning_job_backs_off():
 
 
 def test_a_server_that_answers_ahead_of_our_clock_is_learned_run_after_run():
-    # some 60 s jobs look done just before 60 s: the model must not drift below them
+    # some 60 s jobs look done just before 60 s: the model must not drift below them. The first run
+    # polls the ends sparsely, so its model may put early a little above 59 s: the 59 s jobs of the
+    # next runs are seen up to about 1.4 s late (60 s and 59 s alike, 8 in flight: no one time fits).
     durations = [59.0, 60.0] * 8
     model = JobTimes()
     for seed in range(4):
         run = simulate(durations, 8, model, Polling(seed=seed), [ONE] * 16)
-    assert run.polls / 16 <= 4 and max(run.late) <= 1.1
-    assert model.predict(ONE).early >= 55
+        if seed:  # warm
+            assert run.polls / 16 <= 4 and max(run.late) <= 1.5, seed
+            assert model.predict(ONE).early >= 55
 
 
 @pytest.mark.parametrize("sigma, concurrency, cold_polls, warm_polls", [(0.3, 8, 4.0, 3.8), (0.5, 32, 6.3, 4.1)])
