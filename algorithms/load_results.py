@@ -244,6 +244,7 @@ class LoadResultsAlgorithm(WitAlgorithm):
         outlines = self.parameterAsBool(parameters, self.ANNUAL_OUTLINES, context)
         annual_sink, annual_id = self._sink(parameters, self.ANNUAL, context, annual_fields,
                                             wkb_type if outlines else QgsWkbTypes.Type.NoGeometry, source.sourceCrs())
+        styled_annual = annual_id if outlines else ""  # a table of ANNUAL has no style to store or apply
         event_fields = table_fields(EVENT_FIELDS)
         events_sink, events_id = self._sink(parameters, self.EVENTS, context, event_fields,
                                             QgsWkbTypes.Type.NoGeometry)
@@ -303,7 +304,7 @@ class LoadResultsAlgorithm(WitAlgorithm):
                     feedback.pushInfo(self.tr("{}: {}").format(job.ident, loaded.error))
                 feedback.setProgress(min(100.0, 100.0 * sum(counts.values()) / total))
         del sink, series_sink, annual_sink, events_sink  # the files closed, so their styles can be stored
-        for stored_id, kind in ((dest_id, "results"), (annual_id if outlines else "", "annual")):
+        for stored_id, kind in ((dest_id, "results"), (styled_annual, "annual")):
             problem = store_styles(stored_id, kind) if stored_id else ""
             if problem:
                 feedback.pushWarning(self.tr("{}: the style was not stored in the file: {}").format(stored_id, problem))
@@ -321,8 +322,8 @@ class LoadResultsAlgorithm(WitAlgorithm):
         if plots_dir:
             results[self.PLOTS] = plots_dir
         style_on_completion(context, dest_id, "results")
-        if annual_id and outlines:
-            style_on_completion(context, annual_id, "annual")
+        if styled_annual:
+            style_on_completion(context, styled_annual, "annual")
         # A results polygon's form lists its years and events.
         relate_on_completion(context, dest_id, "wit_id", {"WIT annual metrics": annual_id,
                                                           "WIT inundation events": events_id})
