@@ -54,10 +54,10 @@ def extended_fields(input_fields: QgsFields, added: list[tuple[str, str, int]]) 
 
 
 def table_fields(names) -> QgsFields:
-    """QgsFields of (name, kind) pairs, kinds as qgis_compat.field takes them."""
+    """QgsFields of (name, kind) or (name, kind, length), as qgis_compat.field takes them."""
     fields = QgsFields()
-    for name, kind in names:
-        fields.append(field(name, kind))
+    for name, kind, *length in names:
+        fields.append(field(name, kind, *length))
     return fields
 
 

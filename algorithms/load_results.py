@@ -11,6 +11,7 @@ import importlib.util
 import os
 import re
 import time
+from collections import Counter
 from collections.abc import Callable
 from contextlib import closing
 
@@ -32,11 +33,12 @@ from qgis.core import (
     QgsProcessingParameterString,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QDate, QDateTime, Qt
+from qgis.PyQt.QtCore import QDate
 
 from ..wit_provider.qgis_bridge.geometry import ellipsoid_area
 from ..wit_provider.qgis_bridge.network import ca_bundle, proxy_rule
 from ..wit_provider.results.fetch import Fetcher, S3Settings, check_endpoint
+from ..wit_provider.results.gpkg_rows import UnsuitableTable
 from ..wit_provider.results.history import HISTORY_FIELDS
 from ..wit_provider.results.loader import (
     FAILED,
@@ -50,7 +52,7 @@ from ..wit_provider.results.loader import (
 )
 from ..wit_provider.results.metrics import ANNUAL_NAMES, EVENT_NAMES, YEARLY_PEAKS, year_bounds
 from ..wit_provider.results.sites import SITE_COVER
-from ..wit_provider.results.table import FRACTIONS, STAT_FIELDS, install_hint, reader_name
+from ..wit_provider.results.table import FRACTIONS, STAT_FIELDS, Series, install_hint, reader_name
 from .base import ExtendedFeatures, WitAlgorithm, extended_fields, table_fields
 from .interrupt import interrupts_as_cancel
 from .qgis_compat import (
@@ -61,11 +63,11 @@ from .qgis_compat import (
     VECTOR_ANY,
     VECTOR_POLYGON,
     advanced,
-    field,
     value_or_none,
 )
 from .sites import SITE_FIELDS, group_sites, overlap_warning, site_feature, site_items
 from .styling import relate_on_completion, store_styles, style_on_completion
+from .tables import TableOutput, closed_at_end, geopackage_table, table_output
 
 _PROVIDER_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")  # not a drive letter (C:\\…)
 DISPATCH_STATUS = "wit_status"  # Dispatch WIT's status field: only a succeeded polygon has a whole series
@@ -81,6 +83,8 @@ ANNUAL_FIELDS = [("id", "string"), ("year", "int"), ("start", "date"), ("end", "
     (name, "int" if name.endswith(("_n25", "_n75")) else "double") for name in ANNUAL_NAMES]
 EVENT_FIELDS = [("id", "string")] + [(name, "date" if name in ("start", "end") else "int" if name in (
     "event", "duration_days", "gap_days") else "double") for name in EVENT_NAMES]
+SERIES_FIELDS = table_fields([("id", "string", 254), ("time", "datetime")] + [(name, "double") for name in FRACTIONS])
+ANNUAL_TABLE, EVENTS_TABLE = table_fields(ANNUAL_FIELDS), table_fields(EVENT_FIELDS)
 
 
 class LoadResultsAlgorithm(WitAlgorithm):
@@ -238,25 +242,24 @@ class LoadResultsAlgorithm(WitAlgorithm):
         sink, dest_id = self._sink(parameters, self.OUTPUT, context, fields, wkb_type, source.sourceCrs())
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
-        series_sink, series_id = self._sink(parameters, self.TIMESERIES, context, timeseries_fields(),
-                                            QgsWkbTypes.Type.NoGeometry)
-        annual_fields = table_fields(ANNUAL_FIELDS)
         outlines = self.parameterAsBool(parameters, self.ANNUAL_OUTLINES, context)
-        annual_sink, annual_id = self._sink(parameters, self.ANNUAL, context, annual_fields,
-                                            wkb_type if outlines else QgsWkbTypes.Type.NoGeometry, source.sourceCrs())
+        opened = {name: (*self._sink(parameters, name, context, table, kind, crs), table)
+                  for name, table, kind, crs in (
+            (self.TIMESERIES, SERIES_FIELDS, QgsWkbTypes.Type.NoGeometry, None),
+            (self.ANNUAL, ANNUAL_TABLE, wkb_type if outlines else QgsWkbTypes.Type.NoGeometry, source.sourceCrs()),
+            (self.EVENTS, EVENTS_TABLE, QgsWkbTypes.Type.NoGeometry, None))}
+        series, annual, events = self._tables(opened, dest_id, outlines)
+        series_id, annual_id, events_id = (table_id for _, table_id, _ in opened.values())
+        del opened  # its sinks are the tables' own now
         styled_annual = annual_id if outlines else ""  # a table of ANNUAL has no style to store or apply
-        event_fields = table_fields(EVENT_FIELDS)
-        events_sink, events_id = self._sink(parameters, self.EVENTS, context, event_fields,
-                                            QgsWkbTypes.Type.NoGeometry)
 
         fetcher = Fetcher(S3Settings(endpoint, self.parameterAsString(parameters, self.AWS_PROFILE, context).strip(),
                                      self.parameterAsBool(parameters, self.S3_UNSIGNED, context)),
                           ca_bundle=ca_bundle(), proxy=proxy_rule())
         loader = ResultLoader(fetcher, reader, self.parameterAsDouble(parameters, self.WET_THRESHOLD, context),
                               self.parameterAsInt(parameters, self.MAX_CONCURRENT, context), plots_dir,
-                              keep_series=series_sink is not None, annual=annual_sink is not None,
-                              events=events_sink is not None)
-        statistics_rows, annual_rows = StatisticsRows(fields, sites=bool(group_field)), AnnualRows(annual_fields)
+                              keep_series=series is not None, annual=annual is not None, events=events is not None)
+        statistics_rows = StatisticsRows(fields, sites=bool(group_field))
         feedback.pushInfo(self.tr("Reading parquet with {}; {} polygons.").format(reader, source.featureCount()))
         area = ellipsoid_area(source.sourceCrs(), context.transformContext(), context.ellipsoid())
         status_field = DISPATCH_STATUS if source.fields().lookupField(DISPATCH_STATUS) >= 0 else ""
@@ -274,7 +277,7 @@ class LoadResultsAlgorithm(WitAlgorithm):
         seen: set[str] = set()
         counts = dict.fromkeys(LOAD_STATUSES, 0)
         started = time.monotonic()
-        with interrupts_as_cancel(feedback), closing(fetcher):
+        with interrupts_as_cancel(feedback), closing(fetcher), closed_at_end(series, annual, events):
             for (feature, job), loaded in loader.run(items, feedback.isCanceled):
                 if group_field:  # a site (or a polygon of its own) as one multipolygon feature
                     subsites, feature = feature, site_feature(feature, url_index)
@@ -291,19 +294,17 @@ class LoadResultsAlgorithm(WitAlgorithm):
                     seen.add(job.ident)
                 counts[loaded.status] += 1
                 sink.addFeature(statistics_rows.feature(feature, job.ident, loaded), QgsFeatureSink.Flag.FastInsert)
-                if series_sink is not None and loaded.series is not None:
-                    series_sink.addFeatures(timeseries_rows(job.ident, loaded), QgsFeatureSink.Flag.FastInsert)
+                if series is not None and loaded.series is not None:
+                    series.add(timeseries_rows(series, job.ident, loaded.series))
                 if loaded.annual:
-                    annual_sink.addFeatures(annual_rows.features(job.ident, feature.geometry() if outlines else None,
-                                                                 loaded.annual),
-                                            QgsFeatureSink.Flag.FastInsert)
+                    annual.add(annual_rows(annual, job.ident, loaded.annual),
+                               feature.geometry() if outlines else None)
                 if loaded.events:
-                    events_sink.addFeatures(event_rows(event_fields, job.ident, loaded.events),
-                                            QgsFeatureSink.Flag.FastInsert)
+                    events.add(event_rows(events, job.ident, loaded.events))
                 if loaded.error:  # a failure, a site's unloaded subsites, a plot not written
                     feedback.pushInfo(self.tr("{}: {}").format(job.ident, loaded.error))
                 feedback.setProgress(min(100.0, 100.0 * sum(counts.values()) / total))
-        del sink, series_sink, annual_sink, events_sink  # the files closed, so their styles can be stored
+        del sink  # the file closed, so its styles can be stored
         for stored_id, kind in ((dest_id, "results"), (styled_annual, "annual")):
             problem = store_styles(stored_id, kind) if stored_id else ""
             if problem:
@@ -332,6 +333,24 @@ class LoadResultsAlgorithm(WitAlgorithm):
     def _field(self, parameters, name, context) -> str:
         chosen = self.parameterAsFields(parameters, name, context)
         return chosen[0] if chosen else ""
+
+    def _tables(self, opened: dict, dest_id: str, outlines: bool) -> list[TableOutput | None]:
+        """The outputs of ``opened``'s (sink, destination, fields), None where not asked for. A
+        GeoPackage more than one output writes gets features: two writers to one SQLite file would
+        wait on each other's locks."""
+        files = Counter(os.path.realpath(found[0]) for found in map(
+            geopackage_table, [dest_id] + [table_id for _, table_id, _ in opened.values()]) if found)
+        shared = {path for path, writers in files.items() if writers > 1}
+        tables = []
+        for name, (table_sink, table_id, fields) in opened.items():
+            try:
+                tables.append(None if table_sink is None else table_output(
+                    table_sink, table_id, fields, shared, with_geometry=name == self.ANNUAL and outlines))
+            except UnsuitableTable as error:
+                with closed_at_end(*tables):  # those opened already: their files as QGIS made them
+                    raise QgsProcessingException(self.tr("{}: cannot write {}: {}").format(
+                        name, table_id, error)) from None
+        return tables
 
     def _check_destination(self, parameters, name, context) -> None:
         """A file destination whose folder is missing or read-only is refused before any sink is
@@ -389,58 +408,19 @@ def _date(value):
     return None if value is None else QDate(value.year, value.month, value.day)
 
 
-def timeseries_fields() -> QgsFields:
-    fields = QgsFields()
-    fields.append(field("id", "string", 254))
-    fields.append(field("time", "datetime"))
-    for name in FRACTIONS:
-        fields.append(field(name, "double"))
-    return fields
-
-
-def timeseries_rows(ident: str, loaded: Loaded) -> list[QgsFeature]:
+def timeseries_rows(table: TableOutput, ident: str, series: Series) -> list[list]:
     """One row per observation; times are UTC."""
-    fields = timeseries_fields()
-    series = loaded.series
     columns = [getattr(series, name).tolist() for name in FRACTIONS]
-    rows = []
-    for i, nanoseconds in enumerate(series.time.tolist()):
-        row = QgsFeature(fields)
-        moment = QDateTime.fromMSecsSinceEpoch(nanoseconds // 1_000_000, Qt.TimeSpec.UTC)
-        row.setAttributes([ident, moment] + [column[i] for column in columns])
-        rows.append(row)
-    return rows
+    return [[ident, moment, *values] for moment, *values in zip(table.moments(series.time), *columns)]
 
 
-class AnnualRows:
-    """ANNUAL features: one year's metrics, with the polygon's geometry where outlines are asked for.
-    The QDates of each year are made once per run, since a national layer has millions of polygon-years."""
-
-    def __init__(self, fields: QgsFields):
-        self.fields = fields
-        self._bounds: dict = {}
-
-    def features(self, ident: str, geometry: QgsGeometry | None, rows: list[list]) -> list[QgsFeature]:
-        features = []
-        for year, *values in rows:
-            bounds = self._bounds.get(year)
-            if bounds is None:
-                bounds = self._bounds[year] = tuple(_date(day) for day in year_bounds(year))
-            feature = QgsFeature(self.fields)
-            if geometry is not None:
-                feature.setGeometry(geometry)
-            feature.setAttributes([ident, year, *bounds, *values])
-            features.append(feature)
-        return features
+def annual_rows(table: TableOutput, ident: str, rows: list[list]) -> list[list]:
+    """ANNUAL rows: each year of ``AnnualMetrics.rows()`` with its first and (exclusive) last day."""
+    return [[ident, year, *map(table.day, year_bounds(year)), *values] for year, *values in rows]
 
 
-def event_rows(fields: QgsFields, ident: str, events: list[tuple]) -> list[QgsFeature]:
-    rows = []
-    for number, start, end, *values in events:
-        row = QgsFeature(fields)
-        row.setAttributes([ident, number, _date(start), _date(end), *values])
-        rows.append(row)
-    return rows
+def event_rows(table: TableOutput, ident: str, events: list[tuple]) -> list[list]:
+    return [[ident, number, table.day(start), table.day(end), *values] for number, start, end, *values in events]
 
 
 class _Jobs:

@@ -35,7 +35,6 @@ from qgis.core import (
     QgsMessageLog,
     QgsProcessingLayerPostProcessorInterface,
     QgsProject,
-    QgsProviderRegistry,
     QgsRelation,
     QgsRendererCategory,
     QgsRendererRange,
@@ -47,6 +46,7 @@ from qgis.PyQt.QtXml import QDomDocument
 from ..wit_provider.common.job_states import OUTCOMES
 from ..wit_provider.results.history import REGIME_COLOURS, TREND_COLOURS
 from ..wit_provider.results.metrics import YEARLY_PEAKS
+from .tables import geopackage_table
 
 # Dry polygons in the plot's dry-vegetation beige, wetter ones in deepening blues. Most wetlands
 # are wet in a few percent of observations (the sample's median is 2.7 %), so the low classes are narrow.
@@ -295,7 +295,7 @@ def store_styles(dest_id: str, kind: str) -> str:
     """``kind``'s styles stored in the GeoPackage ``dest_id`` (``layer_styles``), its current one as
     the layer's default: what a toolbox run shows, for a file opened anywhere. '' once stored (or
     not a GeoPackage: other formats keep no styles), else what went wrong."""
-    if _geopackage(dest_id) is None:
+    if geopackage_table(dest_id) is None:
         return ""
     layer = QgsVectorLayer(dest_id, "wit", "ogr")
     if not layer.isValid():
@@ -330,7 +330,7 @@ def restore_stored_styles(layers: list) -> None:
 def _restore(layer) -> None:
     if not isinstance(layer, QgsVectorLayer) or not layer.isValid() or layer.providerType() != "ogr":
         return
-    found = _geopackage(layer.source())
+    found = geopackage_table(layer.source())
     if found is None:
         return
     project = layer.project() or QgsProject.instance()
@@ -355,15 +355,6 @@ def _restore(layer) -> None:
         manager.removeStyle(opened_with)  # the default style as opened, less its temporal settings
     project.writeEntry(_PROJECT_SCOPE, _RESTORED, done + [layer.id()])
     layer.triggerRepaint()
-
-
-def _geopackage(uri: str) -> tuple[str, str | None] | None:
-    """(path, table or None) of an OGR source in a GeoPackage file, else None."""
-    source = QgsProviderRegistry.instance().decodeUri("ogr", uri)
-    path, table = str(source.get("path") or ""), source.get("layerName")
-    if not path.lower().endswith(".gpkg"):
-        return None
-    return path, table if isinstance(table, str) and table else None  # NULL QVariant: none named
 
 
 def _stored_styles(path: str, table: str | None) -> list[tuple[str, str, bool]]:

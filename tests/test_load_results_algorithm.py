@@ -697,3 +697,53 @@ def assert_opens_styled(output, annual, outlines: bool = True) -> None:
     finally:
         project.layersAdded.disconnect(restore_stored_styles)
         project.removeAllMapLayers()
+
+
+def test_tables_appended_through_sqlite_equal_the_same_tables_written_as_features(qgis_app, canberra_zip, sample,
+                                                                                   tmp_path):
+    """TIMESERIES, ANNUAL and EVENTS each in a GeoPackage of its own get their rows through SQLite;
+    in one GeoPackage with the statistics (two writers to one file) through QGIS's sinks. QGIS reads
+    the same rows, the same types and the same feature counts from both, OGR keeps counting, and
+    the times are the series' own to the millisecond, in UTC."""
+    import processing
+    from qgis.core import QgsVectorLayer
+
+    urls = []
+    for uid in ("149", "16", "2"):
+        (tmp_path / ("%s.parquet" % uid)).write_bytes(wit_parquet(uid, "int64" if uid == "16" else "int96"))
+        urls.append(str(tmp_path / ("%s.parquet" % uid)))
+    layer = canberra_layer(canberra_zip, urls + [str(tmp_path / "missing.parquet")])
+    tables = ("TIMESERIES", "ANNUAL", "EVENTS")
+    own = {name: tmp_path / ("%s.gpkg" % name.lower()) for name in tables}
+    shared = tmp_path / "shared.gpkg"
+    first = processing.run("wit:loadresults", {"INPUT": layer, "ID_FIELD": "UID", "OUTPUT": str(tmp_path / "out.gpkg"),
+                                               **{name: str(path) for name, path in own.items()}})
+    second = processing.run("wit:loadresults", {
+        "INPUT": layer, "ID_FIELD": "UID", "OUTPUT": "ogr:dbname='%s' table=\"stats\" (geom)" % shared,
+        **{name: "ogr:dbname='%s' table=\"%s\"" % (shared, name.lower()) for name in tables}})
+    assert (first["LOADED"], first["FAILED"]) == (second["LOADED"], second["FAILED"]) == (3, 1)
+
+    def rows(dest_id):
+        written = QgsVectorLayer(dest_id, "table", "ogr")
+        assert written.isValid(), dest_id
+        values = [[(type(v).__name__, v.toString("yyyy-MM-ddTHH:mm:ss") if hasattr(v, "toString") else v)
+                   for v in feature.attributes()[1:]] for feature in written.getFeatures()]
+        return [(f.name(), f.typeName()) for f in written.fields()], values, written.featureCount()
+
+    for name in tables:
+        assert shared.as_posix() in second[name] and own[name].as_posix() in first[name]
+        fields, values, count = rows(first[name])
+        assert (fields, values, count) == rows(second[name]), name  # times to the second: QGIS 3.22's sink
+        assert count == len(values) > (300 if name == "TIMESERIES" else 20 if name == "ANNUAL" else 3), name
+    uid = layer.getFeature(1)["UID"]
+    expected = pd.read_parquet(urls[0]).time.drop_duplicates().sort_values().dt.floor("ms")
+    stored = [text for ident, text in read_table(own["TIMESERIES"], "id, time") if ident == uid]
+    assert stored == [t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:23] + "Z" for t in expected]  # milliseconds, UTC
+    series = QgsVectorLayer(first["TIMESERIES"], "series", "ogr")
+    read = [f["time"].toMSecsSinceEpoch() for f in series.getFeatures() if f["id"] == uid]
+    # As QGIS reads them (in UTC, as this machine's clock is; QGIS 3.22 takes the seconds as a float, so 1 ms less)
+    assert [abs(ms - t.value // 1_000_000) <= 1 for ms, t in zip(read, expected)] == [True] * len(expected)
+    with sqlite3.connect(own["ANNUAL"]) as db:  # OGR's count and its trigger are back
+        assert db.execute("SELECT feature_count FROM gpkg_ogr_contents").fetchone()[0] == rows(first["ANNUAL"])[2]
+        assert db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = "
+                          "'trigger_insert_feature_count_annual'").fetchone()[0] == 1
