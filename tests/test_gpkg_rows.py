@@ -1,6 +1,6 @@
 """GeoPackageRows: rows appended through SQLite to a table OGR made, read back by OGR as written,
-OGR's feature count right while writing, after a cut-off and after closing; a table it must not
-write is refused and its file left as it was. Plain pytest: GDAL's OGR makes and reads the files."""
+OGR's feature count right after a cut-off and after closing; a table it must not write is
+refused and its file left as it was. Plain pytest: GDAL's OGR makes and reads the files."""
 
 import hashlib
 import sqlite3
@@ -72,7 +72,6 @@ def test_ogr_keeps_counting_rows_others_add_after_closing(tmp_path):
 def test_a_run_cut_off_leaves_the_rows_committed_and_a_right_count(tmp_path, monkeypatch):
     """Every COMMIT_ROWS rows are in the file; a run that never closes leaves OGR counting them itself."""
     monkeypatch.setattr(gpkg_rows, "COMMIT_ROWS", 5)
-    monkeypatch.setattr(gpkg_rows, "ROWS_PER_STATEMENT", 2)
     path = ogr_table(tmp_path / "annual.gpkg")
     table = GeoPackageRows(str(path), "annual", COLUMNS)
     for start in range(0, 12, 4):
@@ -84,16 +83,22 @@ def test_a_run_cut_off_leaves_the_rows_committed_and_a_right_count(tmp_path, mon
 
 
 def test_many_rows_in_several_transactions_and_statements(tmp_path, monkeypatch):
-    """2,100 rows: four statements of 500 while adding, the last 100 when closing."""
+    """7 adds of 700 rows: each a statement of ROWS_PER_STATEMENT (500) and one of 200, committed
+    every COMMIT_ROWS (1,000) and at the close."""
     monkeypatch.setattr(gpkg_rows, "COMMIT_ROWS", 1000)
     path = ogr_table(tmp_path / "annual.gpkg")
     table = GeoPackageRows(str(path), "annual", COLUMNS)
+    statements = []
+    table._db.set_trace_callback(statements.append)
     for batch in range(7):
-        table.add([["w%d" % batch, year, None, None, year / 3, batch] for year in range(1987, 1987 + 300)])
+        table.add([["w%d" % batch, year, None, None, year / 3, batch] for year in range(1300, 2000)])
     table.close()
+    inserts = [sql.count("), (") + 1 for sql in statements if sql.startswith("INSERT")]  # rows, values expanded
+    assert inserts == [500, 200] * 7
+    assert [sql for sql in statements if sql == "COMMIT"] == ["COMMIT"] * 5  # after 1,400, 2,800, 4,200; closing
     rows, count = read_back(path)
-    assert count == stored_count(path) == 2100 == len(rows)
-    assert rows[-1] == ["w6", 2286, None, None, 2286 / 3, 6]
+    assert count == stored_count(path) == 4900 == len(rows)
+    assert rows[-1] == ["w6", 1999, None, None, 1999 / 3, 6]
 
 
 @pytest.mark.parametrize("case, reason", [
