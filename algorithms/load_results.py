@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from qgis.core import (
     QgsFields,
     QgsGeometry,
     QgsProcessingException,
+    QgsProcessingOutputLayerDefinition,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFeatureSource,
@@ -67,7 +69,7 @@ from .qgis_compat import (
 )
 from .sites import SITE_FIELDS, group_sites, overlap_warning, site_feature, site_items
 from .styling import relate_on_completion, store_styles, style_on_completion
-from .tables import TableOutput, closed_at_end, geopackage_table, table_output
+from .tables import TableOutput, closed_at_end, file_key, geopackage_table, table_output
 
 _PROVIDER_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")  # not a drive letter (C:\\…)
 DISPATCH_STATUS = "wit_status"  # Dispatch WIT's status field: only a succeeded polygon has a whole series
@@ -248,9 +250,8 @@ class LoadResultsAlgorithm(WitAlgorithm):
             (self.TIMESERIES, SERIES_FIELDS, QgsWkbTypes.Type.NoGeometry, None),
             (self.ANNUAL, ANNUAL_TABLE, wkb_type if outlines else QgsWkbTypes.Type.NoGeometry, source.sourceCrs()),
             (self.EVENTS, EVENTS_TABLE, QgsWkbTypes.Type.NoGeometry, None))}
-        series, annual, events = self._tables(opened, dest_id, outlines)
         series_id, annual_id, events_id = (table_id for _, table_id, _ in opened.values())
-        del opened  # its sinks are the tables' own now
+        wanted = {name: table_sink is not None for name, (table_sink, _, _) in opened.items()}
         styled_annual = annual_id if outlines else ""  # a table of ANNUAL has no style to store or apply
 
         fetcher = Fetcher(S3Settings(endpoint, self.parameterAsString(parameters, self.AWS_PROFILE, context).strip(),
@@ -258,7 +259,8 @@ class LoadResultsAlgorithm(WitAlgorithm):
                           ca_bundle=ca_bundle(), proxy=proxy_rule())
         loader = ResultLoader(fetcher, reader, self.parameterAsDouble(parameters, self.WET_THRESHOLD, context),
                               self.parameterAsInt(parameters, self.MAX_CONCURRENT, context), plots_dir,
-                              keep_series=series is not None, annual=annual is not None, events=events is not None)
+                              keep_series=wanted[self.TIMESERIES], annual=wanted[self.ANNUAL],
+                              events=wanted[self.EVENTS])
         statistics_rows = StatisticsRows(fields, sites=bool(group_field))
         feedback.pushInfo(self.tr("Reading parquet with {}; {} polygons.").format(reader, source.featureCount()))
         area = ellipsoid_area(source.sourceCrs(), context.transformContext(), context.ellipsoid())
@@ -277,7 +279,9 @@ class LoadResultsAlgorithm(WitAlgorithm):
         seen: set[str] = set()
         counts = dict.fromkeys(LOAD_STATUSES, 0)
         started = time.monotonic()
-        with interrupts_as_cancel(feedback), closing(fetcher), closed_at_end(series, annual, events):
+        tables = self._tables(opened, dest_id, self._files_read(parameters, context), parameters, outlines)
+        del opened  # its sinks are the tables' own now
+        with interrupts_as_cancel(feedback), closing(fetcher), closed_at_end(tables) as (series, annual, events):
             for (feature, job), loaded in loader.run(items, feedback.isCanceled):
                 if group_field:  # a site (or a polygon of its own) as one multipolygon feature
                     subsites, feature = feature, site_feature(feature, url_index)
@@ -334,23 +338,32 @@ class LoadResultsAlgorithm(WitAlgorithm):
         chosen = self.parameterAsFields(parameters, name, context)
         return chosen[0] if chosen else ""
 
-    def _tables(self, opened: dict, dest_id: str, outlines: bool) -> list[TableOutput | None]:
+    def _tables(self, opened: dict, dest_id: str, inputs: list[str], parameters: dict,
+                outlines: bool) -> list[TableOutput | None]:
         """The outputs of ``opened``'s (sink, destination, fields), None where not asked for. A
-        GeoPackage more than one output writes gets features: two writers to one SQLite file would
-        wait on each other's locks."""
-        files = Counter(os.path.realpath(found[0]) for found in map(
-            geopackage_table, [dest_id] + [table_id for _, table_id, _ in opened.values()]) if found)
-        shared = {path for path, writers in files.items() if writers > 1}
-        tables = []
+        GeoPackage another layer of the run uses (``dest_id``, the other tables, ``inputs``) gets
+        features: two writers to one SQLite file, or a writer and a reader, wait on each other."""
+        layers = [dest_id] + [table_id for _, table_id, _ in opened.values()]
+        files = Counter(file_key(found[0]) for found in map(geopackage_table, layers) if found)
+        shared = {path for path, users in files.items() if users > 1} | {
+            file_key(found[0]) for found in map(geopackage_table, inputs) if found}
+        tables: list[TableOutput | None] = []
         for name, (table_sink, table_id, fields) in opened.items():
+            definition = parameters.get(name)
+            appended = isinstance(definition, QgsProcessingOutputLayerDefinition) and definition.useRemapping()
             try:
                 tables.append(None if table_sink is None else table_output(
-                    table_sink, table_id, fields, shared, with_geometry=name == self.ANNUAL and outlines))
-            except UnsuitableTable as error:
-                with closed_at_end(*tables):  # those opened already: their files as QGIS made them
+                    table_sink, table_id, fields, shared, as_features=appended or (name == self.ANNUAL and outlines)))
+            except (UnsuitableTable, sqlite3.Error) as error:
+                with closed_at_end(tables):  # those opened already: their files as QGIS made them
                     raise QgsProcessingException(self.tr("{}: cannot write {}: {}").format(
                         name, table_id, error)) from None
         return tables
+
+    def _files_read(self, parameters: dict, context) -> list[str]:
+        """The sources of the layers the run reads (INPUT), for ``_tables``."""
+        layer = self.parameterAsVectorLayer(parameters, self.INPUT, context)
+        return [layer.source()] if layer is not None else []
 
     def _check_destination(self, parameters, name, context) -> None:
         """A file destination whose folder is missing or read-only is refused before any sink is

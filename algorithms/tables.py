@@ -1,11 +1,11 @@
 """Load WIT results' tables (TIMESERIES, ANNUAL, EVENTS): rows of plain values, each table
 written the fastest way its destination allows.
 
-A GeoPackage file no other output of the run writes gets its rows straight through SQLite
-(``GeoPackageRows``): QGIS makes the table, then its sink is closed and the rows appended, a
-fifth of the cost of a QgsFeature each. Every other destination (memory layers, shapefiles, CSV,
-databases, a layer appended to, a file shared with another output) and ANNUAL with outlines get
-features through the Processing sink, as any algorithm writes them.
+A GeoPackage file no other output or input of the run uses gets its rows straight through
+SQLite (``GeoPackageRows``, which says what that saves): QGIS makes the table, then its sink is
+closed and the rows appended. Every other destination (temporary layers, shapefiles, CSV,
+databases, a layer appended to, a file shared with another layer of the run) and ANNUAL with
+outlines get features through the Processing sink, as any algorithm writes them.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
+from typing import Protocol
 
 import numpy as np
 from qgis.core import QgsFeature, QgsFeatureSink, QgsFields, QgsGeometry, QgsProviderRegistry
@@ -21,6 +22,18 @@ from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QDate, QDateTime, Qt
 
 from ..wit_provider.results.gpkg_rows import GeoPackageRows, day_text, moment_texts
+
+
+class TableOutput(Protocol):
+    """Where one table's rows go: its own forms of a date and of UTC times, then rows of them."""
+
+    def day(self, day: date): ...
+
+    def moments(self, nanoseconds: np.ndarray) -> list: ...
+
+    def add(self, rows: list[Sequence], geometry: QgsGeometry | None = None) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class FeatureTable:
@@ -67,13 +80,10 @@ class GeoPackageTable:
         self._rows = rows
 
     def add(self, rows: list[Sequence], geometry: QgsGeometry | None = None) -> None:
-        self._rows.add(rows)
+        self._rows.add(rows)  # never a geometry: a table with outlines is a FeatureTable
 
     def close(self) -> None:
         self._rows.close()
-
-
-TableOutput = FeatureTable | GeoPackageTable
 
 
 def geopackage_table(uri: str) -> tuple[str, str | None] | None:
@@ -85,26 +95,47 @@ def geopackage_table(uri: str) -> tuple[str, str | None] | None:
     return path, table if isinstance(table, str) and table else None  # NULL QVariant: none named
 
 
+def file_key(path: str) -> str:
+    """One spelling per file, for telling whether two layers share one."""
+    return os.path.normcase(os.path.realpath(path))
+
+
 def table_output(sink: QgsFeatureSink, dest_id: str, fields: QgsFields, shared_files: set[str],
-                 with_geometry: bool = False) -> TableOutput:
+                 as_features: bool = False) -> TableOutput:
     """The output for a table's sink and destination. Takes the sink (the caller no longer uses it):
-    a GeoPackage table of its own is made by closing it. ``shared_files``: the real paths of
-    GeoPackages more than one output writes. Raises UnsuitableTable (before any row is written)
-    for a table QGIS did not make as asked."""
-    found = None if with_geometry else geopackage_table(dest_id)
-    if found is None or os.path.realpath(found[0]) in shared_files:
+    a GeoPackage table of its own is made by closing it. ``shared_files``: the ``file_key`` of
+    each GeoPackage another layer of the run uses; ``as_features``: rows with a geometry, or
+    appended to a layer (field mapping). Raises UnsuitableTable or sqlite3.Error (before any
+    row is written) for a table QGIS did not make as asked or a file SQLite cannot write."""
+    found = None if as_features else geopackage_table(dest_id)
+    if found is None or file_key(found[0]) in shared_files:
         return FeatureTable(sink, fields)
     sip.delete(sink)  # closed: OGR creates the (empty) table, which SQLite then appends to
     return GeoPackageTable(GeoPackageRows(found[0], found[1], fields.names()))
 
 
 @contextmanager
-def closed_at_end(*tables: TableOutput | None) -> Iterator[None]:
-    """The tables closed however the block ends: what was written stays in the files."""
+def closed_at_end(tables: Sequence[TableOutput | None]) -> Iterator[Sequence[TableOutput | None]]:
+    """``tables``, each closed however the block ends, one failing to close or not: what was
+    written stays in the files. A failure to close is raised once all are closed, unless the
+    block's own error is on its way."""
     try:
-        yield
-    finally:
-        for table in tables:
-            if table is not None:
-                table.close()
+        yield tables
+    except BaseException:
+        _close(tables)
+        raise
+    failure = _close(tables)
+    if failure is not None:
+        raise failure
 
+
+def _close(tables: Sequence[TableOutput | None]) -> Exception | None:
+    """Closes every table; the first failure, if any."""
+    failure = None
+    for table in tables:
+        if table is not None:
+            try:
+                table.close()
+            except Exception as error:
+                failure = failure or error
+    return failure

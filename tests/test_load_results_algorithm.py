@@ -699,15 +699,24 @@ def assert_opens_styled(output, annual, outlines: bool = True) -> None:
         project.removeAllMapLayers()
 
 
-def test_tables_appended_through_sqlite_equal_the_same_tables_written_as_features(qgis_app, canberra_zip, sample,
-                                                                                   tmp_path):
-    """TIMESERIES, ANNUAL and EVENTS each in a GeoPackage of its own get their rows through SQLite;
-    in one GeoPackage with the statistics (two writers to one file) through QGIS's sinks. QGIS reads
-    the same rows, the same types and the same feature counts from both, OGR keeps counting, and
-    the times are the series' own to the millisecond, in UTC."""
+def test_tables_appended_through_sqlite_equal_the_same_tables_written_as_features(qgis_app, canberra_zip, tmp_path,
+                                                                                   monkeypatch):
+    """TIMESERIES, ANNUAL and EVENTS each in a GeoPackage of its own (a path, or QGIS's ogr: form)
+    get their rows through SQLite; in one GeoPackage with the statistics (two writers to one file)
+    through QGIS's sinks. QGIS reads the same rows, the same types and the same feature counts from
+    both, OGR keeps counting, and the times are the series' own to the millisecond, in UTC."""
     import processing
     from qgis.core import QgsVectorLayer
+    from wit_dispatcher.algorithms import tables as table_outputs
 
+    appended = []
+
+    class Recorded(table_outputs.GeoPackageRows):
+        def __init__(self, path, table, columns):
+            super().__init__(path, table, columns)
+            appended.append(Path(path).name)
+
+    monkeypatch.setattr(table_outputs, "GeoPackageRows", Recorded)
     urls = []
     for uid in ("149", "16", "2"):
         (tmp_path / ("%s.parquet" % uid)).write_bytes(wit_parquet(uid, "int64" if uid == "16" else "int96"))
@@ -716,11 +725,14 @@ def test_tables_appended_through_sqlite_equal_the_same_tables_written_as_feature
     tables = ("TIMESERIES", "ANNUAL", "EVENTS")
     own = {name: tmp_path / ("%s.gpkg" % name.lower()) for name in tables}
     shared = tmp_path / "shared.gpkg"
-    first = processing.run("wit:loadresults", {"INPUT": layer, "ID_FIELD": "UID", "OUTPUT": str(tmp_path / "out.gpkg"),
-                                               **{name: str(path) for name, path in own.items()}})
+    first = processing.run("wit:loadresults", {
+        "INPUT": layer, "ID_FIELD": "UID", "OUTPUT": str(tmp_path / "out.gpkg"), "TIMESERIES": str(own["TIMESERIES"]),
+        "ANNUAL": str(own["ANNUAL"]), "EVENTS": "ogr:dbname='%s' table=\"events\"" % own["EVENTS"]})
+    assert sorted(appended) == ["annual.gpkg", "events.gpkg", "timeseries.gpkg"]
     second = processing.run("wit:loadresults", {
         "INPUT": layer, "ID_FIELD": "UID", "OUTPUT": "ogr:dbname='%s' table=\"stats\" (geom)" % shared,
         **{name: "ogr:dbname='%s' table=\"%s\"" % (shared, name.lower()) for name in tables}})
+    assert len(appended) == 3  # the shared file: features only
     assert (first["LOADED"], first["FAILED"]) == (second["LOADED"], second["FAILED"]) == (3, 1)
 
     def rows(dest_id):
@@ -747,3 +759,53 @@ def test_tables_appended_through_sqlite_equal_the_same_tables_written_as_feature
         assert db.execute("SELECT feature_count FROM gpkg_ogr_contents").fetchone()[0] == rows(first["ANNUAL"])[2]
         assert db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = "
                           "'trigger_insert_feature_count_annual'").fetchone()[0] == 1
+
+    # Appended to that ANNUAL (a field mapping, as a model or script may ask): QGIS's sink, never SQLite.
+    from qgis.core import (
+        QgsCoordinateReferenceSystem,
+        QgsProcessingOutputLayerDefinition,
+        QgsProperty,
+        QgsRemappingSinkDefinition,
+        QgsWkbTypes,
+    )
+
+    before = rows(first["ANNUAL"])[1]
+    mapping = QgsRemappingSinkDefinition()
+    existing = QgsVectorLayer(first["ANNUAL"], "annual", "ogr")
+    mapping.setDestinationFields(existing.fields())
+    mapping.setDestinationWkbType(QgsWkbTypes.Type.NoGeometry)
+    mapping.setSourceCrs(QgsCoordinateReferenceSystem())
+    mapping.setDestinationCrs(QgsCoordinateReferenceSystem())
+    mapping.setFieldMap({name: QgsProperty.fromField(name) for name in existing.fields().names() if name != "fid"})
+    into = QgsProcessingOutputLayerDefinition(str(own["ANNUAL"]))
+    into.setRemappingDefinition(mapping)
+    del existing
+    processing.run("wit:loadresults", {"INPUT": layer, "ID_FIELD": "UID", "OUTPUT": str(tmp_path / "again.gpkg"),
+                                       "ANNUAL": into})
+    assert len(appended) == 3
+    assert rows(str(own["ANNUAL"]))[1] == before + before
+
+
+def test_every_table_is_closed_however_the_run_ends(qgis_app):
+    """closed_at_end closes every table, one failing to close or not; the block's own error wins."""
+    from wit_dispatcher.algorithms.tables import closed_at_end
+
+    class Table:
+        def __init__(self, fails=False):
+            self.fails, self.closed = fails, False
+
+        def close(self):
+            self.closed = True
+            if self.fails:
+                raise OSError("disk full")
+
+    tables = [Table(), Table(fails=True), None, Table()]
+    with pytest.raises(OSError, match="disk full"):
+        with closed_at_end(tables) as opened:
+            assert opened is tables
+    assert [t.closed for t in tables if t] == [True, True, True]
+    tables = [Table(fails=True), Table()]
+    with pytest.raises(KeyError):
+        with closed_at_end(tables):
+            raise KeyError("the run's own")
+    assert [t.closed for t in tables] == [True, True]
