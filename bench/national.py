@@ -9,12 +9,19 @@ as qgis_process would. Prints one line per COUNT: "count seconds cpu_seconds pea
 statistics_mb annual_mb events_mb" (the outputs' file sizes; the outputs are removed then).
 With ``--outlines`` each COUNT runs twice, side by side: ANNUAL as a table, then with
 ANNUAL_OUTLINES (each row its polygon's outline), a last column saying which (0 or 1).
+
+`python -m bench.national --tables [COUNT]` (default 2,000) writes TIMESERIES, ANNUAL and EVENTS
+besides the statistics, TABLE_ROUNDS times each way, alternating: each table in a GeoPackage of
+its own (its rows appended through SQLite) and the three in one GeoPackage (which two writers
+cannot share, so QGIS's sinks write every row as a feature). Prints "count layout seconds
+cpu_seconds tables_mb" per run, layout ``own`` or ``one``.
 """
 
 from __future__ import annotations
 
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -24,6 +31,8 @@ from bench.common import CACHE, ROOT
 from bench.history import sample_files
 
 COUNTS = (20_000, 100_000)
+TABLE_COUNT, TABLE_ROUNDS = 2_000, 2
+TABLES = ("TIMESERIES", "ANNUAL", "EVENTS")
 
 
 def national_layer(count: int) -> Path:
@@ -90,6 +99,43 @@ def run_case(layer: str, count: str, outlines: str = "0") -> None:
                                                  " " + outlines if outlines == "1" else ""))
 
 
+def run_tables(layer: str, count: str, layout: str) -> None:
+    """In its own process: the algorithm with every table, each in a file of its own or all in one."""
+    from tools.qgis import processing_session
+
+    app, plugin = processing_session()
+    import processing
+
+    folder = CACHE / "national_tables"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    one = folder / "tables.gpkg"
+    tables = {name: str(folder / ("%s.gpkg" % name.lower())) if layout == "own" else
+              "ogr:dbname='%s' table=\"%s\"" % (one, name.lower()) for name in TABLES}
+    began, cpu = time.monotonic(), time.process_time()
+    result = processing.run("wit:loadresults", {"INPUT": layer, "ID_FIELD": "UID",
+                                                "OUTPUT": str(folder / "statistics.gpkg"), **tables})
+    elapsed, cpu = time.monotonic() - began, time.process_time() - cpu
+    if result["LOADED"] != int(count):
+        raise SystemExit("%d of %s loaded" % (result["LOADED"], count))
+    size = sum(path.stat().st_size for path in folder.iterdir() if path.name != "statistics.gpkg") / 1e6
+    shutil.rmtree(folder)
+    print("%s %s %.1f %.1f %.1f" % (count, layout, elapsed, cpu, size))
+
+
+def tables_side_by_side(count: int = TABLE_COUNT) -> None:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT))
+    layer = national_layer(count)
+    for _ in range(TABLE_ROUNDS):
+        for layout in ("own", "one"):
+            run = subprocess.run([sys.executable, "-m", "bench.national", "tables-run", str(layer), str(count),
+                                  layout], cwd=ROOT, env=env, capture_output=True, text=True)
+            lines = run.stdout.strip().splitlines()
+            if run.returncode != 0 or not lines:
+                raise RuntimeError("tables case failed: %s" % run.stderr[-2000:])
+            print(lines[-1], flush=True)
+
+
 def main(counts: list[int], outlines: bool = False) -> None:
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT))
     for count in counts:
@@ -106,6 +152,10 @@ def main(counts: list[int], outlines: bool = False) -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["run"]:
         run_case(*sys.argv[2:5])
+    elif sys.argv[1:2] == ["tables-run"]:
+        run_tables(*sys.argv[2:5])
+    elif sys.argv[1:2] == ["--tables"]:
+        tables_side_by_side(*(int(v) for v in sys.argv[2:3]))
     else:
         arguments = sys.argv[1:]
         main([int(v) for v in arguments if v != "--outlines"] or list(COUNTS), "--outlines" in arguments)

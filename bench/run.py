@@ -46,6 +46,9 @@ SITES_MEMORY_ROW = ("| load results as sites, memory with every output | WIT Dis
 REPORT_ROW = ("| WIT report (wit:report) from Load WIT results' outputs, a summary page and a page per polygon | WIT "
               "Dispatcher | %.2f s/page at %d pages (%.0f s), %.2f s/page at %d pages (%.0f s) = %.2f x per page; "
               "peak RSS %.0f MB, %.0f MB | linear |")
+TABLES_ROW = ("| load results with statistics, TIMESERIES, ANNUAL and EVENTS, %s wetlands from local files | WIT "
+              "Dispatcher, each table in a GeoPackage of its own (rows appended through SQLite) vs the three in one "
+              "GeoPackage (a QGIS feature per row), %d rounds alternating | %s vs %s = %.2f x | - |")
 PEER_NAMES = {"ours": "WIT Dispatcher", "notebook": "notebook (aiohttp, fixed 2 s)",
               "owslib": "OWSLib (ASYNC + monitorExecution)"}
 # Warm runs after a cold one: (polygons, END) for bench.dispatch_peer; "" keeps the case's own.
@@ -239,6 +242,7 @@ def main() -> None:
     readers = last_line(python("bench.parquet_readers"))
     print("Results at national scale: 20,000 and 100,000 wetlands from local files...", flush=True)
     national = national_case()
+    tables = tables_case()
 
     print("\nWIT Dispatcher benchmarks, %s, %s, %d cores, Python %s, %.0f s in all\n" % (
         date.today(), platform.platform(), os.cpu_count(), platform.python_version(), time.monotonic() - began))
@@ -277,6 +281,7 @@ def main() -> None:
     print(report_row(report))
     print(readers_row(readers))
     print("\n".join(national_rows(national)))
+    print(tables_row(tables))
     print("| ANNUAL and EVENTS GeoPackages of 2,000 files | WIT Dispatcher | ANNUAL %d rows, %.1f MB (%.0f bytes/row); "
           "EVENTS %d rows, %.1f MB | - |" % (annual_rows, annual_mb, 1e6 * annual_mb / annual_rows, event_rows,
                                              events_mb))
@@ -337,9 +342,24 @@ def national_rows(cases: list[list[float]]) -> list[str]:
             for count, seconds, cpu, rss, stats_mb, annual_mb, events_mb in cases]
 
 
+def tables_case() -> list[list[str]]:
+    """bench.national --tables' lines: count, layout, seconds, CPU seconds, the tables' size."""
+    process = python("bench.national", "--tables")
+    lines = process.communicate()[0].strip().splitlines()
+    if process.returncode != 0 or not lines:
+        raise RuntimeError("benchmark step failed: %s" % process.args)
+    return [line.split() for line in lines]
+
+
+def tables_row(runs: list[list[str]]) -> str:
+    own, one = ([float(run[2]) for run in runs if run[1] == layout] for layout in ("own", "one"))
+    return TABLES_ROW % ("{:,}".format(int(runs[0][0])), len(own), ", ".join("%.1f s" % v for v in own),
+                         ", ".join("%.1f s" % v for v in one), sum(own) / sum(one))
+
+
 def national_only() -> None:
     began = time.monotonic()
-    print_table("national-scale benchmark", began, national_rows(national_case()))
+    print_table("national-scale benchmark", began, national_rows(national_case()) + [tables_row(tables_case())])
 
 
 def readers_only() -> None:
