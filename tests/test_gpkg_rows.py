@@ -95,10 +95,31 @@ def test_many_rows_in_several_transactions_and_statements(tmp_path, monkeypatch)
     table.close()
     inserts = [sql.count("), (") + 1 for sql in statements if sql.startswith("INSERT")]  # rows, values expanded
     assert inserts == [500, 200] * 7
-    assert [sql for sql in statements if sql == "COMMIT"] == ["COMMIT"] * 5  # after 1,400, 2,800, 4,200; closing
+    assert [sql for sql in statements if sql == "COMMIT"] == ["COMMIT"] * 4  # after 1,400, 2,800, 4,200; closing
     rows, count = read_back(path)
     assert count == stored_count(path) == 4900 == len(rows)
     assert rows[-1] == ["w6", 1999, None, None, 1999 / 3, 6]
+
+
+def test_a_close_another_program_holds_up_leaves_the_file_as_a_cut_off_run_does(tmp_path, monkeypatch):
+    """A reader holding the file past the wait: the close fails saying so, the rows committed before
+    stay, OGR counts them itself, and closing again does nothing."""
+    monkeypatch.setattr(gpkg_rows, "COMMIT_ROWS", 5)
+    monkeypatch.setattr(gpkg_rows, "_LOCK_WAIT_SECONDS", 0.2)
+    path = ogr_table(tmp_path / "annual.gpkg")
+    table = GeoPackageRows(str(path), "annual", COLUMNS)
+    table.add([["w%d" % i, 2000 + i, None, None, 0.5, i] for i in range(8)])  # committed
+    with sqlite3.connect(path, isolation_level=None) as reader:
+        reader.execute("BEGIN")
+        reader.execute("SELECT * FROM annual").fetchall()  # a reader's lock, held
+        table.add([["late", 2020, None, None, 0.5, 9]])
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            table.close()
+        reader.execute("COMMIT")
+    table.close()
+    rows, count = read_back(path)
+    assert [row[0] for row in rows] == ["w%d" % i for i in range(8)] and count == 8
+    assert stored_count(path) is None
 
 
 @pytest.mark.parametrize("case, reason", [
