@@ -353,7 +353,8 @@ class LoadResultsAlgorithm(WitAlgorithm):
             appended = isinstance(definition, QgsProcessingOutputLayerDefinition) and definition.useRemapping()
             try:
                 tables.append(None if table_sink is None else table_output(
-                    table_sink, table_id, fields, shared, as_features=appended or (name == self.ANNUAL and outlines)))
+                    table_sink, table_id, fields, shared, name,
+                    as_features=appended or (name == self.ANNUAL and outlines)))
             except (UnsuitableTable, sqlite3.Error) as error:
                 with closed_at_end(tables):  # those opened already: their files as QGIS made them
                     raise QgsProcessingException(self.tr("{}: cannot write {}: {}").format(

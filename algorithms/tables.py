@@ -11,13 +11,21 @@ outlines get features through the Processing sink, as any algorithm writes them.
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from typing import Protocol
 
 import numpy as np
-from qgis.core import QgsFeature, QgsFeatureSink, QgsFields, QgsGeometry, QgsProviderRegistry
+from qgis.core import (
+    QgsFeature,
+    QgsFeatureSink,
+    QgsFields,
+    QgsGeometry,
+    QgsProcessingException,
+    QgsProviderRegistry,
+)
 from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QDate, QDateTime, Qt
 
@@ -71,19 +79,31 @@ class FeatureTable:
 
 
 class GeoPackageTable:
-    """Rows appended to the GeoPackage table QGIS made for the output, through SQLite."""
+    """Rows appended to the GeoPackage table QGIS made for the output, through SQLite; a failure
+    to write (a full disk, another program holding the file) names the output."""
 
     day = staticmethod(day_text)
     moments = staticmethod(moment_texts)
 
-    def __init__(self, rows: GeoPackageRows):
+    def __init__(self, rows: GeoPackageRows, label: str):
         self._rows = rows
+        self._label = label
 
     def add(self, rows: list[Sequence], geometry: QgsGeometry | None = None) -> None:
-        self._rows.add(rows)  # never a geometry: a table with outlines is a FeatureTable
+        with self._named():
+            self._rows.add(rows)  # never a geometry: a table with outlines is a FeatureTable
 
     def close(self) -> None:
-        self._rows.close()
+        with self._named():
+            self._rows.close()
+
+    @contextmanager
+    def _named(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as error:
+            raise QgsProcessingException("%s: cannot write table %s: %s" % (
+                self._label, self._rows.table, error)) from None
 
 
 def geopackage_table(uri: str) -> tuple[str, str | None] | None:
@@ -101,17 +121,18 @@ def file_key(path: str) -> str:
 
 
 def table_output(sink: QgsFeatureSink, dest_id: str, fields: QgsFields, shared_files: set[str],
-                 as_features: bool = False) -> TableOutput:
+                 label: str, as_features: bool = False) -> TableOutput:
     """The output for a table's sink and destination. Takes the sink (the caller no longer uses it):
     a GeoPackage table of its own is made by closing it. ``shared_files``: the ``file_key`` of
-    each GeoPackage another layer of the run uses; ``as_features``: rows with a geometry, or
-    appended to a layer (field mapping). Raises UnsuitableTable or sqlite3.Error (before any
-    row is written) for a table QGIS did not make as asked or a file SQLite cannot write."""
+    each GeoPackage another layer of the run uses; ``label`` names the output in errors;
+    ``as_features``: rows with a geometry, or appended to a layer (field mapping). Raises
+    UnsuitableTable or sqlite3.Error (before any row is written) for a table QGIS did not make
+    as asked or a file SQLite cannot write."""
     found = None if as_features else geopackage_table(dest_id)
     if found is None or file_key(found[0]) in shared_files:
         return FeatureTable(sink, fields)
     sip.delete(sink)  # closed: OGR creates the (empty) table, which SQLite then appends to
-    return GeoPackageTable(GeoPackageRows(found[0], found[1], fields.names()))
+    return GeoPackageTable(GeoPackageRows(found[0], found[1], fields.names()), label)
 
 
 @contextmanager

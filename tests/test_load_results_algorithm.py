@@ -785,6 +785,19 @@ def test_tables_appended_through_sqlite_equal_the_same_tables_written_as_feature
     assert len(appended) == 3
     assert rows(str(own["ANNUAL"]))[1] == before + before
 
+    # Into the GeoPackage the input is read from: QGIS's sink, never SQLite (a writer would wait on the reader).
+    from qgis.core import QgsCoordinateTransformContext, QgsVectorFileWriter
+
+    options = QgsVectorFileWriter.SaveVectorOptions()
+    options.driverName, options.layerName = "GPKG", "wetlands"
+    wetlands = tmp_path / "wetlands.gpkg"
+    assert QgsVectorFileWriter.writeAsVectorFormatV3(layer, str(wetlands), QgsCoordinateTransformContext(),
+                                                     options)[0] == QgsVectorFileWriter.WriterError.NoError
+    beside = processing.run("wit:loadresults", {
+        "INPUT": "%s|layername=wetlands" % wetlands, "ID_FIELD": "UID", "OUTPUT": str(tmp_path / "third.gpkg"),
+        "EVENTS": "ogr:dbname='%s' table=\"events\"" % wetlands})
+    assert len(appended) == 3 and rows(beside["EVENTS"])[1] == rows(first["EVENTS"])[1]
+
 
 def test_every_table_is_closed_however_the_run_ends(qgis_app):
     """closed_at_end closes every table, one failing to close or not; the block's own error wins."""
