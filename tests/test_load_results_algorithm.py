@@ -822,3 +822,34 @@ def test_every_table_is_closed_however_the_run_ends(qgis_app):
         with closed_at_end(tables):
             raise KeyError("the run's own")
     assert [t.closed for t in tables] == [True, True]
+
+
+def test_timeseries_times_read_back_as_written_whatever_the_clock(qgis_app, tmp_path, monkeypatch):
+    """On a clock in Canberra, a TIMESERIES time read back for the explorer and the report is the
+    UTC time written, whether QGIS reads the file's "…Z" as UTC (3.40 on) or as local time (3.22)."""
+    import time
+
+    from osgeo import ogr
+    from qgis.core import QgsVectorLayer
+    from qgis.PyQt.QtCore import QDate, QDateTime, Qt, QTime
+    from wit_dispatcher.wit_provider.qgis_bridge.values import nanoseconds
+    from wit_dispatcher.wit_provider.results.gpkg_rows import GeoPackageRows, moment_texts
+
+    written = numpy.array([1_294_962_732_345_000_000], dtype=numpy.int64)  # 2011-01-13T23:52:12.345Z
+    path = tmp_path / "timeseries.gpkg"
+    source = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    source.CreateLayer("timeseries", None, ogr.wkbNone).CreateField(ogr.FieldDefn("time", ogr.OFTDateTime))
+    source = None
+    rows = GeoPackageRows(str(path), None, ["time"])
+    rows.add([[text] for text in moment_texts(written)])
+    rows.close()
+    monkeypatch.setenv("TZ", "Australia/Sydney")
+    time.tzset()
+    try:
+        local = QDateTime(QDate(2011, 1, 13), QTime(23, 52, 12, 345), Qt.TimeSpec.LocalTime)
+        assert local.toMSecsSinceEpoch() != written[0] // 1_000_000  # the clock is not UTC's
+        read = next(QgsVectorLayer(str(path), "timeseries", "ogr").getFeatures())["time"]
+        assert [nanoseconds(moment) for moment in (read, local, "2011-01-13T23:52:12.345Z")] == [written[0]] * 3
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from qgis.PyQt.QtCore import QDateTime, Qt
 
 
 def plain(value):
@@ -15,10 +16,14 @@ def plain(value):
 
 
 def nanoseconds(moment) -> int:
-    """A TIMESERIES time → nanoseconds since the epoch: a QDateTime by its own time zone (Load WIT results
-    writes UTC), its ISO text (a CSV table) as UTC."""
+    """A TIMESERIES time → nanoseconds since the epoch. Load WIT results writes UTC: a QDateTime in
+    UTC (or another zone) by its zone; one in local time by its clock, as UTC (QGIS 3.22 reads a
+    GeoPackage's "…Z" as local time, and a time stored without a zone too); ISO text (a CSV table)
+    as UTC."""
     if isinstance(moment, str):
         return int(np.datetime64(moment.rstrip("Z").replace("/", "-"), "ns").astype(np.int64))
+    if moment.timeSpec() == Qt.TimeSpec.LocalTime:
+        moment = QDateTime(moment.date(), moment.time(), Qt.TimeSpec.UTC)
     return int(moment.toMSecsSinceEpoch()) * 1_000_000
 
 
