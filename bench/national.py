@@ -123,30 +123,30 @@ def run_tables(layer: str, count: str, layout: str) -> None:
     print("%s %s %.1f %.1f %.1f" % (count, layout, elapsed, cpu, size))
 
 
-def tables_side_by_side(count: int = TABLE_COUNT) -> None:
+def in_own_process(*arguments: str) -> str:
+    """The last line ``python -m bench.national ARGUMENTS`` prints, run as qgis_process would."""
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT))
+    run = subprocess.run([sys.executable, "-m", "bench.national", *arguments], cwd=ROOT, env=env,
+                         capture_output=True, text=True)
+    lines = run.stdout.strip().splitlines()
+    if run.returncode != 0 or not lines:
+        raise RuntimeError("national case %s failed: %s" % (arguments[0], run.stderr[-2000:]))
+    return lines[-1]
+
+
+def tables_side_by_side(count: int = TABLE_COUNT) -> None:
     layer = national_layer(count)
     for _ in range(TABLE_ROUNDS):
         for layout in ("own", "one"):
-            run = subprocess.run([sys.executable, "-m", "bench.national", "tables-run", str(layer), str(count),
-                                  layout], cwd=ROOT, env=env, capture_output=True, text=True)
-            lines = run.stdout.strip().splitlines()
-            if run.returncode != 0 or not lines:
-                raise RuntimeError("tables case failed: %s" % run.stderr[-2000:])
-            print(lines[-1], flush=True)
+            print(in_own_process("tables-run", str(layer), str(count), layout), flush=True)
 
 
 def main(counts: list[int], outlines: bool = False) -> None:
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT))
     for count in counts:
         layer = national_layer(count)
         for variant in ("0", "1") if outlines else ("0",):
-            run = subprocess.run([sys.executable, "-m", "bench.national", "run", str(layer), str(count), variant],
-                                 cwd=ROOT, env=env, capture_output=True, text=True)
-            lines = run.stdout.strip().splitlines()
-            if run.returncode != 0 or not lines:
-                raise RuntimeError("national case failed: %s" % run.stderr[-2000:])
-            print(lines[-1] + (" 0" if outlines and variant == "0" else ""), flush=True)
+            line = in_own_process("run", str(layer), str(count), variant)
+            print(line + (" 0" if outlines and variant == "0" else ""), flush=True)
 
 
 if __name__ == "__main__":

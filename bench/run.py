@@ -64,11 +64,16 @@ def python(*arguments: str) -> subprocess.Popen:
                             stderr=subprocess.DEVNULL, text=True)
 
 
-def last_line(process: subprocess.Popen) -> list[str]:
+def output_lines(process: subprocess.Popen, at_least: int = 1) -> list[str]:
+    """What a benchmark step printed, line by line, once it has ended well."""
     output = process.communicate()[0].strip().splitlines()
-    if process.returncode != 0 or not output:
+    if process.returncode != 0 or len(output) < at_least:
         raise RuntimeError("benchmark step failed: %s" % process.args)
-    return output[-1].split()
+    return output
+
+
+def last_line(process: subprocess.Popen) -> list[str]:
+    return output_lines(process)[-1].split()
 
 
 def fresh_output(size: int):
@@ -226,10 +231,7 @@ def main() -> None:
     yearly = yearly_case()
     cost = [float(v) for v in last_line(python("bench.client_cost", "2000", "32"))]
     print("Results: 2,000 WIT files from a local S3 server...", flush=True)
-    loading = python("bench.load_results")
-    output = loading.communicate()[0].strip().splitlines()
-    if loading.returncode != 0 or len(output) < 4:
-        raise RuntimeError("benchmark step failed: %s" % loading.args)
+    output = output_lines(python("bench.load_results"), 4)
     parallel_s, sequential_s, rss_200, rss_2000, slow_parallel_s, slow_sequential_s = map(float, output[-4].split())
     *side_by_side, rss_all_200, rss_all_2000 = map(float, output[-3].split())
     annual_rows, annual_mb, event_rows, events_mb = map(float, output[-2].split())
@@ -326,11 +328,7 @@ def readers_row(figures: list[str]) -> str:
 
 def national_case() -> list[list[float]]:
     """bench.national's lines: count, seconds, CPU seconds, peak RSS and the three outputs' sizes."""
-    process = python("bench.national")
-    lines = process.communicate()[0].strip().splitlines()
-    if process.returncode != 0 or len(lines) < 2:
-        raise RuntimeError("benchmark step failed: %s" % process.args)
-    return [[float(v) for v in line.split()] for line in lines[-2:]]
+    return [[float(v) for v in line.split()] for line in output_lines(python("bench.national"), 2)[-2:]]
 
 
 def national_rows(cases: list[list[float]]) -> list[str]:
@@ -344,11 +342,7 @@ def national_rows(cases: list[list[float]]) -> list[str]:
 
 def tables_case() -> list[list[str]]:
     """bench.national --tables' lines: count, layout, seconds, CPU seconds, the tables' size."""
-    process = python("bench.national", "--tables")
-    lines = process.communicate()[0].strip().splitlines()
-    if process.returncode != 0 or not lines:
-        raise RuntimeError("benchmark step failed: %s" % process.args)
-    return [line.split() for line in lines]
+    return [line.split() for line in output_lines(python("bench.national", "--tables"))]
 
 
 def tables_row(runs: list[list[str]]) -> str:
