@@ -44,6 +44,7 @@ from qgis.PyQt.QtCore import QDate
 from qgis.PyQt.QtXml import QDomDocument
 
 from ..wit_provider.common.job_states import OUTCOMES
+from ..wit_provider.results.gpkg_rows import data_tables
 from ..wit_provider.results.history import REGIME_COLOURS, TREND_COLOURS
 from ..wit_provider.results.metrics import YEARLY_PEAKS
 from .tables import geopackage_table
@@ -364,7 +365,7 @@ def _stored_styles(path: str, table: str | None) -> list[tuple[str, str, bool]]:
         if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'layer_styles'").fetchone():
             return []
         if table is None:
-            tables = db.execute("SELECT table_name FROM gpkg_contents WHERE table_name != 'layer_styles'").fetchall()
+            tables = data_tables(db)
             if len(tables) != 1:
                 return []
             table = tables[0][0]

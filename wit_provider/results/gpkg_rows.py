@@ -72,8 +72,7 @@ class GeoPackageRows:
             raise
 
     def _check(self, table: str | None, columns: list[str]) -> str:
-        tables = self._db.execute("SELECT table_name, data_type FROM gpkg_contents WHERE table_name != "
-                                  "'layer_styles'").fetchall()
+        tables = data_tables(self._db)
         if table is None:
             if len(tables) != 1:
                 raise UnsuitableTable("the file has %d tables, not one" % len(tables))
@@ -133,6 +132,11 @@ class GeoPackageRows:
         finally:
             self._db.close()
             self._db = None
+
+
+def data_tables(db: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(name, data type) of each table a GeoPackage holds, QGIS's own ``layer_styles`` left out."""
+    return db.execute("SELECT table_name, data_type FROM gpkg_contents WHERE table_name != 'layer_styles'").fetchall()
 
 
 def day_text(day: date) -> str:
