@@ -311,7 +311,7 @@ def test_a_failing_comparison_costs_only_its_polygon(tmp_path, monkeypatch):
         return histories(records)
 
     monkeypatch.setattr(module, "histories", broken)
-    assert loader._compare_all(batch) == batch
+    assert module.compare_with_past(batch) == batch
     for number, loaded in enumerate(batch):
         assert loaded.status == LOADED and loaded.stats["wit_obs"] > 0 and loaded.years is None
         if number == 3:

@@ -2,7 +2,7 @@
 
 Memory stays flat in the number of polygons: at most ``2 × max_concurrent`` polygons are
 in the pool or waiting for their turn, and each file's rows are summarised (and plotted)
-in the worker that read them. A polygon whose result cannot be read is ``failed`` with
+by the worker, thread or process, that measures them. A polygon whose result cannot be read is ``failed`` with
 the reason; it never stops the run. No QGIS here.
 """
 
@@ -15,12 +15,14 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from ..common.job_states import FAILED, SUCCEEDED  # one vocabulary across both algorithms
 from .fetch import Fetcher, FetchError, parse_locations
 from .history import histories, summary
 from .metrics import YEARLY_PEAKS, Years, annual_metrics, inundation_events, yearly_peaks, years_of
+from .processes import WorkerProcesses
 from .sites import SITE_COVER, combine
 from .table import Series, TableError, merge, read_series, statistics
 
@@ -64,70 +66,49 @@ class Loaded:
     subsites: list[str] = field(default_factory=list)  # a site's: each subsite's load status, in order
 
 
-class ResultLoader:
-    """Reads each polygon's files once and computes, in the worker that read them, the statistics,
-    its years and whatever else is asked for: the series itself, annual metrics, events, the plot.
-    The comparison with its past is made from those years on the thread that takes the results
-    (``run``'s caller): a few dozen values of Python work that, done in sixteen workers, would hold
-    that thread up behind Python's lock (docs/benchmarks.md has the figures)."""
+@dataclass(frozen=True)
+class Measures:
+    """What is made of each wetland's downloaded files, and how: plain values, so that a worker
+    process (``processes``) gets them as a worker thread does."""
 
-    def __init__(self, fetcher: Fetcher, reader: str, threshold: float, max_concurrent: int,
-                 plots_dir: str | None = None, keep_series: bool = False, annual: bool = False,
-                 events: bool = False):
-        self.fetcher = fetcher
-        self.reader = reader
-        self.threshold = threshold
-        self.max_concurrent = max_concurrent
-        self.plots_dir = plots_dir
-        self.keep_series = keep_series
-        self.annual = annual
-        self.events = events
-        self._stopped = threading.Event()
+    reader: str
+    threshold: float
+    plots_dir: str | None = None
+    keep_series: bool = False
+    annual: bool = False
+    events: bool = False
 
-    def load(self, job: LoadJob | SiteJob) -> Loaded:
-        """One polygon, start to end, on this thread."""
-        return self._compare(self._read(job))
-
-    def _read(self, job: LoadJob | SiteJob) -> Loaded:
-        """A worker's part of one polygon or site; every expected failure becomes a reason."""
+    def loaded(self, job: LoadJob | SiteJob, downloaded: list, stopped: Callable[[], bool] = lambda: False) -> Loaded:
+        """``job`` from what ``ResultLoader`` downloaded of it; every expected failure becomes a reason."""
         try:
             if isinstance(job, SiteJob):
-                return self._site(job)
-            return self._measure(job.ident, self._series(job), job.area_ha)
+                return self._site(job, downloaded, stopped)
+            return self._measure(job.ident, self._series(job, downloaded), job.area_ha, stopped)
         except _Unloaded as unloaded:
             return unloaded.loaded
         except Exception as error:  # a bug must not stop the other polygons
             return Loaded(FAILED, error="internal error: %r" % (error,))
 
-    def _series(self, job: LoadJob) -> Series:
-        """The polygon's merged series; ``_Unloaded`` when it has none to give."""
+    def _series(self, job: LoadJob, files: list[bytes]) -> Series:
+        """The polygon's merged series from its increments' files; ``_Unloaded`` for one that is not a WIT table."""
         locations = parse_locations(job.location)
-        if not locations:
-            raise _Unloaded(Loaded(NO_RESULT))
-        if job.dispatch_status not in (None, SUCCEEDED):
-            # Some of its increments have no result: statistics of what is left would mislead.
-            raise _Unloaded(Loaded(FAILED, error="its dispatch is '%s' (wit_status), so its series is incomplete: "
-                                   "run Dispatch WIT again (RETRY_FAILED for failed jobs)" % job.dispatch_status))
         parts = []
-        for number, location in enumerate(locations, 1):
+        for number, (location, data) in enumerate(zip(locations, files), 1):
             try:
-                parts.append(read_series(self.fetcher.fetch(location), self.reader))
-            except (FetchError, TableError) as reason:
-                where = "increment %d of %d (%s): " % (number, len(locations), location) if len(locations) > 1 else ""
-                raise _Unloaded(Loaded(FAILED, error=where + str(reason))) from None
+                parts.append(read_series(data, self.reader))
+            except TableError as reason:
+                raise _Unloaded(Loaded(FAILED, error=_increment(number, locations, location) + str(reason))) from None
         return merge(parts)
 
-    def _site(self, job: SiteJob) -> Loaded:
-        """The site from its subsites read one after another in this worker: combined as the last
-        arrives, so a site holds at most its own subsites' series."""
+    def _site(self, job: SiteJob, downloaded: list, stopped: Callable[[], bool]) -> Loaded:
+        """The site from its subsites' files (each a list, or the Loaded saying why it has none),
+        combined at once, so a site holds at most its own subsites' series."""
         loaded, problems, statuses = [], [], []
-        for subsite in job.subsites:
-            if self._stopped.is_set():  # cancelled: the rest of the site is not downloaded
-                raise _Unloaded(Loaded(FAILED, error="cancelled"))
+        for subsite, files in zip(job.subsites, downloaded):
             try:
-                if subsite.area_ha is None or not subsite.area_ha > 0:
-                    raise _Unloaded(Loaded(FAILED, error="it has no area (an empty geometry) to weigh it by"))
-                loaded.append((self._series(subsite), subsite.area_ha))
+                if isinstance(files, Loaded):
+                    raise _Unloaded(files)
+                loaded.append((self._series(subsite, files), subsite.area_ha))
                 statuses.append(LOADED)
             except _Unloaded as unloaded:
                 statuses.append(unloaded.loaded.status)
@@ -139,14 +120,15 @@ class ResultLoader:
             combined = combine(loaded, job.cover)
             about = "site of %d subsites (%d loaded): %d dates kept, %d under %.0f %% cover dropped" % (
                 len(job.subsites), len(loaded), len(combined.series), combined.dropped_dates, 100 * job.cover)
-            site = self._measure(job.ident, combined.series, combined.area, about)
+            site = self._measure(job.ident, combined.series, combined.area, stopped, about)
             site.error = "; ".join(problems + ([site.error] if site.error else []))
             site_stats["wit_dropped_dates"] = combined.dropped_dates
         site.stats.update(site_stats)
         site.subsites = statuses
         return site
 
-    def _measure(self, ident: str, series: Series, area_ha: float | None, about: str = "") -> Loaded:
+    def _measure(self, ident: str, series: Series, area_ha: float | None, stopped: Callable[[], bool],
+                 about: str = "") -> Loaded:
         """What is asked for of one wetland's series, and its years for the comparison with the past;
         ``about`` the wetland, for its plot."""
         years = years_of(series, self.threshold)
@@ -157,35 +139,10 @@ class ResultLoader:
             loaded.annual = annual_metrics(series, years).rows()
         if self.events:
             loaded.events = inundation_events(series, self.threshold, area_ha)
-        if self.plots_dir and len(series) and not self._stopped.is_set():  # the plot says it under its title
-            subtitle = summary(self._compare(loaded).stats)
+        if self.plots_dir and len(series) and not stopped():  # the plot says it under its title
+            subtitle = summary(compare_with_past([loaded])[0].stats)
             loaded.plot, loaded.error = self._plot(series, ident, "%s\n%s" % (about, subtitle) if about else subtitle)
         return loaded
-
-    @staticmethod
-    def _compare(loaded: Loaded) -> Loaded:
-        """``loaded`` with the comparison with the past in its statistics, once."""
-        return ResultLoader._compare_all([loaded])[0]
-
-    @staticmethod
-    def _compare_all(batch: list[Loaded]) -> list[Loaded]:
-        """Each of ``batch`` with the comparison with the past in its statistics, once: computed
-        together (``histories``), or one by one where that fails, so a bug costs only its polygon."""
-        waiting = [loaded for loaded in batch if loaded.years is not None]
-        try:
-            found = histories([loaded.years for loaded in waiting])
-        except Exception as error:  # a bug must not stop the other polygons; the statistics stand
-            if len(waiting) > 1:
-                for loaded in waiting:
-                    ResultLoader._compare(loaded)
-            else:
-                waiting[0].error = "internal error in the comparison with the past: %r" % (error,)
-                waiting[0].years = None
-            return batch
-        for loaded, past in zip(waiting, found):
-            loaded.stats.update(past.fields())
-            loaded.years = None
-        return batch
 
     def _plot(self, series: Series, ident: str, subtitle: str) -> tuple[str, str]:
         """(path, '') once written, else ('', why): a plot that fails keeps the statistics."""
@@ -198,12 +155,135 @@ class ResultLoader:
             return "", "the plot could not be written: %s" % (getattr(error, "strerror", None) or error)
         return path, ""
 
+
+def compare_with_past(batch: list[Loaded]) -> list[Loaded]:
+    """Each of ``batch`` with the comparison with the past in its statistics, once: computed
+    together (``histories``), or one by one where that fails, so a bug costs only its polygon."""
+    waiting = [loaded for loaded in batch if loaded.years is not None]
+    try:
+        found = histories([loaded.years for loaded in waiting])
+    except Exception as error:  # a bug must not stop the other polygons; the statistics stand
+        if len(waiting) > 1:
+            for loaded in waiting:
+                compare_with_past([loaded])
+        else:
+            waiting[0].error = "internal error in the comparison with the past: %r" % (error,)
+            waiting[0].years = None
+        return batch
+    for loaded, past in zip(waiting, found):
+        loaded.stats.update(past.fields())
+        loaded.years = None
+    return batch
+
+
+def _measured_in_process(measures: Measures, job: LoadJob | SiteJob, downloaded: list) -> Loaded:
+    """A worker process's part of one wetland: all of it, its comparison with the past too (no
+    other thread there waits for Python's lock)."""
+    return compare_with_past([measures.loaded(job, downloaded)])[0]
+
+
+def _warm_up(reader: str) -> None:
+    """Run first in each worker process: the reader imported, and there, or the processes are not used."""
+    if reader == "gdal":
+        from osgeo import gdal
+
+        if gdal.GetDriverByName("Parquet") is None:
+            raise ImportError("GDAL in a worker process has no Parquet driver")
+    else:
+        import pyarrow.parquet  # noqa: F401
+
+
+def _increment(number: int, locations: list[str], location: str) -> str:
+    """Which increment a failure is of, where a polygon has several."""
+    return "increment %d of %d (%s): " % (number, len(locations), location) if len(locations) > 1 else ""
+
+
+class ResultLoader:
+    """Downloads each polygon's files in a bounded pool of threads, and has them measured
+    (``Measures``) in the thread that downloaded them or, with ``processes``, in that many worker
+    processes (``processes.WorkerProcesses``). The comparison with the past of what threads measured
+    is made on the thread that takes the results (``run``'s caller), many at once: a few dozen values
+    of Python work that, done in sixteen threads, would hold that thread up behind Python's lock
+    (docs/benchmarks.md has the figures). After a run, ``measured_in_processes`` says how many
+    wetlands the processes measured and ``processes_problem`` why they were not used, or stopped."""
+
+    def __init__(self, fetcher: Fetcher, reader: str, threshold: float, max_concurrent: int,
+                 plots_dir: str | None = None, keep_series: bool = False, annual: bool = False,
+                 events: bool = False, processes: int = 0):
+        self.fetcher = fetcher
+        self.measures = Measures(reader, threshold, plots_dir, keep_series, annual, events)
+        self.max_concurrent = max_concurrent
+        self.processes = processes
+        self.processes_problem = ""
+        self.measured_in_processes = 0
+        self._workers: WorkerProcesses | None = None
+        self._stopped = threading.Event()
+
+    def load(self, job: LoadJob | SiteJob) -> Loaded:
+        """One polygon, start to end, on this thread."""
+        return compare_with_past([self._read(job)])[0]
+
+    def _read(self, job: LoadJob | SiteJob) -> Loaded:
+        """A worker thread's part of one polygon or site: its files, then their measures."""
+        try:
+            downloaded = self._download(job)
+        except _Unloaded as unloaded:
+            return unloaded.loaded
+        except Exception as error:  # a bug must not stop the other polygons
+            return Loaded(FAILED, error="internal error: %r" % (error,))
+        if self._workers is not None:
+            done, loaded = self._workers.call(_measured_in_process, self.measures, job, downloaded)
+            if done:
+                return loaded
+            if self._stopped.is_set():
+                return Loaded(FAILED, error="cancelled")
+        return self.measures.loaded(job, downloaded, self._stopped.is_set)
+
+    def _download(self, job: LoadJob | SiteJob) -> list:
+        """The files of a polygon (each increment's bytes), or of a site (each subsite's files, or the
+        Loaded saying why it has none); ``_Unloaded`` when a polygon has nothing to measure."""
+        if not isinstance(job, SiteJob):
+            return self._files(job)
+        downloaded = []
+        for subsite in job.subsites:  # one after another in this worker: the pool stays bounded
+            if self._stopped.is_set():  # cancelled: the rest of the site is not downloaded
+                raise _Unloaded(Loaded(FAILED, error="cancelled"))
+            try:
+                if subsite.area_ha is None or not subsite.area_ha > 0:
+                    raise _Unloaded(Loaded(FAILED, error="it has no area (an empty geometry) to weigh it by"))
+                downloaded.append(self._files(subsite))
+            except _Unloaded as unloaded:
+                downloaded.append(unloaded.loaded)
+        return downloaded
+
+    def _files(self, job: LoadJob) -> list[bytes]:
+        """Each increment's file of one polygon; ``_Unloaded`` when it has none to give."""
+        locations = parse_locations(job.location)
+        if not locations:
+            raise _Unloaded(Loaded(NO_RESULT))
+        if job.dispatch_status not in (None, SUCCEEDED):
+            # Some of its increments have no result: statistics of what is left would mislead.
+            raise _Unloaded(Loaded(FAILED, error="its dispatch is '%s' (wit_status), so its series is incomplete: "
+                                   "run Dispatch WIT again (RETRY_FAILED for failed jobs)" % job.dispatch_status))
+        files = []
+        for number, location in enumerate(locations, 1):
+            try:
+                files.append(self.fetcher.fetch(location))
+            except FetchError as reason:
+                raise _Unloaded(Loaded(FAILED, error=_increment(number, locations, location) + str(reason))) from None
+        return files
+
     def run(self, items: Iterable[tuple[Any, LoadJob | SiteJob]],
             cancelled: Callable[[], bool]) -> Iterator[tuple[Any, Loaded]]:
         """(item, Loaded) in input order; stops promptly when ``cancelled()`` turns true."""
         window = 2 * self.max_concurrent
         pending: deque[tuple[Any, Future]] = deque()
         source = iter(items)
+        if self.processes:
+            try:
+                self._workers = WorkerProcesses(self.processes, partial(_warm_up, self.measures.reader))
+            except Exception as error:  # measured in the threads instead
+                self.processes_problem = "the worker processes did not start: %s" % (error,)
         pool = _DaemonPool(self.max_concurrent, self._read)
         exhausted = False
 
@@ -230,11 +310,11 @@ class ResultLoader:
                 ready = [pending.popleft()]
                 while pending and pending[0][1].done():
                     ready.append(pending.popleft())
-                # Every result read so far is compared with its past at once (``_compare_all``), those
+                # Every result read so far is compared with its past at once (``compare_with_past``), those
                 # behind the head too: the fewer, larger batches, the less the loading thread waits
                 # for Python's lock. A result is compared once, so later batches skip those.
                 ready_loaded = [future.result() for _, future in ready]
-                self._compare_all(ready_loaded + [future.result() for _, future in pending if future.done()])
+                compare_with_past(ready_loaded + [future.result() for _, future in pending if future.done()])
                 for handed, ((item, _), loaded) in enumerate(zip(ready, ready_loaded)):
                     fill(len(ready) - handed)  # the workers read on while these are handed out
                     if cancelled():
@@ -243,6 +323,12 @@ class ResultLoader:
         finally:
             self._stopped.set()
             pool.shutdown()
+            if self._workers is not None:
+                self._workers.close()
+                self.measured_in_processes = self._workers.done
+                if self._workers.problem:
+                    self.processes_problem = "the worker processes stopped (%s)" % self._workers.problem
+                self._workers = None
 
 
 class _Unloaded(Exception):

@@ -7,14 +7,14 @@ the user's GDAL has one (QGIS 3.30+ installers), else pyarrow. No QGIS here.
 
 from __future__ import annotations
 
-import os
-import sys
 import uuid
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
 
 import numpy as np
+
+from .processes import interpreter
 
 FRACTIONS = ("water", "wet", "pv", "npv", "bs")
 _DAY_NS = 86_400 * 10**9
@@ -37,6 +37,10 @@ class Series:
 
     def __len__(self) -> int:
         return len(self.time)
+
+    def __reduce__(self):
+        """Pickled (to and from a worker process) as its columns alone; what is derived is found again."""
+        return Series, tuple(getattr(self, name) for name in ("time",) + FRACTIONS)
 
     @cached_property
     def wetw(self) -> np.ndarray:
@@ -75,7 +79,7 @@ def pyarrow_requirement() -> str:
 
 def install_hint(profile_dir: str) -> str:
     """How to put pyarrow into QGIS's Python: QGIS puts ``<profile>/python`` on sys.path at start."""
-    python = _qgis_python()
+    python = interpreter() or "python3"
     target = profile_dir.rstrip("/\\") + "/python"
     return ("No parquet reader: this GDAL has no Parquet driver and pyarrow is not installed for QGIS's Python. "
             "Install pyarrow into your QGIS profile, then restart QGIS:\n"
@@ -83,17 +87,6 @@ def install_hint(profile_dir: str) -> str:
             "(--no-deps keeps QGIS's NumPy %s; pyarrow 26 and later need NumPy 2. If pip is missing, install it "
             "first: Debian/Ubuntu apt-get install python3-pip; the QGIS installers for Windows and macOS ship it.)"
             % (python, target, pyarrow_requirement(), np.__version__))
-
-
-def _qgis_python() -> str:
-    """The interpreter QGIS embeds, from its prefix: under qgis_process ``sys.executable`` is whatever
-    ``python3`` comes first on PATH (e.g. a pyenv shim), which may be another Python."""
-    version = "python%d.%d" % sys.version_info[:2]
-    for candidate in (os.path.join(sys.base_prefix, "bin", version), os.path.join(sys.base_prefix, "python.exe"),
-                      os.path.join(sys.base_prefix, "bin", "python3")):
-        if os.path.isfile(candidate):
-            return candidate
-    return "python3"
 
 
 def read_series(data: bytes, reader: str) -> Series:
