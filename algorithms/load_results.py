@@ -53,6 +53,7 @@ from ..wit_provider.results.loader import (
     SiteJob,
 )
 from ..wit_provider.results.metrics import ANNUAL_NAMES, EVENT_NAMES, YEARLY_PEAKS, year_bounds
+from ..wit_provider.results.processes import process_count
 from ..wit_provider.results.sites import SITE_COVER
 from ..wit_provider.results.table import FRACTIONS, STAT_FIELDS, Series, install_hint, reader_name
 from .base import ExtendedFeatures, WitAlgorithm, extended_fields, table_fields
@@ -257,12 +258,7 @@ class LoadResultsAlgorithm(WitAlgorithm):
         fetcher = Fetcher(S3Settings(endpoint, self.parameterAsString(parameters, self.AWS_PROFILE, context).strip(),
                                      self.parameterAsBool(parameters, self.S3_UNSIGNED, context)),
                           ca_bundle=ca_bundle(), proxy=proxy_rule())
-        loader = ResultLoader(fetcher, reader, self.parameterAsDouble(parameters, self.WET_THRESHOLD, context),
-                              self.parameterAsInt(parameters, self.MAX_CONCURRENT, context), plots_dir,
-                              keep_series=wanted[self.TIMESERIES], annual=wanted[self.ANNUAL],
-                              events=wanted[self.EVENTS])
         statistics_rows = StatisticsRows(fields, sites=bool(group_field))
-        feedback.pushInfo(self.tr("Reading parquet with {}; {} polygons.").format(reader, source.featureCount()))
         area = ellipsoid_area(source.sourceCrs(), context.transformContext(), context.ellipsoid())
         status_field = DISPATCH_STATUS if source.fields().lookupField(DISPATCH_STATUS) >= 0 else ""
         jobs = _Jobs(source.fields(), id_field, url_field, status_field, area)
@@ -275,6 +271,13 @@ class LoadResultsAlgorithm(WitAlgorithm):
             items = (((feature, job), job) for feature in source.getFeatures(QgsFeatureRequest(), SKIP_GEOMETRY_CHECKS)
                      for job in (jobs.job(feature),))
             total = max(source.featureCount(), 1)  # -1 where a provider cannot count
+        downloads = self.parameterAsInt(parameters, self.MAX_CONCURRENT, context)
+        loader = ResultLoader(fetcher, reader, self.parameterAsDouble(parameters, self.WET_THRESHOLD, context),
+                              downloads, plots_dir, keep_series=wanted[self.TIMESERIES], annual=wanted[self.ANNUAL],
+                              events=wanted[self.EVENTS], processes=process_count(total, downloads))
+        feedback.pushInfo(self.tr("Reading parquet with {}; {} polygons; {}.").format(
+            reader, source.featureCount(), self.tr("measured in {} worker processes").format(loader.processes)
+            if loader.processes else self.tr("measured in the download threads")))
         url_index = source.fields().lookupField(url_field)
         seen: set[str] = set()
         counts = dict.fromkeys(LOAD_STATUSES, 0)
@@ -308,6 +311,9 @@ class LoadResultsAlgorithm(WitAlgorithm):
                 if loaded.error:  # a failure, a site's unloaded subsites, a plot not written
                     feedback.pushInfo(self.tr("{}: {}").format(job.ident, loaded.error))
                 feedback.setProgress(min(100.0, 100.0 * sum(counts.values()) / total))
+        if loader.processes_problem:  # nothing lost: what the processes did not measure, the threads did
+            feedback.pushWarning(self.tr("Worker processes: {}; the download threads measured the rest.").format(
+                loader.processes_problem))
         del sink  # the file closed, so its styles can be stored
         for stored_id, kind in ((dest_id, "results"), (styled_annual, "annual")):
             problem = store_styles(stored_id, kind) if stored_id else ""

@@ -26,10 +26,12 @@ from test_history import expected_history
 from test_load_results import THRESHOLD, assert_same_statistics, pandas_statistics
 from test_sites import frame_of, pandas_site
 from test_wit_metrics import pandas_annual, pandas_events
+from wit_server.s3 import sample_uids as wit_sample_uids
 from wit_server.s3 import wit_parquet
 
 from tools.qgis import prepare_profile, qgis_process_command
 from wit_provider.results.history import HISTORY_FIELDS
+from wit_provider.results.processes import MIN_WETLANDS
 
 STAT_NAMES = list(pandas_statistics(pd.DataFrame({"time": pd.to_datetime(["2000-01-01"]), **{
     n: [0.0] for n in ("water", "wet", "pv", "npv", "bs")}}), THRESHOLD, 1.0))
@@ -68,13 +70,14 @@ EVENT_COLUMNS = ["event", "start", "end", "duration_days", "gap_days", "max_wet"
                  "mean_wet_ha"]
 
 
-def assert_metrics_written(annual_path, events_path, expected: dict) -> None:
+def assert_metrics_written(annual_path, events_path, expected: dict, loaded: set | None = None) -> None:
     """Every ANNUAL and EVENTS row of a GeoPackage against pandas; ``expected``: id → (frame, area_ha).
-    Polygons not in ``expected`` (failed, no result) have no rows."""
+    Polygons not in ``loaded`` (default: those of ``expected``; failed, no result) have no rows."""
     annual = read_table(annual_path, "id, start, \"end\", " + ", ".join('"%s"' % c for c in ANNUAL_COLUMNS))
     events = read_table(events_path, "id, " + ", ".join('"%s"' % c for c in EVENT_COLUMNS))
-    assert {row[0] for row in annual} == set(expected)
-    assert {row[0] for row in events} <= set(expected)
+    loaded = set(expected) if loaded is None else loaded
+    assert {row[0] for row in annual} == loaded
+    assert {row[0] for row in events} <= loaded
     for ident, (frame, area_ha) in expected.items():
         ours = [dict(zip(ANNUAL_COLUMNS, row[3:])) for row in annual if row[0] == ident]
         assert_same_rows(ours, pandas_annual(frame))
@@ -256,7 +259,8 @@ def profile(tmp_path_factory):
 
 
 def ellipsoidal_hectares(canberra_zip) -> dict:
-    """Each Canberra polygon's area on GRS80, the ellipsoid of its CRS (EPSG:3577), by UID."""
+    """Each polygon's area on GRS80, the ellipsoid of its CRS (EPSG:3577), by UID: the Canberra
+    sample's, or another layer's."""
     from qgis.core import QgsDistanceArea, QgsProject, QgsUnitTypes, QgsVectorLayer
 
     layer = QgsVectorLayer(str(canberra_zip), "canberra", "ogr")
@@ -853,3 +857,70 @@ def test_timeseries_times_read_back_as_written_whatever_the_clock(qgis_app, tmp_
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+def many_wetlands(folder: Path, canberra_zip, count: int) -> tuple[Path, dict]:
+    """``count`` wetlands, the Canberra sample's outlines over and over, each naming one of the sample's
+    series in a local file (cycling through them); the layer and each UID's sample UID."""
+    uids = sorted(wit_sample_uids(), key=int)
+    files = {}
+    for uid in uids:
+        files[uid] = folder / ("%s.parquet" % uid)
+        files[uid].write_bytes(wit_parquet(uid, "int64"))
+    canberra = ogr.Open("/vsizip/%s" % canberra_zip)
+    outlines = [feature.GetGeometryRef().Clone() for feature in canberra.GetLayer(0)]
+    path = folder / "wetlands.gpkg"
+    source = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    layer = source.CreateLayer("wetlands", canberra.GetLayer(0).GetSpatialRef(), ogr.wkbMultiPolygon)
+    for name in ("UID", "wit_url"):
+        layer.CreateField(ogr.FieldDefn(name, ogr.OFTString))
+    named = {}
+    layer.StartTransaction()
+    for index in range(count):
+        uid = "w%d" % index
+        named[uid] = uids[index % len(uids)]
+        feature = ogr.Feature(layer.GetLayerDefn())
+        feature.SetField("UID", uid)
+        feature.SetField("wit_url", str(files[named[uid]]))
+        feature.SetGeometry(ogr.ForceToMultiPolygon(outlines[index % len(outlines)].Clone()))
+        layer.CreateFeature(feature)
+    layer.CommitTransaction()
+    source = canberra = None
+    return path, named
+
+
+@pytest.mark.slow
+def test_many_wetlands_are_measured_in_worker_processes_under_qgis_process(qgis_app, profile, pyarrow_wheel,
+                                                                          canberra_zip, sample, tmp_path):
+    """From MIN_WETLANDS up, the real qgis_process (whose sys.executable is PATH's python3) measures in
+    worker processes of its own Python, a reader installed in the profile and all: every value as defined."""
+    config, env = profile
+    target = config / "profiles/default/python"
+    if EXPECTED_READER != "gdal" and not (target / "pyarrow").is_dir():  # as the run above installs it
+        subprocess.run(["/usr/bin/python3", "-m", "pip", "install", "-q", "--no-deps", "--target", str(target),
+                        str(pyarrow_wheel)], check=True, capture_output=True)
+    layer, named = many_wetlands(tmp_path, canberra_zip, MIN_WETLANDS)
+    run = qgis_process(env, "run", "wit:loadresults", "--", "INPUT=%s" % layer, "ID_FIELD=UID",
+                       "OUTPUT=%s" % (tmp_path / "loaded.gpkg"), "ANNUAL=%s" % (tmp_path / "annual.gpkg"),
+                       "EVENTS=%s" % (tmp_path / "events.gpkg"))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert re.search(r"Reading parquet with %s; %d polygons; measured in [2-8] worker processes\." % (
+        EXPECTED_READER, MIN_WETLANDS), run.stdout), run.stdout
+    assert "Worker processes:" not in run.stdout + run.stderr
+    assert "Summary: %d loaded, 0 failed, 0 no result" % MIN_WETLANDS in run.stdout
+    rows = read_table(tmp_path / "loaded.gpkg", "UID, wit_load_status, " + ", ".join(STAT_NAMES + list(HISTORY_FIELDS)))
+    assert len(rows) == MIN_WETLANDS
+    areas = ellipsoidal_hectares(layer)
+    frames = {uid: sample[sample.XXX_UID == uid] for uid in set(named.values())}
+    histories = {uid: expected_history(frame) for uid, frame in frames.items()}
+    first = {}  # each sample series' first wetland, whose ANNUAL and EVENTS rows are checked
+    for uid, load_status, *values in rows:
+        frame = frames[named[uid]]
+        assert load_status == "loaded"
+        ours = dict(zip(STAT_NAMES, values))
+        expected = pandas_statistics(frame, THRESHOLD, areas[uid])
+        expected = {k: v.isoformat() if isinstance(v, date) else v for k, v in expected.items()}
+        assert_same_statistics(ours, expected)
+        assert_same_history(dict(zip(HISTORY_FIELDS, values[len(STAT_NAMES):])), histories[named[uid]])
+        first.setdefault(named[uid], (uid, (frame, areas[uid])))
+    assert_metrics_written(tmp_path / "annual.gpkg", tmp_path / "events.gpkg", dict(first.values()), set(named))
