@@ -6,9 +6,12 @@ a grid of 10 km steps) whose ``wit_url`` names one of the sample's 101 series wr
 parquet files (INT96 and int64 time in turn), then
 runs Load WIT results on it with statistics, ANNUAL (a table) and EVENTS in a process of its own,
 as qgis_process would. Prints one line per COUNT: "count seconds cpu_seconds peak_rss_mb
-statistics_mb annual_mb events_mb" (the outputs' file sizes; the outputs are removed then).
-With ``--outlines`` each COUNT runs twice, side by side: ANNUAL as a table, then with
-ANNUAL_OUTLINES (each row its polygon's outline), a last column saying which (0 or 1).
+workers workers_rss_mb statistics_mb annual_mb events_mb" (CPU seconds of the QGIS process and
+its worker processes; the largest worker's peak RSS; the outputs' file sizes, the outputs removed
+then). With ``--outlines`` each COUNT runs twice, side by side: ANNUAL as a table, then with
+ANNUAL_OUTLINES (each row its polygon's outline), a last column saying which (0 or 1). With
+``--threads`` each COUNT runs twice, side by side: measured in worker processes (what the plugin
+does from 500 wetlands up), then in the download threads (workers 0).
 
 `python -m bench.national --tables [COUNT]` (default 2,000) writes TIMESERIES, ANNUAL and EVENTS
 besides the statistics, TABLE_ROUNDS times each way, alternating: each table in a GeoPackage of
@@ -24,6 +27,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -75,28 +79,58 @@ def national_layer(count: int) -> Path:
     return path
 
 
-def run_case(layer: str, count: str, outlines: str = "0") -> None:
-    """In its own process: the algorithm on ``layer``, then the line ``main`` prints."""
+def run_case(layer: str, count: str, outlines: str = "0", threads: str = "0") -> None:
+    """In its own process: the algorithm on ``layer``, then the line ``main`` prints; ``threads`` "1":
+    measured in the download threads, as below 500 wetlands."""
     from tools.qgis import processing_session
 
     app, plugin = processing_session()
     import processing
+    from wit_dispatcher.algorithms import load_results
+
+    chosen = []
+    load_results.process_count = (lambda *counts, choose=load_results.process_count: chosen.append(
+        0 if threads == "1" else choose(*counts)) or chosen[-1])
 
     outputs = {name: CACHE / ("national_%s_%s.gpkg" % (name.lower(), count)) for name in ("OUTPUT", "ANNUAL", "EVENTS")}
     for path in outputs.values():
         path.unlink(missing_ok=True)
+    peaks: dict[int, float] = {}
+    ended = threading.Event()
+    watcher = threading.Thread(target=_watch_workers, args=(peaks, ended), daemon=True)
+    watcher.start()
     began, cpu = time.monotonic(), time.process_time()
     result = processing.run("wit:loadresults", {"INPUT": layer, "ID_FIELD": "UID", "ANNUAL_OUTLINES": outlines == "1",
                                                 **{name: str(path) for name, path in outputs.items()}})
-    elapsed, cpu = time.monotonic() - began, time.process_time() - cpu
+    elapsed = time.monotonic() - began
+    ended.set()
+    watcher.join()
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)  # the worker processes, ended with the run
+    cpu = time.process_time() - cpu + workers.ru_utime + workers.ru_stime
     if result["LOADED"] != int(count):
         raise SystemExit("%d of %s loaded" % (result["LOADED"], count))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     sizes = [outputs[name].stat().st_size / 1e6 for name in ("OUTPUT", "ANNUAL", "EVENTS")]
     for path in outputs.values():  # gigabytes at national scale
         path.unlink()
-    print("%s %.1f %.1f %.0f %.1f %.1f %.1f%s" % (count, elapsed, cpu, peak_mb, *sizes,
-                                                 " " + outlines if outlines == "1" else ""))
+    print("%s %.1f %.1f %.0f %d %.0f %.1f %.1f %.1f%s" % (count, elapsed, cpu, peak_mb, chosen[0],
+                                                         max(peaks.values(), default=0), *sizes,
+                                                         " " + outlines if outlines == "1" else ""))
+
+
+def _watch_workers(peaks: dict[int, float], ended: threading.Event) -> None:
+    """Each worker process's peak RSS (VmHWM, MB), read every half second until ``ended``: a
+    child's ru_maxrss would count the memory of the parent it was forked from."""
+    while not ended.wait(0.5):
+        for task in Path("/proc/self/task").iterdir():
+            for pid in (task / "children").read_text().split():
+                try:
+                    status = Path("/proc/%s/status" % pid).read_text()
+                except OSError:  # ended meanwhile
+                    continue
+                for line in status.splitlines():
+                    if line.startswith("VmHWM:"):
+                        peaks[int(pid)] = max(peaks.get(int(pid), 0), int(line.split()[1]) / 1024)
 
 
 def run_tables(layer: str, count: str, layout: str) -> None:
@@ -124,10 +158,11 @@ def run_tables(layer: str, count: str, layout: str) -> None:
 
 
 def in_own_process(*arguments: str) -> str:
-    """The last line ``python -m bench.national ARGUMENTS`` prints, run as qgis_process would."""
+    """The last line ``python -m bench.national ARGUMENTS`` prints, run as qgis_process would: with a
+    ``__main__`` that names no file, so worker processes import nothing of the benchmark's."""
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT))
-    run = subprocess.run([sys.executable, "-m", "bench.national", *arguments], cwd=ROOT, env=env,
-                         capture_output=True, text=True)
+    run = subprocess.run([sys.executable, "-c", "import sys, bench.national; bench.national.cli(sys.argv[1:])",
+                          *arguments], cwd=ROOT, env=env, capture_output=True, text=True)
     lines = run.stdout.strip().splitlines()
     if run.returncode != 0 or not lines:
         raise RuntimeError("national case %s failed: %s" % (arguments[0], run.stderr[-2000:]))
@@ -141,21 +176,26 @@ def tables_side_by_side(count: int = TABLE_COUNT) -> None:
             print(in_own_process("tables-run", str(layer), str(count), layout), flush=True)
 
 
-def main(counts: list[int], outlines: bool = False) -> None:
+def main(counts: list[int], outlines: bool = False, threads: bool = False) -> None:
     for count in counts:
         layer = national_layer(count)
-        for variant in ("0", "1") if outlines else ("0",):
-            line = in_own_process("run", str(layer), str(count), variant)
+        for variant, in_threads in (("0", "0"), ("1", "0")) if outlines else (("0", "0"), ("0", "1")) if threads else (
+                ("0", "0"),):
+            line = in_own_process("run", str(layer), str(count), variant, in_threads)
             print(line + (" 0" if outlines and variant == "0" else ""), flush=True)
 
 
-if __name__ == "__main__":
-    if sys.argv[1:2] == ["run"]:
-        run_case(*sys.argv[2:5])
-    elif sys.argv[1:2] == ["tables-run"]:
-        run_tables(*sys.argv[2:5])
-    elif sys.argv[1:2] == ["--tables"]:
-        tables_side_by_side(*(int(v) for v in sys.argv[2:3]))
+def cli(arguments: list[str]) -> None:
+    if arguments[:1] == ["run"]:
+        run_case(*arguments[1:5])
+    elif arguments[:1] == ["tables-run"]:
+        run_tables(*arguments[1:4])
+    elif arguments[:1] == ["--tables"]:
+        tables_side_by_side(*(int(v) for v in arguments[1:2]))
     else:
-        arguments = sys.argv[1:]
-        main([int(v) for v in arguments if v != "--outlines"] or list(COUNTS), "--outlines" in arguments)
+        main([int(v) for v in arguments if not v.startswith("--")] or list(COUNTS), "--outlines" in arguments,
+             "--threads" in arguments)
+
+
+if __name__ == "__main__":
+    cli(sys.argv[1:])

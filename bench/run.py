@@ -327,17 +327,27 @@ def readers_row(figures: list[str]) -> str:
 
 
 def national_case() -> list[list[float]]:
-    """bench.national's lines: count, seconds, CPU seconds, peak RSS and the three outputs' sizes."""
-    return [[float(v) for v in line.split()] for line in output_lines(python("bench.national"), 2)[-2:]]
+    """bench.national's lines: count, seconds, CPU seconds, peak RSS, worker processes, a worker's peak
+    RSS and the three outputs' sizes; 20,000 in worker processes and in threads, then 100,000."""
+    lines = output_lines(python("bench.national", "--threads", "20000"), 2)[-2:]
+    lines += output_lines(python("bench.national", "100000"))[-1:]
+    return [[float(v) for v in line.split()] for line in lines]
 
 
 def national_rows(cases: list[list[float]]) -> list[str]:
-    return ["| load results with statistics, ANNUAL (a table) and EVENTS, %d wetlands (the sample's DEA outlines) "
-            "from local files, 8 at once | WIT Dispatcher | %.2f ms/polygon (%.0f s, CPU %.0f s); peak RSS %.0f MB; "
-            "statistics %.0f MB, ANNUAL %.0f MB (%.1f KB/polygon), EVENTS %.0f MB | <= 2 ms/polygon, flat |" % (
-                count, 1e3 * seconds / count, seconds, cpu, rss, stats_mb, annual_mb, 1e3 * annual_mb / count,
-                events_mb)
-            for count, seconds, cpu, rss, stats_mb, annual_mb, events_mb in cases]
+    rows = ["| load results with statistics, ANNUAL (a table) and EVENTS, %d wetlands (the sample's DEA outlines) "
+            "from local files, 8 at once, %d worker processes | WIT Dispatcher | %.2f ms/polygon (%.0f s, CPU %.0f s); "
+            "peak RSS %.0f MB, each worker process %.0f MB; statistics %.0f MB, ANNUAL %.0f MB (%.1f KB/polygon), "
+            "EVENTS %.0f MB | <= 2 ms/polygon, flat |" % (
+                count, workers, 1e3 * seconds / count, seconds, cpu, rss, worker_rss, stats_mb, annual_mb,
+                1e3 * annual_mb / count, events_mb)
+            for count, seconds, cpu, rss, workers, worker_rss, stats_mb, annual_mb, events_mb in cases if workers]
+    processes, threads = cases[0], cases[1]
+    rows.append("| the same, %d wetlands, measured in worker processes vs in the download threads, side by side | "
+                "WIT Dispatcher | %.1f s vs %.1f s = %.2f x (CPU %.0f s vs %.0f s); peak RSS %.0f MB + %d x %.0f MB vs "
+                "%.0f MB | - |" % (processes[0], processes[1], threads[1], processes[1] / threads[1], processes[2],
+                                   threads[2], processes[3], processes[4], processes[5], threads[3]))
+    return rows
 
 
 def tables_case() -> list[list[str]]:
