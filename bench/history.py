@@ -32,10 +32,26 @@ def sample_files() -> list[str]:
 
 
 def compare_with_past(module, comparison: bool) -> None:
-    """Let the loader ``module`` compute the comparison with the past, or skip it as it did before
-    (its years, from which the comparison is made, left uncomputed)."""
-    metrics = importlib.import_module(module.__package__ + ".metrics")  # the loader's own copy
-    module.years_of = metrics.years_of if comparison else (lambda *_: None)
+    """Let the loader ``module`` compute the comparison with the past, or skip it (its regime, trend
+    and standing; the years stay, each year's peak is made of them too)."""
+    history = importlib.import_module(module.__package__ + ".history")  # the loader's own copy
+    module.histories = history.histories if comparison else (lambda records: [_NoPast()] * len(records))
+
+
+class _NoPast:
+    """The comparison skipped: no fields."""
+
+    @staticmethod
+    def fields() -> dict:
+        return {}
+
+
+def measured_in_process(comparison: bool, measures, job, downloaded):
+    """A worker process's part of one wetland with the comparison made or skipped as
+    ``compare_with_past`` sets it in the QGIS process: the switch carried into each process."""
+    module = importlib.import_module(type(measures).__module__)  # the loader the QGIS process uses
+    compare_with_past(module, comparison)
+    return module._measured_in_process(measures, job, downloaded)
 
 
 def one_pass(paths: list[str], comparison: bool) -> float:
