@@ -40,6 +40,8 @@ def jobs(tmp_path_factory) -> list[LoadJob | SiteJob]:
               LoadJob("broken", str(folder / "broken.parquet"), 1.0),
               LoadJob("none", None),
               LoadJob("increments", json.dumps([first, second]), 5.0),
+              LoadJob("broken first", json.dumps([str(folder / "broken.parquet"), str(folder / "gone.parquet")]), 1.0),
+              LoadJob("gone second", json.dumps([first, str(folder / "gone.parquet")]), 1.0),
               SiteJob("site", (LoadJob("a", first, 3.0), LoadJob("b", second, 1.0), LoadJob("c", second, None)), 0.5)]
     return found
 
@@ -91,6 +93,10 @@ def test_processes_measure_every_wetland_as_threads_do(jobs, in_threads):
     assert (statuses["missing"], statuses["broken"], statuses["none"], statuses["site"]) == (
         FAILED, FAILED, NO_RESULT, LOADED)
     assert sum(status == LOADED for status in statuses.values()) == len(sample_uids()) + 2
+    reasons = {job.ident: loaded.error for job, loaded in zip(jobs, ours)}
+    broken = next(job.location for job in jobs if job.ident == "broken")
+    assert reasons["broken first"].startswith("increment 1 of 2 (%s): not a readable parquet file" % broken)
+    assert reasons["gone second"].startswith("increment 2 of 2 (")
     assert "wit_regime" in ours[0].stats and ours[0].years is None  # compared in the process
 
 

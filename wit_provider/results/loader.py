@@ -89,11 +89,13 @@ class Measures:
         except Exception as error:  # a bug must not stop the other polygons
             return Loaded(FAILED, error="internal error: %r" % (error,))
 
-    def _series(self, job: LoadJob, files: list[bytes]) -> Series:
+    def _series(self, job: LoadJob, files: list) -> Series:
         """The polygon's merged series from its increments' files; ``_Unloaded`` for one that is not a WIT table."""
         locations = parse_locations(job.location)
         parts = []
         for number, (location, data) in enumerate(zip(locations, files), 1):
+            if isinstance(data, Loaded):  # the increment that could not be downloaded
+                raise _Unloaded(data)
             try:
                 parts.append(read_series(data, self.reader))
             except TableError as reason:
@@ -256,8 +258,9 @@ class ResultLoader:
                 downloaded.append(unloaded.loaded)
         return downloaded
 
-    def _files(self, job: LoadJob) -> list[bytes]:
-        """Each increment's file of one polygon; ``_Unloaded`` when it has none to give."""
+    def _files(self, job: LoadJob) -> list:
+        """Each increment's file of one polygon, up to one that could not be downloaded (the Loaded
+        saying why, last); ``_Unloaded`` when it has none to give."""
         locations = parse_locations(job.location)
         if not locations:
             raise _Unloaded(Loaded(NO_RESULT))
@@ -265,12 +268,16 @@ class ResultLoader:
             # Some of its increments have no result: statistics of what is left would mislead.
             raise _Unloaded(Loaded(FAILED, error="its dispatch is '%s' (wit_status), so its series is incomplete: "
                                    "run Dispatch WIT again (RETRY_FAILED for failed jobs)" % job.dispatch_status))
-        files = []
+        files: list = []
         for number, location in enumerate(locations, 1):
             try:
                 files.append(self.fetcher.fetch(location))
             except FetchError as reason:
-                raise _Unloaded(Loaded(FAILED, error=_increment(number, locations, location) + str(reason))) from None
+                failed = Loaded(FAILED, error=_increment(number, locations, location) + str(reason))
+                if not files:
+                    raise _Unloaded(failed) from None
+                files.append(failed)  # an earlier increment that is no WIT table is named first, as read in turn
+                break
         return files
 
     def run(self, items: Iterable[tuple[Any, LoadJob | SiteJob]],
