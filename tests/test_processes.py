@@ -152,6 +152,7 @@ def test_plots_are_written_by_the_processes(jobs, tmp_path):
 def test_the_interpreter_is_this_python():
     """What the processes run: this very Python (not the first python3 on PATH), found from its prefix."""
     found = interpreter(windowless=True)
+    assert found is not None and os.path.dirname(found) == os.path.join(sys.base_prefix, "bin")
     version = subprocess.run([found, "-c", "import sys; print(sys.version)"], capture_output=True, text=True,
                              check=True).stdout.strip()
     assert version == sys.version
@@ -161,7 +162,8 @@ def test_the_interpreter_is_this_python():
     (MIN_WETLANDS - 1, 8, 2, 0), (MIN_WETLANDS, 8, 2, 2), (300_000, 8, 16, 8), (300_000, 1, 4, 1),
     (300_000, 8, 1, 0)])
 def test_how_many_processes(wetlands, downloads, cores, expected, monkeypatch):
-    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
+    monkeypatch.setattr(processes, "interpreter", lambda windowless=False: sys.executable)
     assert process_count(wetlands, downloads) == expected
 
 
@@ -170,13 +172,17 @@ def test_no_processes_without_an_interpreter(monkeypatch):
     assert process_count(300_000, 8) == 0
 
 
-def test_a_cancelled_run_ends_its_processes(jobs):
-    """Cancelled after three wetlands: the run ends, and so does every worker process."""
-    loader = ResultLoader(Fetcher(), EXPECTED_READER, THRESHOLD, 4, processes=2)
+def test_a_cancelled_run_ends_its_processes(jobs, tmp_path):
+    """Cancelled after three wetlands, the processes plotting: the run ends, and so does every
+    worker process, each after its current plot, so none is left half written."""
+    loader = ResultLoader(Fetcher(), EXPECTED_READER, THRESHOLD, 4, tmp_path, processes=2)
     taken, started = [], []
     for _, loaded in loader.run(((job.ident, job) for job in jobs), lambda: len(taken) >= 3):
         started = started or list(loader._workers._processes)
         taken.append(loaded)
     assert len(taken) == 3 and len(started) == 2
     assert not any(process.is_alive() for process in started)
+    assert [process.exitcode for process in started] == [0, 0]  # told to end, not terminated
     assert loader.processes_problem == ""
+    for plot in tmp_path.glob("*.png"):  # those of wetlands measured when the run was cancelled too
+        assert plot.read_bytes().endswith(b"IEND\xaeB`\x82")

@@ -104,7 +104,7 @@ class Measures:
 
     def _site(self, job: SiteJob, downloaded: list, stopped: Callable[[], bool]) -> Loaded:
         """The site from its subsites' files (each a list, or the Loaded saying why it has none),
-        combined at once, so a site holds at most its own subsites' series."""
+        combined at once, so a site holds at most its own subsites' files and series."""
         loaded, problems, statuses = [], [], []
         for subsite, files in zip(job.subsites, downloaded):
             try:

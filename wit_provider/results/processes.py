@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from typing import Any
 
 # Fewer wetlands than this are loaded in threads: starting the processes costs about half a second.
 MIN_WETLANDS = 500
+CLOSE_SECONDS = 10  # at the end of a run, for a process still measuring its last wetland
 
 
 def interpreter(windowless: bool = False) -> str | None:
@@ -39,7 +41,7 @@ def interpreter(windowless: bool = False) -> str | None:
 def process_count(wetlands: int, downloads: int) -> int:
     """How many worker processes a run of ``wetlands`` gets: one per core, no more than the
     downloads at once; none for a small run, on one core, or without QGIS's Python to start."""
-    cores = os.cpu_count() or 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     if wetlands < MIN_WETLANDS or cores < 2 or interpreter(windowless=True) is None:
         return 0
     return min(cores, downloads)
@@ -47,10 +49,12 @@ def process_count(wetlands: int, downloads: int) -> int:
 
 class WorkerProcesses:
     """``count`` processes that run ``call(function, *arguments)``, each reached through a pipe of its
-    own by one thread at a time: no feeder thread whose write to a dead process would hang the
-    run (concurrent.futures' process pool before Python 3.12 does). The first failure of the
-    processes themselves (one killed, a value that does not pickle, ``warm_up`` failing) is kept in
-    ``problem`` and the callers do the work themselves from then on, so no wetland is lost to it."""
+    own by one thread at a time: no feeder thread whose write to a dead process would hang the run
+    (concurrent.futures' process pool before Python 3.12 does). ``spawn``'s interpreter is set for
+    the whole QGIS process, to QGIS's own Python, where ``sys.executable`` names another program.
+    The first failure of the processes themselves (one killed, a value that does not pickle,
+    ``warm_up`` failing) is kept in ``problem`` and the callers do the work themselves from then
+    on, so no wetland is lost to it."""
 
     def __init__(self, count: int, warm_up: Callable[[], Any] | None = None):
         """``warm_up`` is run first in each process and raises where the process cannot do the work."""
@@ -66,15 +70,20 @@ class WorkerProcesses:
         self._lock = threading.Lock()
         self._idle: queue.Queue = queue.Queue()  # indices of processes waiting for work; None once broken
         self._connections, self._processes = [], []
-        for number in range(count):
-            ours, theirs = context.Pipe()
-            process = context.Process(target=_serve, args=(theirs, warm_up), name="wit-measure-%d" % number,
-                                      daemon=True)  # ended with QGIS, whatever happens
-            process.start()
-            theirs.close()
-            self._connections.append(ours)
-            self._processes.append(process)
-            self._idle.put(number)
+        try:
+            for number in range(count):
+                ours, theirs = context.Pipe()
+                process = context.Process(target=_serve, args=(theirs, warm_up), name="wit-measure-%d" % number,
+                                          daemon=True)  # ended with QGIS, whatever happens
+                self._connections.append(ours)
+                process.start()
+                theirs.close()
+                self._processes.append(process)
+                self._idle.put(number)
+        except Exception:  # those started are ended
+            self._connections = self._connections[:len(self._processes)]
+            self.close()
+            raise
 
     def call(self, function: Callable, *arguments) -> tuple[bool, Any]:
         """(True, what ``function(*arguments)`` returned in a process), or (False, None) once the
@@ -82,7 +91,7 @@ class WorkerProcesses:
         if self.problem or self._closed:
             return False, None
         number = self._idle.get()
-        if number is None:  # broken meanwhile: the next waiting caller learns it too
+        if number is None:  # broken or closed meanwhile: the next waiting caller learns it too
             self._idle.put(None)
             return False, None
         connection = self._connections[number]
@@ -93,14 +102,19 @@ class WorkerProcesses:
             self._broken("worker process %d ended (%s)" % (self._processes[number].pid, type(error).__name__))
             return False, None
         except Exception as error:  # what it sent or answered would not pickle
+            self._end(number)
             self._broken("%s: %s" % (type(error).__name__, error))
             return False, None
-        if failed:
+        if failed:  # the process is well but cannot do the work: it ends now
+            self._end(number)
             self._broken(answer)
             return False, None
-        self._idle.put(number)
         with self._lock:
             self.done += 1
+            if self._closed:  # closed while it measured: it ends now
+                self._end(number)
+            else:
+                self._idle.put(number)
         return True, answer
 
     def _broken(self, problem: str) -> None:
@@ -110,31 +124,37 @@ class WorkerProcesses:
         self._idle.put(None)
 
     def close(self) -> None:
-        """Idle processes are told to end, those still measuring (a cancelled run) are ended."""
+        """Each process ends after its current wetland (one measuring yet is waited for up to
+        CLOSE_SECONDS, then ended), so no plot is left half written."""
         with self._lock:
             self._closed = True
-        idle = set()
-        while True:
-            try:
-                number = self._idle.get_nowait()
-            except queue.Empty:
-                break
-            if number is not None:
-                idle.add(number)
-        for number, (connection, process) in enumerate(zip(self._connections, self._processes)):
-            try:
-                if number in idle:
-                    connection.send(None)
-                else:
-                    process.terminate()
-            except OSError:  # ended already
-                pass
-            process.join()
+            while True:
+                try:
+                    number = self._idle.get_nowait()
+                except queue.Empty:
+                    break
+                if number is not None:
+                    self._end(number)
+            self._idle.put(None)  # a caller that passed the check before it closed returns at once
+        for process in self._processes:
+            process.join(CLOSE_SECONDS)
+            if process.is_alive():
+                process.terminate()
+                process.join()
+        for connection in self._connections:
             connection.close()
+
+    def _end(self, number: int) -> None:
+        try:
+            self._connections[number].send(None)
+        except OSError:  # ended already
+            pass
 
 
 def _serve(connection, warm_up: Callable[[], Any] | None) -> None:
-    """A worker process: each request answered with (failed, value), until told to end."""
+    """A worker process: each request answered with (failed, value), until told to end. Ctrl-C,
+    which reaches the whole process group, is QGIS's to handle: it ends the run, then the processes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     problem = ""
     if warm_up is not None:
         try:
