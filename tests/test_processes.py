@@ -94,6 +94,7 @@ def test_processes_measure_every_wetland_as_threads_do(jobs, in_threads):
         FAILED, FAILED, NO_RESULT, LOADED)
     assert sum(status == LOADED for status in statuses.values()) == len(sample_uids()) + 2
     reasons = {job.ident: loaded.error for job, loaded in zip(jobs, ours)}
+    assert "/vsimem/" not in reasons["broken"]  # GDAL's words, without its file in memory, the same every read
     broken = next(job.location for job in jobs if job.ident == "broken")
     assert reasons["broken first"].startswith("increment 1 of 2 (%s): not a readable parquet file" % broken)
     assert reasons["gone second"].startswith("increment 2 of 2 (")
@@ -133,7 +134,7 @@ def test_a_process_without_the_reader_leaves_the_work_to_the_threads(jobs, in_th
     assert loader.measured_in_processes == 0
 
 
-def _no_reader(reader: str) -> None:
+def _no_reader(*arguments) -> None:
     raise ImportError("no reader here")
 
 

@@ -184,15 +184,24 @@ def _measured_in_process(measures: Measures, job: LoadJob | SiteJob, downloaded:
     return compare_with_past([measures.loaded(job, downloaded)])[0]
 
 
-def _warm_up(reader: str) -> None:
-    """Run first in each worker process: the reader imported, and there, or the processes are not used."""
+def _warm_up(reader: str, gdal_exceptions: bool = False) -> None:
+    """Run first in each worker process: the reader imported, and there, or the processes are not
+    used; GDAL raising errors where QGIS has it raise them (QGIS 3.44), so failures read alike."""
     if reader == "gdal":
         from osgeo import gdal
 
         if gdal.GetDriverByName("Parquet") is None:
             raise ImportError("GDAL in a worker process has no Parquet driver")
+        if gdal_exceptions:
+            gdal.UseExceptions()
     else:
         import pyarrow.parquet  # noqa: F401
+
+
+def _gdal_exceptions() -> bool:
+    from osgeo import gdal
+
+    return bool(gdal.GetUseExceptions())
 
 
 def _increment(number: int, locations: list[str], location: str) -> str:
@@ -288,7 +297,8 @@ class ResultLoader:
         source = iter(items)
         if self.processes:
             try:
-                self._workers = WorkerProcesses(self.processes, partial(_warm_up, self.measures.reader))
+                self._workers = WorkerProcesses(self.processes, partial(
+                    _warm_up, self.measures.reader, self.measures.reader == "gdal" and _gdal_exceptions()))
             except Exception as error:  # measured in the threads instead
                 self.processes_problem = "the worker processes did not start: %s" % (error,)
         pool = _DaemonPool(self.max_concurrent, self._read)

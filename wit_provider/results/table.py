@@ -132,7 +132,10 @@ def _read_gdal(data: bytes) -> dict:
         gdal.ErrorReset()
         return _gdal_columns(gdal.OpenEx(path, gdal.OF_VECTOR, allowed_drivers=["Parquet"]))
     except RuntimeError as error:
-        raise TableError("not a readable parquet file: %s" % str(error)[:200]) from None
+        raise TableError("not a readable parquet file: %s" % str(error).replace(
+            "`%s'" % path, "the file").replace(path, "the file")[:200]) from None
+    except TableError as error:  # its words without the file's name in memory, which changes every read
+        raise TableError(str(error).replace("`%s'" % path, "the file").replace(path, "the file")) from None
     finally:
         gdal.Unlink(path)
 
