@@ -88,9 +88,14 @@ def run_case(layer: str, count: str, outlines: str = "0", threads: str = "0") ->
     import processing
     from wit_dispatcher.algorithms import load_results
 
-    chosen = []
-    load_results.process_count = (lambda *counts, choose=load_results.process_count: chosen.append(
-        0 if threads == "1" else choose(*counts)) or chosen[-1])
+    chosen = []  # the worker processes the run got
+    plugin_count = load_results.process_count
+
+    def process_count(*counts: int) -> int:
+        chosen.append(0 if threads == "1" else plugin_count(*counts))
+        return chosen[-1]
+
+    load_results.process_count = process_count
 
     outputs = {name: CACHE / ("national_%s_%s.gpkg" % (name.lower(), count)) for name in ("OUTPUT", "ANNUAL", "EVENTS")}
     for path in outputs.values():

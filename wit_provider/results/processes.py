@@ -3,7 +3,8 @@
 Threads take turns at Python's lock, so on many wetlands the download workers and the thread that
 writes the outputs wait on each other more than they work (docs/benchmarks.md has the figures).
 Processes of QGIS's own Python, started with ``spawn`` (never ``fork``: QGIS runs threads), do that
-part side by side; downloads, and every credential they use, stay in the QGIS process. No QGIS here.
+part side by side; every download, with the S3 options, proxy and CA bundle it uses, stays in the
+QGIS process. No QGIS here.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-# Fewer wetlands than this are loaded in threads: starting the processes costs about half a second.
+# Fewer wetlands than this are loaded in threads: starting the processes costs about 0.4 s.
 MIN_WETLANDS = 500
 CLOSE_SECONDS = 10  # at the end of a run, for a process still measuring its last wetland
 
@@ -63,7 +64,6 @@ class WorkerProcesses:
         if path is None:
             raise OSError("no Python interpreter beside QGIS (%s)" % sys.base_prefix)
         context.set_executable(path)
-        self.count = count
         self.done = 0  # calls the processes answered
         self.problem = ""
         self._closed = False

@@ -132,12 +132,16 @@ def _read_gdal(data: bytes) -> dict:
         gdal.ErrorReset()
         return _gdal_columns(gdal.OpenEx(path, gdal.OF_VECTOR, allowed_drivers=["Parquet"]))
     except RuntimeError as error:
-        raise TableError("not a readable parquet file: %s" % str(error).replace(
-            "`%s'" % path, "the file").replace(path, "the file")[:200]) from None
-    except TableError as error:  # its words without the file's name in memory, which changes every read
-        raise TableError(str(error).replace("`%s'" % path, "the file").replace(path, "the file")) from None
+        raise TableError("not a readable parquet file: %s" % _unnamed(str(error), path)[:200]) from None
+    except TableError as error:
+        raise TableError(_unnamed(str(error), path)) from None
     finally:
         gdal.Unlink(path)
+
+
+def _unnamed(message: str, path: str) -> str:
+    """GDAL's words without the file's name in memory, which changes every read."""
+    return message.replace("`%s'" % path, "the file").replace(path, "the file")
 
 
 def _gdal_columns(dataset) -> dict:
