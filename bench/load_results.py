@@ -133,7 +133,7 @@ def run_case(layer: str, endpoint: str, max_concurrent: str, timeseries: str, me
     compare_with_past(loader, comparison == "1")
     loader._measured_in_process = partial(measured_in_process, comparison == "1")  # in worker processes too
     if comparison != "1":  # nor the fields: the statistics layer as it was before them
-        load_results.HISTORY_FIELDS = ()
+        load_results._STATS = tuple(name for name in load_results._STATS if name not in load_results.HISTORY_FIELDS)
 
     name = "%s_%s" % (os.path.basename(layer), max_concurrent)
     parameters = {"INPUT": layer, "ID_FIELD": "UID", "S3_ENDPOINT": "" if endpoint == "-" else endpoint,
@@ -150,7 +150,17 @@ def run_case(layer: str, endpoint: str, max_concurrent: str, timeseries: str, me
     workers = resource.getrusage(resource.RUSAGE_CHILDREN)  # worker processes, from 500 wetlands up
     cpu = time.process_time() - cpu + workers.ru_utime + workers.ru_stime
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if ("wit_regime" in output_columns(result["OUTPUT"])) != (comparison == "1"):
+        raise RuntimeError("the statistics layer's fields do not match the case (comparison %s)" % comparison)
     print("%.1f %.2f %d %.2f" % (peak_mb, elapsed, result["LOADED"], cpu))
+
+
+def output_columns(path: str) -> list[str]:
+    """The statistics GeoPackage's columns: what the case really wrote."""
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        return [row[1] for row in db.execute('PRAGMA table_info("%s")' % data_table(db))]
 
 
 def case(layer: str, endpoint: str, max_concurrent: int, files: int, timeseries: bool = False,
@@ -274,13 +284,18 @@ def comparison_only() -> None:
         slow.shutdown()
 
 
+def data_table(db) -> str:
+    """A GeoPackage's one table of features (not its styles)."""
+    return db.execute("SELECT table_name FROM gpkg_contents WHERE table_name != 'layer_styles'").fetchone()[0]
+
+
 def table_size(kind: str, layer: str) -> tuple[int, float]:
     """Rows and MB of the ANNUAL or EVENTS GeoPackage the 16-at-once case wrote for ``layer``."""
     import sqlite3
 
     path = CACHE / ("%s_%s_%d.gpkg" % (kind, os.path.basename(layer), PARALLEL))
     with sqlite3.connect(path) as db:
-        table = db.execute("SELECT table_name FROM gpkg_contents WHERE table_name != 'layer_styles'").fetchone()[0]
+        table = data_table(db)
         rows = db.execute('SELECT count(*) FROM "%s"' % table).fetchone()[0]
     return rows, path.stat().st_size / 1e6
 
