@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
+from itertools import groupby
 from typing import NamedTuple
 
 import numpy as np
@@ -93,51 +94,51 @@ def _middle(ordered: list[float]) -> float:
 
 
 @lru_cache(maxsize=128)
-def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every (i, j) with i < j: a record of n years has the same pairs wherever it comes from."""
-    return np.triu_indices(n, 1)
+def _pairs(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (i, j) with i < j, and j − i: a record of n years has the same pairs wherever it comes
+    from, and in a record without gaps they are that many years apart."""
+    first, second = np.triu_indices(n, 1)
+    return first, second, (second - first).astype(np.float64)
 
 
 def mann_kendall(years: list[int], values: np.ndarray) -> Trend:
     """The trend of ``values`` over ``years`` (strictly increasing; gaps allowed); at least 2 of them."""
-    return trends(np.array([years], dtype=np.float64), np.asarray(values, dtype=np.float64)[None, :])[0]
+    return trends([list(years)], [np.asarray(values, dtype=np.float64).tolist()])[0]
 
 
-def trends(years: np.ndarray, values: np.ndarray) -> list[Trend]:
+def trends(years: list[list[int]], values: list[list[float]]) -> list[Trend]:
     """The trend of each row of ``values`` over the same row of ``years`` (each strictly increasing;
-    gaps allowed), records of one length at once: a few NumPy calls for many wetlands rather than
-    a dozen each, which is what the loading thread spends on the comparison (docs/benchmarks.md)."""
-    n = values.shape[1]
-    first, second = _pairs(n)
-    differences = values[:, second] - values[:, first]
-    s = np.sign(differences).sum(axis=1).astype(np.int64)
-    ordered = np.sort(values, axis=1)
-    var_s = (n * (n - 1) * (2 * n + 5) - _tie_terms(ordered)) / 18
-    slopes = np.sort(differences / (years[:, second] - years[:, first]), axis=1)
-    slope = _middle_columns(slopes)
-    intercept = _middle_columns(ordered) - slope * _middle_columns(years)
+    gaps allowed), rows of one length at once. The hundreds of pairs are NumPy's, a few calls for
+    all the rows (Sen's median by partition, not a sort); each row's few dozen values, their ties
+    and medians, are cheaper sorted in Python than in arrays (docs/benchmarks.md)."""
+    n = len(values[0])
+    first, second, apart = _pairs(n)
+    differences = np.array(values, dtype=np.float64)
+    differences = differences[:, second] - differences[:, first]
+    s = [int(total) for total in np.sign(differences).sum(axis=1).tolist()]
+    if any(row[-1] - row[0] != n - 1 for row in years):  # gaps: each pair's own span
+        spans = np.array(years, dtype=np.float64)
+        apart = spans[:, second] - spans[:, first]
+    middle = ((len(first) - 1) // 2, len(first) // 2)
+    sen = [(low + high) / 2 for low, high in np.partition(differences / apart, middle, axis=1)[:, middle].tolist()]
+    untied = n * (n - 1) * (2 * n + 5)
     found = []
-    for s_row, var_row, slope_row, intercept_row in zip(s.tolist(), var_s.tolist(), slope.tolist(),
-                                                        intercept.tolist()):
-        z = 0.0 if s_row == 0 or var_row == 0 else (s_row - math.copysign(1, s_row)) / math.sqrt(var_row)
-        found.append(Trend(s_row, var_row, z, math.erfc(abs(z) / math.sqrt(2)), slope_row, intercept_row))
+    for s_row, slope, row, row_years in zip(s, sen, values, years):
+        ordered = sorted(row)
+        var_s = (untied - _tie_terms(ordered)) / 18
+        z = 0.0 if s_row == 0 or var_s == 0 else (s_row - math.copysign(1, s_row)) / math.sqrt(var_s)
+        found.append(Trend(s_row, var_s, z, math.erfc(abs(z) / math.sqrt(2)), slope,
+                           _middle(ordered) - slope * _middle(row_years)))
     return found
 
 
-def _middle_columns(ordered: np.ndarray) -> np.ndarray:
-    """The median of each row of a row-sorted array."""
-    n = ordered.shape[1]
-    return (ordered[:, (n - 1) // 2] + ordered[:, n // 2]) / 2
-
-
-def _tie_terms(ordered: np.ndarray) -> np.ndarray:
-    """Σ t(t − 1)(2t + 5) over the groups of t equal values (ties) of each sorted row, in integers."""
-    rows, n = ordered.shape
-    new_group = np.ones((rows, n), dtype=np.int64)
-    new_group[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    group = np.cumsum(new_group, axis=1) - 1 + (n * np.arange(rows))[:, None]  # each row's groups apart
-    t = np.bincount(group.ravel(), minlength=rows * n).reshape(rows, n)
-    return (t * (t - 1) * (2 * t + 5)).sum(axis=1)
+def _tie_terms(ordered: list[float]) -> int:
+    """Σ t(t − 1)(2t + 5) over the groups of t equal values (ties) of a sorted record."""
+    total = 0
+    for _, group in groupby(ordered):
+        t = sum(1 for _ in group)
+        total += t * (t - 1) * (2 * t + 5)
+    return total
 
 
 @dataclass
@@ -187,8 +188,7 @@ def histories(records: list[Years]) -> list[History]:
         if len(record) >= TREND_YEARS:
             by_length.setdefault(len(record), []).append(len(found) - 1)
     for indices in by_length.values():
-        computed = trends(np.array([found[i].years for i in indices], dtype=np.float64),
-                          np.array([found[i].wetw_max for i in indices], dtype=np.float64))
+        computed = trends([found[i].years for i in indices], [found[i].wetw_max for i in indices])
         for i, trend in zip(indices, computed):
             found[i].trend = trend
     return found
