@@ -13,10 +13,10 @@ the pace, so the client's own cost shows); their memory case writes every output
 prints a second line: "s3_plain_s s3_plain_s s3_metrics_s s3_metrics_s http_plain_s http_plain_s
 http_metrics_s http_metrics_s rss_all_200_mb rss_all_2000_mb", a third: "annual_rows annual_mb
 events_rows events_mb" of the 2,000 files' GeoPackages, and a fourth: "without_s without_cpu_s
-with_s with_cpu_s wall_ratio cpu_ratio", the statistics-only load from the 20 ms server,
+with_s with_cpu_s wall_ratio cpu_ratio wall_q1 wall_q3", the statistics-only load from the 20 ms server,
 COMPARISON_ROUNDS rounds of one run without (nor its fields) and one with the comparison with the
-past (bench.history): wall and CPU seconds of the process summed, and the median of the rounds'
-ratios (`python -m bench.load_results comparison` prints that line alone;
+past (bench.history): wall and CPU seconds of the process summed, the median of the rounds'
+ratios and the quartiles of the wall ratios (`python -m bench.load_results comparison` prints that line alone;
 `python -m bench.load_results sites` prints the sites case, see
 ``sites_side_by_side``). One case alone: `python -m bench.load_results run LAYER ENDPOINT
 MAX_CONCURRENT TIMESERIES(0/1) METRICS(0/1) [COMPARISON(0/1) [GROUPED(0/1)]]`
@@ -43,7 +43,7 @@ PARALLEL = 16
 LATENCY_SECONDS = 0.02
 SITE_SIZE = 5  # polygons per site in the sites case: 2,000 polygons in 400 sites
 SITE_ROUNDS = 5  # rounds of the load ungrouped and grouped
-COMPARISON_ROUNDS = 10  # rounds of the load without and with the comparison: single runs vary by a tenth
+COMPARISON_ROUNDS = 20  # rounds of the load without and with the comparison: single runs vary by a seventh
 
 
 def layer_with_results(path, uris: list[str], sites: int = 0) -> str:
@@ -225,15 +225,16 @@ def main() -> None:
 
 
 def comparison_side_by_side(remote: str) -> str:
-    """"without_s without_cpu_s with_s with_cpu_s wall_ratio cpu_ratio": the statistics-only load
-    of ``remote`` COMPARISON_ROUNDS times each, alternating without and with the comparison, summed;
-    and the median of the rounds' with/without ratios, which one run slowed by the machine's
-    neighbours does not move."""
+    """"without_s without_cpu_s with_s with_cpu_s wall_ratio cpu_ratio wall_q1 wall_q3": the
+    statistics-only load of ``remote`` COMPARISON_ROUNDS times each, alternating without and with
+    the comparison, summed; the median of the rounds' with/without ratios, which one run slowed by
+    the machine's neighbours does not move; and the quartiles of the wall ratios, their spread."""
     rounds = [alternated(lambda comparison: case(remote, "", PARALLEL, FILES, comparison=comparison)[1:], number)
               for number in range(COMPARISON_ROUNDS)]
     sums = [sum(pair[side][k] for pair in rounds) for side in (0, 1) for k in (0, 1)]
     ratios = [statistics.median(pair[1][k] / pair[0][k] for pair in rounds) for k in (0, 1)]
-    return " ".join("%.2f" % v for v in sums) + " %.4f %.4f" % tuple(ratios)
+    quartiles = statistics.quantiles([pair[1][0] / pair[0][0] for pair in rounds], n=4)
+    return " ".join("%.2f" % v for v in sums) + " %.4f %.4f %.4f %.4f" % (*ratios, quartiles[0], quartiles[2])
 
 
 def alternated(run, number: int) -> list:

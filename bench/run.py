@@ -31,10 +31,10 @@ METRICS_ROW = ("| load results with ANNUAL and EVENTS, 2,000 files from %s, 16 a
                "with vs without, alternating | %.1f s, %.1f s vs %.1f s, %.1f s = %.2f x | <= 1.2 x |")
 METRICS_MEMORY_ROW = ("| load results, memory with every output (statistics, TIMESERIES, ANNUAL, EVENTS) "
                       "| WIT Dispatcher | peak RSS %.0f MB at 200 files, %.0f MB at 2,000 = %.2f x | flat |")
-COMPARISON_ROW = ("| load results, 2,000 files over HTTP answering after 20 ms, 16 at once, 10 rounds | WIT "
+COMPARISON_ROW = ("| load results, 2,000 files over HTTP answering after 20 ms, 16 at once, 20 rounds | WIT "
                   "Dispatcher, with vs without the comparison with the past (and its fields), one run each per "
-                  "round | median of the rounds' ratios %.3f x (CPU %.3f x); summed %.1f s vs %.1f s, "
-                  "CPU %.1f s vs %.1f s | <= 1.05 x |")
+                  "round | median of the rounds' ratios %.3f x (quartiles %.3f-%.3f; CPU %.3f x); summed %.1f s vs "
+                  "%.1f s, CPU %.1f s vs %.1f s | <= 1.05 x |")
 ENGINE_COMPARISON_ROW = ("| the engine's load of 2,000 local files, one thread (read, statistics) | WIT Dispatcher, "
                          "with vs without the comparison with the past, alternating | %.2f s, %.2f s vs %.2f s, "
                          "%.2f s CPU = %.3f x | - |")
@@ -372,8 +372,8 @@ def readers_only() -> None:
 
 
 def comparison_row(figures: list[float]) -> str:
-    without_s, without_cpu, with_s, with_cpu, wall_ratio, cpu_ratio = figures
-    return COMPARISON_ROW % (wall_ratio, cpu_ratio, with_s, without_s, with_cpu, without_cpu)
+    without_s, without_cpu, with_s, with_cpu, wall_ratio, cpu_ratio, low, high = figures
+    return COMPARISON_ROW % (wall_ratio, low, high, cpu_ratio, with_s, without_s, with_cpu, without_cpu)
 
 
 def print_table(title: str, began: float, rows: list[str]) -> None:
