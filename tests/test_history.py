@@ -21,7 +21,7 @@ from test_wit_metrics import merged
 from wit_server.s3 import sample_uids, wit_parquet
 
 from wit_provider.results.fetch import Fetcher
-from wit_provider.results.history import HISTORY_FIELDS, TREND_YEARS, histories, history, mann_kendall, summary
+from wit_provider.results.history import HISTORY_FIELDS, TREND_YEARS, histories, history, mann_kendall, summary, trends
 from wit_provider.results.loader import LOADED, LoadJob, ResultLoader
 from wit_provider.results.metrics import years_of
 from wit_provider.results.table import Series
@@ -204,6 +204,19 @@ def test_a_gap_of_years_spaces_sens_slope_by_the_years():
     values = fields(years)
     assert values["wit_trend_slope"] == pytest.approx(10.0)  # 1 pp a year over the real years
     assert_same(values, expected_history(frame_of(years)))
+
+
+def test_records_with_and_without_gaps_computed_together_keep_their_own_spans():
+    """A record without gaps takes its pairs' spans from the number of years; one with gaps, of the
+    same length and in the same call, from its own years."""
+    peaks = [0.1, 0.4, 0.2, 0.5, 0.3, 0.7, 0.6, 0.9]
+    together = trends([list(range(2000, 2008)), [2000, 2001, 2002, 2003, 2006, 2007, 2008, 2009]], [peaks, peaks])
+    assert together == [trends([list(range(2000, 2008))], [peaks])[0],
+                        trends([[2000, 2001, 2002, 2003, 2006, 2007, 2008, 2009]], [peaks])[0]]
+    assert together[0].slope != together[1].slope  # the same values over other years: another slope
+    for trend, years in zip(together, ([2000 + i for i in range(8)], [2000, 2001, 2002, 2003, 2006, 2007, 2008, 2009])):
+        slopes = [(peaks[j] - peaks[i]) / (years[j] - years[i]) for i in range(8) for j in range(i + 1, 8)]
+        assert trend.slope == pytest.approx(float(np.median(slopes)), abs=1e-12)
 
 
 def test_the_latest_year_ranks_among_the_earlier_ones_with_ties_as_half():
