@@ -208,15 +208,19 @@ def test_a_gap_of_years_spaces_sens_slope_by_the_years():
 
 def test_records_with_and_without_gaps_computed_together_keep_their_own_spans():
     """A record without gaps takes its pairs' spans from the number of years; one with gaps, of the
-    same length and in the same call, from its own years."""
+    same length and in the same call, in either order or all with gaps, from its own years."""
     peaks = [0.1, 0.4, 0.2, 0.5, 0.3, 0.7, 0.6, 0.9]
-    together = trends([list(range(2000, 2008)), [2000, 2001, 2002, 2003, 2006, 2007, 2008, 2009]], [peaks, peaks])
-    assert together == [trends([list(range(2000, 2008))], [peaks])[0],
-                        trends([[2000, 2001, 2002, 2003, 2006, 2007, 2008, 2009]], [peaks])[0]]
-    assert together[0].slope != together[1].slope  # the same values over other years: another slope
-    for trend, years in zip(together, ([2000 + i for i in range(8)], [2000, 2001, 2002, 2003, 2006, 2007, 2008, 2009])):
-        slopes = [(peaks[j] - peaks[i]) / (years[j] - years[i]) for i in range(8) for j in range(i + 1, 8)]
-        assert trend.slope == pytest.approx(float(np.median(slopes)), abs=1e-12)
+    plain, gapped, other = (list(range(2000, 2008)), [2000, 2001, 2002, 2003, 2006, 2007, 2008, 2009],
+                            [1990, 1994, 1995, 1996, 2001, 2002, 2003, 2010])
+
+    def sen(years):
+        return float(np.median([(peaks[j] - peaks[i]) / (years[j] - years[i]) for i, j in combinations(range(8), 2)]))
+
+    for batch in ([plain, gapped], [gapped, plain], [gapped, other], [other, plain, gapped]):
+        together = trends(batch, [peaks] * len(batch))
+        assert together == [trends([years], [peaks])[0] for years in batch]
+        assert [trend.slope for trend in together] == pytest.approx([sen(years) for years in batch], abs=1e-12)
+    assert len({sen(plain), sen(gapped), sen(other)}) == 3  # the same values over other years: other slopes
 
 
 def test_the_latest_year_ranks_among_the_earlier_ones_with_ties_as_half():

@@ -102,13 +102,14 @@ def _pairs(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def mann_kendall(years: list[int], values: np.ndarray) -> Trend:
-    """The trend of ``values`` over ``years`` (strictly increasing; gaps allowed); at least 2 of them."""
+    """The trend of ``values`` over ``years`` (whole years, strictly increasing; gaps allowed); at least 2."""
     return trends([list(years)], [np.asarray(values, dtype=np.float64).tolist()])[0]
 
 
 def trends(years: list[list[int]], values: list[list[float]]) -> list[Trend]:
-    """The trend of each row of ``values`` over the same row of ``years`` (each strictly increasing;
-    gaps allowed), rows of one length at once. The hundreds of pairs are NumPy's, a few calls for
+    """The trend of each row of ``values`` over the same row of ``years`` (whole years, each strictly
+    increasing; gaps allowed: a row spanning as many years as it has is taken for one without), rows
+    of one length at once. The hundreds of pairs are NumPy's, a few calls for
     all the rows (Sen's median by partition, not a sort); each row's few dozen values, their ties
     and medians, are cheaper sorted in Python than in arrays (docs/benchmarks.md)."""
     n = len(values[0])
