@@ -26,12 +26,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 from bench.common import CACHE, ROOT, mixed_seconds, start_server
+from bench.load_results import COMPARISON_ROUNDS
 
 METRICS_ROW = ("| load results with ANNUAL and EVENTS, 2,000 files from %s, 16 at once | WIT Dispatcher, "
                "with vs without, alternating | %.1f s, %.1f s vs %.1f s, %.1f s = %.2f x | <= 1.2 x |")
 METRICS_MEMORY_ROW = ("| load results, memory with every output (statistics, TIMESERIES, ANNUAL, EVENTS) "
                       "| WIT Dispatcher | peak RSS %.0f MB at 200 files, %.0f MB at 2,000 = %.2f x | flat |")
-COMPARISON_ROW = ("| load results, 2,000 files over HTTP answering after 20 ms, 16 at once, 20 rounds | WIT "
+COMPARISON_ROW = ("| load results, 2,000 files over HTTP answering after 20 ms, 16 at once, %d rounds | WIT "
                   "Dispatcher, with vs without the comparison with the past (and its fields), one run each per "
                   "round | median of the rounds' ratios %.3f x (quartiles %.3f-%.3f; CPU %.3f x); summed %.1f s vs "
                   "%.1f s, CPU %.1f s vs %.1f s | <= 1.05 x |")
@@ -373,7 +374,8 @@ def readers_only() -> None:
 
 def comparison_row(figures: list[float]) -> str:
     without_s, without_cpu, with_s, with_cpu, wall_ratio, cpu_ratio, low, high = figures
-    return COMPARISON_ROW % (wall_ratio, low, high, cpu_ratio, with_s, without_s, with_cpu, without_cpu)
+    return COMPARISON_ROW % (COMPARISON_ROUNDS, wall_ratio, low, high, cpu_ratio, with_s, without_s, with_cpu,
+                             without_cpu)
 
 
 def print_table(title: str, began: float, rows: list[str]) -> None:
