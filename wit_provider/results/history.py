@@ -109,13 +109,13 @@ def mann_kendall(years: list[int], values: np.ndarray) -> Trend:
 def trends(years: list[list[int]], values: list[list[float]]) -> list[Trend]:
     """The trend of each row of ``values`` over the same row of ``years`` (whole years, each strictly
     increasing; gaps allowed: a row spanning as many years as it has is taken for one without), rows
-    of one length at once. The hundreds of pairs are NumPy's, a few calls for
-    all the rows (Sen's median by partition, not a sort); each row's few dozen values, their ties
-    and medians, are cheaper sorted in Python than in arrays (docs/benchmarks.md)."""
+    of one length at once. The hundreds of pairs are NumPy's, a few calls for all the rows (Sen's
+    median by partition, not a sort); each row's few dozen values, their ties and medians, are
+    cheaper sorted in Python than in arrays (docs/benchmarks.md)."""
     n = len(values[0])
     first, second, apart = _pairs(n)
-    differences = np.array(values, dtype=np.float64)
-    differences = differences[:, second] - differences[:, first]
+    rows = np.array(values, dtype=np.float64)
+    differences = rows[:, second] - rows[:, first]
     s = [int(total) for total in np.sign(differences).sum(axis=1).tolist()]
     if any(row[-1] - row[0] != n - 1 for row in years):  # gaps: each pair's own span
         spans = np.array(years, dtype=np.float64)
